@@ -1,0 +1,44 @@
+//! codexrs: OpenAI's Codex agent engine (codex-core) inside the Python process.
+//!
+//! Modules: [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
+//! `ThreadManager` per `Codex`), [`thread`] (a thread's event pump, queue and ops), [`pending`]
+//! (slow operations as awaitable handles), [`config`] (Python values to codex config),
+//! [`errors`] (the error enum and the Python exception hierarchy).
+
+pub mod config;
+pub mod engine;
+pub mod errors;
+pub mod pending;
+pub mod runtime;
+pub mod thread;
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+/// Shuts the codexrs runtime down, giving running tasks at most `timeout` seconds. Called at
+/// interpreter exit. Returns whether a runtime was running.
+#[pyfunction]
+#[pyo3(signature = (timeout=2.0))]
+fn shutdown_runtime(py: Python<'_>, timeout: f64) -> bool {
+    py.detach(|| runtime::shutdown(Duration::from_secs_f64(timeout.max(0.0))))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<engine::Engine>()?;
+    m.add_class::<thread::ThreadHandle>()?;
+    m.add_class::<pending::Pending>()?;
+    m.add_function(wrap_pyfunction!(shutdown_runtime, m)?)?;
+    m.add("CodexError", py.get_type::<errors::CodexError>())?;
+    m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
+    m.add("ModelError", py.get_type::<errors::ModelError>())?;
+    m.add("ThreadNotFoundError", py.get_type::<errors::ThreadNotFoundError>())?;
+    m.add("EngineClosedError", py.get_type::<errors::EngineClosedError>())?;
+    m.add("TurnInProgressError", py.get_type::<errors::TurnInProgressError>())?;
+    m.add("InternalError", py.get_type::<errors::InternalError>())?;
+    m.add("AUTO_DENY_REASON", thread::AUTO_DENY_REASON)?;
+    m.add("CODEX_CORE_PACKAGE", "typeduck-codex-execpolicy==0.6.0")?;
+    Ok(())
+}

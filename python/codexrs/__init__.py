@@ -1,0 +1,78 @@
+"""codexrs: OpenAI's Codex agent engine (codex-core) inside your Python process.
+
+No ``codex`` subprocess and no JSON over a pipe: codex-core runs in this process through a
+PyO3 extension, and its events reach you typed, in batches, with back-pressure and nothing
+dropped.
+
+    import codexrs
+
+    with codexrs.Codex(config={"model": "gpt-5.5"}) as codex:
+        thread = codex.thread_start(approval_policy="never", sandbox="workspace-write")
+        result = thread.run("Add a README")
+        print(result.final_response, result.usage)
+"""
+
+from __future__ import annotations
+
+import atexit
+
+from . import _native, events
+from ._client import (
+    AsyncCodex,
+    AsyncThread,
+    AsyncTurnHandle,
+    AsyncTurnStream,
+    Codex,
+    Input,
+    Thread,
+    TurnHandle,
+    TurnResult,
+    TurnStream,
+    Usage,
+    default_codex_home,
+)
+from .approvals import ApprovalHandler, ApprovalRequest, Decision
+from .errors import (
+    CodexError,
+    ConfigError,
+    EngineClosedError,
+    InternalError,
+    ModelError,
+    ThreadNotFoundError,
+    TurnFailedError,
+    TurnInProgressError,
+)
+
+__all__ = [
+    "ApprovalHandler",
+    "ApprovalRequest",
+    "AsyncCodex",
+    "AsyncThread",
+    "AsyncTurnHandle",
+    "AsyncTurnStream",
+    "CODEX_CORE_PACKAGE",
+    "Codex",
+    "CodexError",
+    "ConfigError",
+    "Decision",
+    "EngineClosedError",
+    "Input",
+    "InternalError",
+    "ModelError",
+    "Thread",
+    "ThreadNotFoundError",
+    "TurnFailedError",
+    "TurnHandle",
+    "TurnInProgressError",
+    "TurnResult",
+    "TurnStream",
+    "Usage",
+    "default_codex_home",
+    "events",
+]
+
+#: The crates.io package codex-core was linked from (the typeduck republish, pinned).
+CODEX_CORE_PACKAGE: str = _native.CODEX_CORE_PACKAGE
+
+# Stop codex-core's tasks (bounded) before the interpreter tears down.
+atexit.register(_native.shutdown_runtime, 2.0)

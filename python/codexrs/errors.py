@@ -1,0 +1,84 @@
+"""The codexrs exception hierarchy, rooted at :class:`CodexError`.
+
+::
+
+    CodexError
+    ├── ConfigError           bad config key/value, policy name, path, missing helper
+    ├── ModelError            the model provider failed a turn
+    │   └── TurnFailedError   Thread.run() on a turn that ended "failed" (has .result)
+    ├── ThreadNotFoundError   no such thread in this Codex
+    ├── EngineClosedError     Codex/thread/runtime closed, or used after fork()
+    ├── TurnInProgressError   a turn is already running on this thread
+    └── InternalError         a bug (a Rust panic becomes this, never an abort)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._native import (
+    CodexError,
+    ConfigError,
+    EngineClosedError,
+    InternalError,
+    ModelError,
+    ThreadNotFoundError,
+    TurnInProgressError,
+)
+
+if TYPE_CHECKING:
+    from ._client import TurnResult
+
+__all__ = [
+    "CodexError",
+    "ConfigError",
+    "EngineClosedError",
+    "InternalError",
+    "ModelError",
+    "ThreadNotFoundError",
+    "TurnFailedError",
+    "TurnInProgressError",
+    "RETRYABLE_ERRORS",
+]
+
+#: codex ``CodexErrorInfo`` kinds after which trying the turn again may succeed.
+RETRYABLE_ERRORS = frozenset(
+    {
+        "server_overloaded",
+        "internal_server_error",
+        "http_connection_failed",
+        "response_stream_connection_failed",
+        "response_stream_disconnected",
+        "response_too_many_failed_attempts",
+    }
+)
+
+
+def error_kind(info: Any) -> tuple[str | None, int | None]:
+    """Splits a codex ``CodexErrorInfo`` into (kind, HTTP status code or None)."""
+    if isinstance(info, str):
+        return info, None
+    if isinstance(info, dict) and len(info) == 1:
+        ((kind, detail),) = info.items()
+        status = detail.get("http_status_code") if isinstance(detail, dict) else None
+        return kind, status if isinstance(status, int) else None
+    return None, None
+
+
+class TurnFailedError(ModelError):  # type: ignore[misc,valid-type]
+    """A turn run with :meth:`Thread.run` ended with status ``"failed"``.
+
+    Attributes:
+        result: The full :class:`TurnResult` (status, error, items, usage): nothing is lost.
+        kind: codex's error kind (e.g. ``"internal_server_error"``), or ``None``.
+        status_code: The HTTP status the provider answered with, when codex recorded one.
+        retryable: Whether running the turn again may help.
+    """
+
+    def __init__(self, result: TurnResult) -> None:
+        error = result.error
+        message = error.message if error is not None else "the turn failed"
+        super().__init__(message)
+        self.result = result
+        self.kind, self.status_code = error_kind(error.codex_error_info if error else None)
+        self.retryable = self.kind in RETRYABLE_ERRORS

@@ -1,0 +1,453 @@
+"""The scripted model server (OpenAI Responses API over server-sent events)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_ids = itertools.count(1)
+
+#: The model slug the kit's config uses: one codex knows, so no model lookup is needed.
+DEFAULT_MODEL = "gpt-5.5"
+
+
+def _next_id(prefix: str) -> str:
+    return f"{prefix}_{next(_ids)}"
+
+
+@dataclass
+class ScriptedResponse:
+    """One answer to one ``POST /v1/responses``.
+
+    Attributes:
+        events: ``(event name, data)`` pairs sent as SSE, in order.
+        status: HTTP status.
+        headers: Extra response headers (e.g. rate limits).
+        raw_body: Sent instead of ``events`` when set (for malformed streams).
+        cut_after: Close the connection after this many events, mid-stream.
+        delay_s: Wait before answering, in seconds.
+        event_delay_s: Wait between events, in seconds.
+    """
+
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: bytes | None = None
+    cut_after: int | None = None
+    delay_s: float = 0.0
+    event_delay_s: float = 0.0
+
+    def delayed(self, seconds: float, *, between_events: float = 0.0) -> ScriptedResponse:
+        """This response, sent after ``seconds`` (and ``between_events`` between events)."""
+        self.delay_s = seconds
+        self.event_delay_s = between_events
+        return self
+
+    def with_rate_limits(
+        self,
+        primary_used_percent: float,
+        primary_window_minutes: int = 300,
+        primary_reset_at: int | None = None,
+        secondary_used_percent: float | None = None,
+        secondary_window_minutes: int = 10080,
+    ) -> ScriptedResponse:
+        """Adds codex's ``x-codex-*`` rate-limit headers (as ChatGPT-backed accounts get)."""
+        reset = primary_reset_at if primary_reset_at is not None else int(time.time()) + 3600
+        self.headers.update(
+            {
+                "x-codex-primary-used-percent": str(primary_used_percent),
+                "x-codex-primary-window-minutes": str(primary_window_minutes),
+                "x-codex-primary-reset-at": str(reset),
+            }
+        )
+        if secondary_used_percent is not None:
+            self.headers.update(
+                {
+                    "x-codex-secondary-used-percent": str(secondary_used_percent),
+                    "x-codex-secondary-window-minutes": str(secondary_window_minutes),
+                    "x-codex-secondary-reset-at": str(reset + 86400),
+                }
+            )
+        return self
+
+    def body(self) -> bytes:
+        if self.raw_body is not None:
+            return self.raw_body
+        return b"".join(_sse(name, data) for name, data in self.events)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe form (for driving a server in another process)."""
+        return {
+            "events": self.events,
+            "status": self.status,
+            "headers": self.headers,
+            "raw_body": None if self.raw_body is None else self.raw_body.decode("latin-1"),
+            "cut_after": self.cut_after,
+            "delay_s": self.delay_s,
+            "event_delay_s": self.event_delay_s,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> ScriptedResponse:
+        raw = data.get("raw_body")
+        return ScriptedResponse(
+            events=[(name, payload) for name, payload in data["events"]],
+            status=data["status"],
+            headers=dict(data["headers"]),
+            raw_body=None if raw is None else raw.encode("latin-1"),
+            cut_after=data["cut_after"],
+            delay_s=data["delay_s"],
+            event_delay_s=data["event_delay_s"],
+        )
+
+
+def _sse(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+
+
+def _usage(input_tokens: int, output_tokens: int, cached: int, reasoning: int) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def _wrap(
+    items: list[tuple[str, dict[str, Any]]],
+    usage: tuple[int, int, int, int],
+) -> list[tuple[str, dict[str, Any]]]:
+    response_id = _next_id("resp")
+    return [
+        ("response.created", {"response": {"id": response_id}}),
+        *items,
+        ("response.completed", {"response": {"id": response_id, "usage": _usage(*usage)}}),
+    ]
+
+
+def text(
+    message: str,
+    *,
+    deltas: list[str] | None = None,
+    input_tokens: int = 100,
+    cached_input_tokens: int = 0,
+    output_tokens: int | None = None,
+    reasoning_tokens: int = 0,
+) -> ScriptedResponse:
+    """An assistant message streamed as ``deltas`` (default: the whole message at once).
+
+    ``"".join(deltas)`` must equal ``message``. Usage defaults: 100 input tokens, one output
+    token per delta.
+    """
+    parts = [message] if deltas is None else list(deltas)
+    if "".join(parts) != message:
+        raise ValueError("the deltas must join to the message")
+    item_id = _next_id("msg")
+    items: list[tuple[str, dict[str, Any]]] = [
+        (
+            "response.output_item.added",
+            {"output_index": 0, "item": {"type": "message", "role": "assistant", "id": item_id, "content": []}},
+        )
+    ]
+    items += [
+        ("response.output_text.delta", {"item_id": item_id, "output_index": 0, "content_index": 0, "delta": d})
+        for d in parts
+    ]
+    items.append(
+        (
+            "response.output_item.done",
+            {
+                "output_index": 0,
+                "item": {
+                    "type": "message",
+                    "role": "assistant",
+                    "id": item_id,
+                    "content": [{"type": "output_text", "text": message, "annotations": []}],
+                },
+            },
+        )
+    )
+    out = len(parts) if output_tokens is None else output_tokens
+    return ScriptedResponse(events=_wrap(items, (input_tokens, out, cached_input_tokens, reasoning_tokens)))
+
+
+def exec_command(cmd: str, *, call_id: str | None = None, workdir: str | None = None) -> ScriptedResponse:
+    """The model calls codex's ``exec_command`` tool with ``cmd`` (a shell command line)."""
+    args: dict[str, Any] = {"cmd": cmd}
+    if workdir is not None:
+        args["workdir"] = workdir
+    item = {
+        "type": "function_call",
+        "id": _next_id("fc"),
+        "call_id": call_id or _next_id("call"),
+        "name": "exec_command",
+        "arguments": json.dumps(args),
+    }
+    return ScriptedResponse(events=_wrap([("response.output_item.done", {"output_index": 0, "item": item})], (100, 10, 0, 0)))
+
+
+def apply_patch(patch: str, *, call_id: str | None = None) -> ScriptedResponse:
+    """The model calls codex's ``apply_patch`` (freeform) tool with ``patch``."""
+    item = {
+        "type": "custom_tool_call",
+        "id": _next_id("ctc"),
+        "call_id": call_id or _next_id("call"),
+        "name": "apply_patch",
+        "input": patch,
+    }
+    return ScriptedResponse(events=_wrap([("response.output_item.done", {"output_index": 0, "item": item})], (100, 10, 0, 0)))
+
+
+def http_error(status: int = 500, message: str = "scripted server error") -> ScriptedResponse:
+    """A plain HTTP error answer (no stream)."""
+    body = json.dumps({"error": {"message": message, "type": "server_error", "code": None}}).encode()
+    return ScriptedResponse(status=status, raw_body=body, headers={"content-type": "application/json"})
+
+
+def failed(code: str = "server_error", message: str = "scripted failure") -> ScriptedResponse:
+    """A stream that ends in ``response.failed``."""
+    response_id = _next_id("resp")
+    return ScriptedResponse(
+        events=[
+            ("response.created", {"response": {"id": response_id}}),
+            ("response.failed", {"response": {"id": response_id, "error": {"code": code, "message": message}}}),
+        ]
+    )
+
+
+def garbage() -> ScriptedResponse:
+    """A stream whose events are not JSON."""
+    return ScriptedResponse(raw_body=b"event: response.created\ndata: {this is not json\n\n" * 3)
+
+
+def cut(response: ScriptedResponse, after: int) -> ScriptedResponse:
+    """``response`` with the connection closed after ``after`` events (no completion)."""
+    response.cut_after = after
+    return response
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    def user_texts(self) -> list[str]:
+        """The text of every user message in a Responses API request body."""
+        texts: list[str] = []
+        for item in (self.body or {}).get("input", []) if isinstance(self.body, dict) else []:
+            if isinstance(item, dict) and item.get("role") == "user":
+                for part in item.get("content", []):
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        texts.append(part["text"])
+        return texts
+
+
+class ScriptedModel:
+    """A Responses API server on 127.0.0.1 answering from a script.
+
+    Each ``POST /v1/responses`` takes the next response: first from a route whose marker
+    appears in the request body (:meth:`route`), else from the shared queue
+    (:meth:`enqueue`). With nothing scripted it answers HTTP 500 "script exhausted", so a
+    missing script fails a turn loudly. ``GET /v1/models`` answers an empty list. Every request
+    is recorded in :attr:`requests`. Thread-safe; runs in a daemon thread.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[ScriptedResponse] = deque()
+        self._routes: list[tuple[str, deque[ScriptedResponse]]] = []
+        self.requests: list[RecordedRequest] = []
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API, e.g. ``http://127.0.0.1:41234/v1``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start(self) -> ScriptedModel:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-model", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops serving and closes the socket (later requests are refused)."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> ScriptedModel:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def enqueue(self, *responses: ScriptedResponse) -> None:
+        """Appends responses to the shared queue."""
+        with self._lock:
+            self._queue.extend(responses)
+
+    def route(self, marker: str, *responses: ScriptedResponse) -> None:
+        """Answers requests whose body contains ``marker`` from these responses first."""
+        with self._lock:
+            self._routes.append((marker, deque(responses)))
+
+    def config(self, model: str = DEFAULT_MODEL) -> dict[str, Any]:
+        """codex config overrides pointing codex at this server (no retries)."""
+        return config_for(self.url, model)
+
+    def response_requests(self) -> list[RecordedRequest]:
+        """The recorded ``POST .../responses`` requests."""
+        with self._lock:
+            return [r for r in self.requests if r.method == "POST" and r.path.endswith("/responses")]
+
+    def _next(self, body_text: str) -> ScriptedResponse | None:
+        with self._lock:
+            for marker, queue in self._routes:
+                if queue and marker in body_text:
+                    return queue.popleft()
+            return self._queue.popleft() if self._queue else None
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+
+def config_for(url: str, model: str = DEFAULT_MODEL) -> dict[str, Any]:
+    """codex config overrides for a scripted model at ``url``."""
+    return {
+        "model": model,
+        "model_provider": "scripted",
+        "model_providers.scripted.name": "codexrs scripted model",
+        "model_providers.scripted.base_url": url,
+        "model_providers.scripted.wire_api": "responses",
+        "model_providers.scripted.request_max_retries": 0,
+        "model_providers.scripted.stream_max_retries": 0,
+    }
+
+
+def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # the body ends when the connection closes
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("content-length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _record(self, raw: bytes) -> None:
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            model._record(RecordedRequest(self.command, self.path, dict(self.headers.items()), body))
+
+        def do_GET(self) -> None:
+            self._record(b"")
+            if self.path.rstrip("/").endswith("/models") or "/models?" in self.path:
+                self._send(200, b'{"models": []}', "application/json")
+            else:
+                self._send(404, b'{"error": {"message": "not found"}}', "application/json")
+
+        def do_POST(self) -> None:
+            raw = self._body()
+            self._record(raw)
+            if self.path == "/_codexrs/enqueue":
+                model.enqueue(*(ScriptedResponse.from_json(r) for r in json.loads(raw)))
+                self._send(200, b"{}", "application/json")
+                return
+            if not self.path.rstrip("/").endswith("/responses"):
+                self._send(404, b'{"error": {"message": "not found"}}', "application/json")
+                return
+            response = model._next(raw.decode("utf-8", "replace"))
+            if response is None:
+                self._send(500, b'{"error": {"message": "codexrs scripted model: script exhausted"}}', "application/json")
+                return
+            if response.delay_s:
+                time.sleep(response.delay_s)
+            if response.status != 200:
+                self._send(response.status, response.body(), response.headers.get("content-type", "application/json"), response.headers)
+                return
+            self._stream(response)
+
+        def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(body)))
+            for k, v in (headers or {}).items():
+                if k.lower() != "content-type":
+                    self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _stream(self, response: ScriptedResponse) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("cache-control", "no-cache")
+            for k, v in response.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            try:
+                if response.raw_body is not None:
+                    self.wfile.write(response.raw_body)
+                elif response.cut_after is None and not response.event_delay_s:
+                    self.wfile.write(response.body())
+                else:
+                    for n, (name, data) in enumerate(response.events):
+                        if response.cut_after is not None and n >= response.cut_after:
+                            break
+                        self.wfile.write(_sse(name, data))
+                        self.wfile.flush()
+                        if response.event_delay_s:
+                            time.sleep(response.event_delay_s)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client went away (e.g. the turn was interrupted)
+            self.close_connection = True
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m codexrs.testing.model``: serve until killed, printing the base URL.
+
+    Responses are scripted over HTTP: ``POST /_codexrs/enqueue`` with a JSON list of
+    :meth:`ScriptedResponse.to_json` objects.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    model = ScriptedModel(port=args.port).start()
+    print(model.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        model.stop()
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

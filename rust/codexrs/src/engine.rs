@@ -1,0 +1,395 @@
+//! One codex-core `ThreadManager` per `Codex` (Python: `codexrs._native.Engine`).
+//!
+//! Wired the way codex's own app-server wires it: the state database, the auth manager, the
+//! exec-server environment, the thread store, and the same thread extensions (goals, guardian,
+//! memories, MCP, web search, image generation, skills), so a codexrs thread can do what a
+//! `codex` CLI thread can. codex-core re-executes its host binary for apply_patch and the Linux
+//! sandbox; inside Python the host is the interpreter, so each engine points codex at the
+//! codexrs helper executable and a private directory of alias links to it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::Weak;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use codex_core::NewThread;
+use codex_core::StartThreadOptions;
+use codex_core::ThreadManager;
+use codex_exec_server::EnvironmentManager;
+use codex_exec_server::ExecServerRuntimePaths;
+use codex_extension_api::AgentSpawnFuture;
+use codex_extension_api::AgentSpawner;
+use codex_extension_api::ExtensionEventSink;
+use codex_extension_api::ExtensionRegistry;
+use codex_extension_api::ExtensionRegistryBuilder;
+use codex_login::AuthManager;
+use codex_protocol::ThreadId;
+use codex_protocol::error::CodexErr;
+use codex_protocol::protocol::Event;
+use codex_protocol::protocol::EventMsg;
+use codex_protocol::protocol::SessionSource;
+use pyo3::prelude::*;
+use tokio::sync::mpsc;
+
+use crate::config::EngineSettings;
+use crate::config::HelperPaths;
+use crate::config::ThreadOptions;
+use crate::config::parse_approval_policy;
+use crate::config::parse_overrides;
+use crate::config::parse_sandbox;
+use crate::errors::CoreError;
+use crate::errors::CoreResult;
+use crate::pending::Finish;
+use crate::pending::Pending;
+use crate::runtime;
+use crate::thread::PumpOptions;
+use crate::thread::ThreadHandle;
+use crate::thread::Waker;
+
+/// The names codex's arg0 dispatch recognises, each linked to the helper executable.
+const ALIASES: &[&str] = &["apply_patch", "applypatch", "codex-linux-sandbox", "codex-execve-wrapper"];
+
+/// Where extension events (goal updates, ...) go: the queue of the thread they name.
+#[derive(Default)]
+struct Routes {
+    threads: Mutex<HashMap<String, (mpsc::WeakSender<Vec<u8>>, Arc<Waker>)>>,
+}
+
+impl ExtensionEventSink for Routes {
+    fn emit(&self, event: Event) {
+        let thread_id = match &event.msg {
+            EventMsg::ThreadGoalUpdated(update) => update.thread_id.to_string(),
+            other => {
+                tracing::warn!(
+                    "codexrs: an extension emitted a {:?} event that names no thread; not delivered",
+                    std::mem::discriminant(other)
+                );
+                return;
+            }
+        };
+        let target = self
+            .threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&thread_id)
+            .and_then(|(tx, waker)| Some((tx.upgrade()?, Arc::clone(waker))));
+        let Some((tx, waker)) = target else {
+            tracing::warn!("codexrs: extension event for thread {thread_id}, which is not loaded");
+            return;
+        };
+        let Ok(bytes) = serde_json::to_vec(&event) else { return };
+        match tx.try_send(bytes) {
+            Ok(()) => waker.wake(),
+            Err(mpsc::error::TrySendError::Full(bytes)) => {
+                // Keep order-insensitive extension events without blocking codex: wait for room.
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(async move {
+                        if tx.send(bytes).await.is_ok() {
+                            waker.wake();
+                        }
+                    });
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+struct Inner {
+    settings: EngineSettings,
+    manager: Arc<ThreadManager>,
+    routes: Arc<Routes>,
+    closed: AtomicBool,
+    _links: Option<tempfile::TempDir>,
+}
+
+/// A running codex-core engine.
+#[pyclass(module = "codexrs._native", frozen)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Makes a private directory of alias links to the helper executable.
+fn link_helper(helper: &Path) -> CoreResult<(tempfile::TempDir, HelperPaths)> {
+    let helper = std::fs::canonicalize(helper).map_err(|e| {
+        CoreError::Config(format!("codexrs helper executable {} is missing: {e}", helper.display()))
+    })?;
+    let dir = tempfile::Builder::new()
+        .prefix("codexrs-helper-")
+        .tempdir()
+        .map_err(|e| CoreError::Internal(format!("cannot create the helper link directory: {e}")))?;
+    for alias in ALIASES {
+        std::os::unix::fs::symlink(&helper, dir.path().join(alias)).map_err(|e| {
+            CoreError::Internal(format!("cannot link {alias} to the helper executable: {e}"))
+        })?;
+    }
+    let paths = HelperPaths {
+        self_exe: Some(helper),
+        linux_sandbox_exe: Some(dir.path().join("codex-linux-sandbox")),
+        execve_wrapper_exe: Some(dir.path().join("codex-execve-wrapper")),
+    };
+    Ok((dir, paths))
+}
+
+fn guardian_spawner(
+    manager: Weak<ThreadManager>,
+) -> impl AgentSpawner<StartThreadOptions, Spawned = NewThread, Error = CodexErr> {
+    move |parent: ThreadId, options: StartThreadOptions| -> AgentSpawnFuture<'static, NewThread, CodexErr> {
+        let manager = manager.clone();
+        Box::pin(async move {
+            let manager = manager
+                .upgrade()
+                .ok_or_else(|| CodexErr::UnsupportedOperation("the codexrs engine is closed".into()))?;
+            manager.spawn_subagent(parent, options).await
+        })
+    }
+}
+
+async fn start(settings: EngineSettings, links: Option<tempfile::TempDir>) -> CoreResult<Engine> {
+    use codex_core::config::Config;
+
+    let config = settings.build(&ThreadOptions::default()).await?;
+    let state_db = codex_core::init_state_db(&config).await;
+    let auth = AuthManager::shared_from_config(&config, true).await;
+    let runtime_paths = ExecServerRuntimePaths::from_optional_paths(
+        settings.helper.self_exe.clone(),
+        settings.helper.linux_sandbox_exe.clone(),
+    )
+    .map_err(|e| CoreError::Config(format!("codexrs helper executable: {e}")))?;
+    let environments = Arc::new(
+        EnvironmentManager::from_codex_home(config.codex_home.clone(), Some(runtime_paths))
+            .await
+            .map_err(|e| CoreError::Config(format!("codex exec environment: {e}")))?,
+    );
+    let thread_store = codex_core::thread_store_from_config(&config, state_db.clone());
+    let installation_id = codex_core::resolve_installation_id(&config.codex_home)
+        .await
+        .map_err(|e| CoreError::Config(format!("codex installation id: {e}")))?;
+    let routes = Arc::new(Routes::default());
+    let analytics = codex_analytics::AnalyticsEventsClient::disabled();
+    let goal_service = Arc::new(codex_goal_extension::GoalService::new());
+    let skills_executor: Arc<dyn codex_skills_extension::SkillProvider> = Arc::new(
+        codex_skills_extension::ExecutorSkillProvider::new_with_restriction_product(
+            Arc::clone(&environments),
+            SessionSource::Exec.restriction_product(),
+        ),
+    );
+
+    let manager = Arc::new_cyclic(|weak: &Weak<ThreadManager>| {
+        let mut builder = ExtensionRegistryBuilder::<Config>::with_event_sink(
+            Arc::clone(&routes) as Arc<dyn ExtensionEventSink>
+        );
+        if let Some(state_db) = state_db.clone() {
+            codex_goal_extension::install_with_backend(
+                &mut builder,
+                state_db,
+                analytics.clone(),
+                codex_otel::global(),
+                weak.clone(),
+                Arc::clone(&goal_service),
+                |config: &Config| config.features.enabled(codex_features::Feature::Goals),
+            );
+        }
+        codex_guardian::install(&mut builder, guardian_spawner(weak.clone()));
+        codex_memories_extension::install(&mut builder, codex_otel::global());
+        codex_mcp_extension::install(&mut builder);
+        codex_mcp_extension::install_executor_plugins(&mut builder, Arc::clone(&environments));
+        codex_web_search_extension::install(&mut builder, Arc::clone(&auth));
+        codex_image_generation_extension::install(&mut builder, Arc::clone(&auth), |config: &Config| {
+            Some(config.codex_home.clone())
+        });
+        let providers = codex_skills_extension::SkillProviders::new()
+            .with_executor_provider(skills_executor)
+            .with_orchestrator_provider(Arc::new(codex_skills_extension::OrchestratorSkillProvider::new()))
+            .with_host_provider(Arc::new(codex_skills_extension::HostSkillProvider::new()));
+        codex_skills_extension::install_with_providers_and_metrics(
+            &mut builder,
+            providers,
+            codex_otel::global(),
+            |config: &Config| codex_skills_extension::SkillsExtensionConfig {
+                include_instructions: config.include_skill_instructions,
+                bundled_skills_enabled: config.bundled_skills_enabled(),
+                orchestrator_skills_enabled: config.orchestrator_skills_enabled,
+                shadow_selection_enabled: config.features.enabled(codex_features::Feature::SkillSearch),
+            },
+        );
+        let extensions: Arc<ExtensionRegistry<Config>> = Arc::new(builder.build());
+        ThreadManager::new(
+            &config,
+            Arc::clone(&auth),
+            codex_core::build_models_manager(&config, Arc::clone(&auth)),
+            codex_core::CodexAppsToolsCache::default(),
+            SessionSource::Exec,
+            Arc::clone(&environments),
+            extensions,
+            Arc::new(codex_home::CodexHomeUserInstructionsProvider::new(config.codex_home.clone())),
+            None,
+            Arc::clone(&thread_store),
+            codex_core::local_agent_graph_store_from_state_db(state_db.as_ref()),
+            installation_id,
+            None,
+            None,
+        )
+    });
+    Ok(Engine {
+        inner: Arc::new(Inner { settings, manager, routes, closed: AtomicBool::new(false), _links: links }),
+    })
+}
+
+/// Options of one `thread_start` call, parsed before any work starts.
+struct ThreadStart {
+    options: ThreadOptions,
+    max_queued_events: usize,
+    raw_response_items: bool,
+    auto_deny: bool,
+}
+
+async fn start_thread(inner: Arc<Inner>, start: ThreadStart) -> CoreResult<ThreadHandle> {
+    if inner.closed.load(Ordering::Acquire) {
+        return Err(CoreError::Closed("the engine is closed".into()));
+    }
+    let config = inner.settings.build(&start.options).await?;
+    let NewThread { thread_id, thread, session_configured } = inner
+        .manager
+        .start_thread(config)
+        .await
+        .map_err(|e| CoreError::Config(format!("codex could not start the thread: {e}")))?;
+    let (tx, rx) = mpsc::channel(start.max_queued_events.max(1));
+    let waker = Waker::new()?;
+    let auto_deny = Arc::new(AtomicBool::new(start.auto_deny));
+    inner
+        .routes
+        .threads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(thread_id.to_string(), (tx.downgrade(), Arc::clone(&waker)));
+    tokio::spawn(crate::thread::pump(
+        Arc::clone(&thread),
+        tx,
+        Arc::clone(&waker),
+        PumpOptions { raw_response_items: start.raw_response_items, auto_deny: Arc::clone(&auto_deny) },
+    ));
+    Ok(ThreadHandle {
+        id: thread_id,
+        thread,
+        rx: Arc::new(Mutex::new(rx)),
+        waker,
+        auto_deny,
+        session_configured: serde_json::to_vec(&session_configured).unwrap_or_default(),
+    })
+}
+
+#[pymethods]
+impl Engine {
+    /// Starts an engine. `config_json` is a JSON object of dotted codex config keys; `helper`
+    /// is the codexrs helper executable. Returns a `Pending` whose result is the `Engine`.
+    #[staticmethod]
+    #[pyo3(signature = (codex_home, cwd, config_json, helper))]
+    fn start(
+        codex_home: PathBuf,
+        cwd: Option<PathBuf>,
+        config_json: &str,
+        helper: Option<PathBuf>,
+    ) -> PyResult<Pending> {
+        let overrides = parse_overrides(config_json)?;
+        let (links, helper_paths) = match helper {
+            Some(helper) => {
+                let (dir, paths) = link_helper(&helper)?;
+                (Some(dir), paths)
+            }
+            None => (None, HelperPaths::default()),
+        };
+        std::fs::create_dir_all(&codex_home).map_err(|e| {
+            CoreError::Config(format!("cannot create codex_home {}: {e}", codex_home.display()))
+        })?;
+        let settings = EngineSettings { codex_home, cwd, overrides, helper: helper_paths };
+        Ok(Pending::spawn("engine start", async move {
+            let engine = start(settings, links).await?;
+            let finish: Finish = Box::new(move |py| Ok(Py::new(py, engine)?.into_any()));
+            Ok(finish)
+        })?)
+    }
+
+    /// Starts a codex thread (`ThreadManager::start_thread`). Returns a `Pending` whose result
+    /// is a `ThreadHandle`. Policy names are codex's (`never`, `workspace-write`, ...).
+    #[pyo3(signature = (cwd=None, model=None, approval_policy=None, sandbox=None, config_json="{}", max_queued_events=4096, raw_response_items=false, auto_deny=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn thread_start(
+        &self,
+        cwd: Option<PathBuf>,
+        model: Option<String>,
+        approval_policy: Option<&str>,
+        sandbox: Option<&str>,
+        config_json: &str,
+        max_queued_events: usize,
+        raw_response_items: bool,
+        auto_deny: bool,
+    ) -> PyResult<Pending> {
+        if max_queued_events == 0 {
+            return Err(CoreError::Config("max_queued_events must be at least 1".into()).into());
+        }
+        let options = ThreadOptions {
+            cwd,
+            model,
+            approval_policy: approval_policy.map(parse_approval_policy).transpose()?,
+            sandbox: sandbox.map(parse_sandbox).transpose()?,
+            overrides: parse_overrides(config_json)?,
+        };
+        let start = ThreadStart { options, max_queued_events, raw_response_items, auto_deny };
+        let inner = Arc::clone(&self.inner);
+        Ok(Pending::spawn("thread start", async move {
+            let handle = start_thread(inner, start).await?;
+            let finish: Finish = Box::new(move |py| Ok(Py::new(py, handle)?.into_any()));
+            Ok(finish)
+        })?)
+    }
+
+    /// Ids of the threads loaded in this engine.
+    fn thread_ids(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let manager = Arc::clone(&self.inner.manager);
+        runtime::wait(py, "list threads", async move {
+            Ok(manager.list_thread_ids().await.into_iter().map(|id| id.to_string()).collect())
+        })
+    }
+
+    /// Raises `ThreadNotFoundError` unless `thread_id` is loaded in this engine.
+    fn check_thread(&self, py: Python<'_>, thread_id: String) -> PyResult<()> {
+        let manager = Arc::clone(&self.inner.manager);
+        runtime::wait(py, "get thread", async move {
+            let id = ThreadId::from_string(&thread_id)
+                .map_err(|_| CoreError::ThreadNotFound(format!("{thread_id:?} is not a thread id")))?;
+            manager
+                .get_thread(id)
+                .await
+                .map(|_| ())
+                .map_err(|_| CoreError::ThreadNotFound(format!("no thread {thread_id} in this engine")))
+        })
+    }
+
+    /// Shuts every thread down, waiting at most `timeout` seconds. Later calls fail with
+    /// `EngineClosedError`.
+    #[pyo3(signature = (timeout=10.0))]
+    fn close(&self, timeout: f64) -> PyResult<Pending> {
+        self.inner.closed.store(true, Ordering::Release);
+        let inner = Arc::clone(&self.inner);
+        Ok(Pending::spawn("engine close", async move {
+            inner
+                .manager
+                .shutdown_all_threads_bounded(Duration::from_secs_f64(timeout.max(0.0)))
+                .await;
+            let finish: Finish = Box::new(|py| Ok(py.None()));
+            Ok(finish)
+        })?)
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,108 @@
+//! The one tokio runtime of the process.
+//!
+//! Created on first use, owned by codexrs, shut down with a bounded timeout at interpreter exit
+//! (`codexrs` registers an `atexit` hook), and refused in a forked child: tokio's worker threads
+//! do not survive `fork()`, so a child that inherited the runtime gets a clear error instead of a
+//! hang. Blocking waits release the GIL and wake every [`SLICE`] to let Python deliver signals
+//! (Ctrl-C); no tokio worker ever takes the GIL.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use tokio::runtime::Handle;
+use tokio::runtime::Runtime;
+
+use crate::errors::CoreError;
+use crate::errors::CoreResult;
+
+/// How long a blocking wait sleeps without the GIL before checking for signals.
+pub const SLICE: Duration = Duration::from_millis(50);
+/// codex-core runs deep async stacks; its own binaries give workers 16 MiB.
+const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+struct State {
+    runtime: Option<Runtime>,
+    pid: u32,
+    shut_down: bool,
+}
+
+static STATE: Mutex<State> = Mutex::new(State { runtime: None, pid: 0, shut_down: false });
+
+/// The runtime's handle, creating the runtime on first use.
+pub fn handle() -> CoreResult<Handle> {
+    let mut state = STATE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let pid = std::process::id();
+    if state.runtime.is_some() && state.pid != pid {
+        return Err(CoreError::Closed(
+            "the codexrs runtime was created in the parent process and cannot be used after \
+             fork(); create Codex objects in the child (or use the 'spawn' start method)"
+                .into(),
+        ));
+    }
+    if state.shut_down {
+        return Err(CoreError::Closed("the codexrs runtime was shut down".into()));
+    }
+    if let Some(rt) = &state.runtime {
+        return Ok(rt.handle().clone());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("codexrs-worker")
+        .thread_stack_size(WORKER_STACK_BYTES)
+        .build()
+        .map_err(|e| CoreError::Internal(format!("cannot start the tokio runtime: {e}")))?;
+    let handle = rt.handle().clone();
+    state.runtime = Some(rt);
+    state.pid = pid;
+    Ok(handle)
+}
+
+/// Runs `fut` on the runtime and waits for it without the GIL, checking for signals every
+/// [`SLICE`]. A signal (Ctrl-C) aborts the task and raises the signal's exception.
+pub fn wait<F, T>(py: Python<'_>, what: &'static str, fut: F) -> PyResult<T>
+where
+    F: Future<Output = CoreResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let handle = handle()?;
+    let mut task = handle.spawn(fut);
+    loop {
+        let polled = py.detach(|| {
+            handle.block_on(async { tokio::time::timeout(SLICE, &mut task).await })
+        });
+        match polled {
+            Ok(Ok(result)) => return result.map_err(CoreError::into_pyerr),
+            Ok(Err(join)) => return Err(CoreError::from_join(join, what).into_pyerr()),
+            Err(_elapsed) => {
+                if let Err(err) = py.check_signals() {
+                    task.abort();
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
+/// Shuts the runtime down, giving running tasks at most `timeout` to finish. Later calls to
+/// [`handle`] fail. Returns whether there was a runtime to shut down.
+pub fn shutdown(timeout: Duration) -> bool {
+    let runtime = {
+        let mut state = STATE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.shut_down = true;
+        if state.pid != std::process::id() {
+            // A forked child must not touch the parent's worker threads: leak them.
+            std::mem::forget(state.runtime.take());
+            return false;
+        }
+        state.runtime.take()
+    };
+    match runtime {
+        Some(rt) => {
+            rt.shutdown_timeout(timeout);
+            true
+        }
+        None => false,
+    }
+}

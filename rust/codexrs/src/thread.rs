@@ -1,0 +1,383 @@
+//! One codex-core thread seen from Python: its event pump, its bounded queue, its ops.
+//!
+//! A pump task pulls events from `CodexThread::next_event`, serializes each once (serde_json,
+//! `{"id": <submission id>, "msg": {"type": <wire name>, ...}}`) and pushes it into a bounded
+//! queue of at most `max_queued_events` events. When the queue is full the pump waits: it stops
+//! pulling from codex-core, whose own (unbounded) channel keeps the rest. Nothing is dropped.
+//! Python reads batches: each read takes every event already queued, as one JSON array.
+//!
+//! `raw_response_item` events (the whole prompt, every turn) are not serialized unless the
+//! thread asked for them. Approval requests on a thread without a Python handler are denied
+//! here, at once, and a `codexrs_approval_denied` event follows the request in the stream.
+
+use std::io::Read;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use std::time::Instant;
+
+use codex_core::CodexThread;
+use codex_protocol::ThreadId;
+use codex_protocol::protocol::Event;
+use codex_protocol::protocol::EventMsg;
+use codex_protocol::protocol::Op;
+use codex_protocol::protocol::ReviewDecision;
+use codex_protocol::user_input::UserInput;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::errors::CoreError;
+use crate::errors::CoreResult;
+use crate::pending::Finish;
+use crate::pending::Pending;
+use crate::runtime;
+
+/// A batch read stops adding events past this many bytes (the rest wait for the next read).
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Why codexrs denied an approval request.
+pub const AUTO_DENY_REASON: &str =
+    "denied by codexrs: the thread has no approval handler (pass on_approval= to thread_start)";
+
+/// Wakes an asyncio reader: a socket pair and an "armed" flag. The pump holds this, not the
+/// queue's receiver, so dropping the reader ends the pump.
+pub struct Waker {
+    reader: UnixStream,
+    writer: UnixStream,
+    armed: AtomicBool,
+}
+
+impl Waker {
+    pub fn new() -> CoreResult<Arc<Self>> {
+        let (reader, writer) = UnixStream::pair()
+            .map_err(|e| CoreError::Internal(format!("cannot create a wake-up socket: {e}")))?;
+        for s in [&reader, &writer] {
+            s.set_nonblocking(true)
+                .map_err(|e| CoreError::Internal(format!("cannot configure a wake-up socket: {e}")))?;
+        }
+        Ok(Arc::new(Self { reader, writer, armed: AtomicBool::new(false) }))
+    }
+
+    /// Tells an asyncio reader that armed the queue that events (or the end) arrived.
+    pub fn wake(&self) {
+        if self.armed.swap(false, Ordering::AcqRel) {
+            let _ = (&self.writer).write(&[1]);
+        }
+    }
+
+    fn arm(&self) {
+        let mut sink = [0u8; 64];
+        while matches!((&self.reader).read(&mut sink), Ok(n) if n > 0) {}
+        self.armed.store(true, Ordering::Release);
+    }
+}
+
+/// Appends every event already queued after `first`, as one JSON array.
+fn batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(first.len() * 2 + 2);
+    out.push(b'[');
+    out.extend_from_slice(&first);
+    while out.len() < MAX_BATCH_BYTES {
+        match rx.try_recv() {
+            Ok(next) => {
+                out.push(b',');
+                out.extend_from_slice(&next);
+            }
+            Err(_) => break,
+        }
+    }
+    out.push(b']');
+    out
+}
+
+pub struct PumpOptions {
+    pub raw_response_items: bool,
+    pub auto_deny: Arc<AtomicBool>,
+}
+
+fn encode(event: &Event) -> Vec<u8> {
+    serde_json::to_vec(event).unwrap_or_else(|e| {
+        // Serializing codex's own types cannot fail short of a codex bug; say so, in-stream.
+        serde_json::to_vec(&json!({
+            "id": event.id,
+            "msg": {"type": "codexrs_encode_error", "message": e.to_string()},
+        }))
+        .unwrap_or_default()
+    })
+}
+
+/// Denies an approval request nobody can answer, returning the event that says so.
+async fn auto_deny(thread: &CodexThread, event: &Event) -> Option<Vec<u8>> {
+    let rejection = AUTO_DENY_REASON.to_string();
+    let (kind, op, call_id, approval_id, turn_id) = match &event.msg {
+        EventMsg::ExecApprovalRequest(req) => (
+            "exec",
+            Op::ExecApproval {
+                id: req.effective_approval_id(),
+                turn_id: (!req.turn_id.is_empty()).then(|| req.turn_id.clone()),
+                decision: ReviewDecision::Denied { rejection: rejection.clone() },
+            },
+            req.call_id.clone(),
+            req.effective_approval_id(),
+            req.turn_id.clone(),
+        ),
+        EventMsg::ApplyPatchApprovalRequest(req) => (
+            "patch",
+            Op::PatchApproval {
+                id: req.call_id.clone(),
+                decision: ReviewDecision::Denied { rejection: rejection.clone() },
+            },
+            req.call_id.clone(),
+            req.call_id.clone(),
+            req.turn_id.clone(),
+        ),
+        _ => return None,
+    };
+    let submitted = thread.submit(op).await;
+    Some(
+        serde_json::to_vec(&json!({
+            "id": event.id,
+            "msg": {
+                "type": "codexrs_approval_denied",
+                "kind": kind,
+                "call_id": call_id,
+                "approval_id": approval_id,
+                "turn_id": turn_id,
+                "reason": rejection,
+                "submitted": submitted.is_ok(),
+                "submit_error": submitted.err().map(|e| e.to_string()),
+            },
+        }))
+        .unwrap_or_default(),
+    )
+}
+
+/// Pulls codex-core's events into the queue until the thread ends or the reader is gone.
+pub async fn pump(
+    thread: Arc<CodexThread>,
+    tx: mpsc::Sender<Vec<u8>>,
+    waker: Arc<Waker>,
+    options: PumpOptions,
+) {
+    loop {
+        let event = match thread.next_event().await {
+            Ok(event) => event,
+            Err(_) => break, // codex-core closed the thread's event channel
+        };
+        if matches!(event.msg, EventMsg::RawResponseItem(_)) && !options.raw_response_items {
+            continue;
+        }
+        let is_end = matches!(event.msg, EventMsg::ShutdownComplete);
+        let denial = if options.auto_deny.load(Ordering::Acquire) {
+            auto_deny(&thread, &event).await
+        } else {
+            None
+        };
+        if tx.send(encode(&event)).await.is_err() {
+            break;
+        }
+        if let Some(denial) = denial {
+            if tx.send(denial).await.is_err() {
+                break;
+            }
+        }
+        waker.wake();
+        if is_end {
+            break;
+        }
+    }
+    drop(tx);
+    waker.wake();
+}
+
+/// A loaded codex-core thread (Python: `codexrs._native.ThreadHandle`).
+#[pyclass(module = "codexrs._native", frozen)]
+pub struct ThreadHandle {
+    pub(crate) id: ThreadId,
+    pub(crate) thread: Arc<CodexThread>,
+    pub(crate) rx: Arc<Mutex<mpsc::Receiver<Vec<u8>>>>,
+    pub(crate) waker: Arc<Waker>,
+    pub(crate) auto_deny: Arc<AtomicBool>,
+    pub(crate) session_configured: Vec<u8>,
+}
+
+impl ThreadHandle {
+    fn submit(&self, py: Python<'_>, what: &'static str, op: Op) -> PyResult<String> {
+        let thread = Arc::clone(&self.thread);
+        runtime::wait(py, what, async move {
+            thread.submit(op).await.map_err(|e| CoreError::Codex(format!("{what}: {e}")))
+        })
+    }
+}
+
+fn decision(json: &str) -> PyResult<ReviewDecision> {
+    serde_json::from_str(json)
+        .map_err(|e| CoreError::Config(format!("not a codex ReviewDecision ({e}): {json}")).into_pyerr())
+}
+
+#[pymethods]
+impl ThreadHandle {
+    /// The codex thread id (a UUID string).
+    #[getter]
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    /// codex-core's `session_configured` event for this thread, as JSON bytes.
+    #[getter]
+    fn session_configured<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.session_configured)
+    }
+
+    /// Blocks (without the GIL) until at least one event is queued, then returns every queued
+    /// event as one JSON array. `None` after `timeout` seconds. Raises `EngineClosedError` once
+    /// the thread has ended and every event was read.
+    #[pyo3(signature = (timeout=None))]
+    fn next_batch<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        if let Some(bytes) = self.try_next_batch(py)? {
+            return Ok(Some(bytes));
+        }
+        let handle = runtime::handle()?;
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        loop {
+            let slice = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()).min(runtime::SLICE),
+                None => runtime::SLICE,
+            };
+            let rx = Arc::clone(&self.rx);
+            let got: Option<Option<Vec<u8>>> = py.detach(move || {
+                let mut rx = lock(&rx);
+                handle.block_on(async {
+                    match tokio::time::timeout(slice, rx.recv()).await {
+                        Ok(Some(first)) => Some(Some(batch(&mut rx, first))),
+                        Ok(None) => Some(None),
+                        Err(_) => None,
+                    }
+                })
+            });
+            match got {
+                Some(Some(bytes)) => return Ok(Some(PyBytes::new(py, &bytes))),
+                Some(None) => return Err(self.closed()),
+                None => {}
+            }
+            py.check_signals()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Every queued event as one JSON array, or `None` if none is queued. Never blocks.
+    /// Raises `EngineClosedError` once the thread has ended and every event was read.
+    fn try_next_batch<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let mut rx = lock(&self.rx);
+        match rx.try_recv() {
+            Ok(first) => {
+                let bytes = batch(&mut rx, first);
+                drop(rx);
+                Ok(Some(PyBytes::new(py, &bytes)))
+            }
+            Err(mpsc::error::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(self.closed()),
+        }
+    }
+
+    /// Asks for one byte on `fileno()` when the next event arrives (for asyncio readers):
+    /// call, then `try_next_batch()` once more, then wait for the descriptor.
+    fn arm(&self) {
+        self.waker.arm();
+    }
+
+    /// The descriptor `arm()` makes readable.
+    fn fileno(&self) -> i32 {
+        self.waker.reader.as_raw_fd()
+    }
+
+    /// Submits user input (a JSON list of codex `UserInput` items) and returns the id of the
+    /// turn it starts (codex-core's submission id, equal to `task_started.turn_id`).
+    fn submit_input(&self, py: Python<'_>, items_json: &str) -> PyResult<String> {
+        let items: Vec<UserInput> = serde_json::from_str(items_json).map_err(|e| {
+            CoreError::Config(format!("input is not a list of codex UserInput items: {e}"))
+                .into_pyerr()
+        })?;
+        if items.is_empty() {
+            return Err(CoreError::Config("input is empty".into()).into_pyerr());
+        }
+        self.submit(py, "user input", Op::UserInput {
+            items,
+            final_output_json_schema: None,
+            responsesapi_client_metadata: None,
+            additional_context: Default::default(),
+            thread_settings: Default::default(),
+        })
+    }
+
+    /// Submits `Op::Interrupt`: the running turn ends with `turn_aborted`.
+    fn interrupt(&self, py: Python<'_>) -> PyResult<()> {
+        self.submit(py, "interrupt", Op::Interrupt).map(|_| ())
+    }
+
+    /// Answers an `exec_approval_request` (`Op::ExecApproval`); `decision_json` is a serialized
+    /// codex `ReviewDecision`.
+    #[pyo3(signature = (approval_id, turn_id, decision_json))]
+    fn respond_exec_approval(
+        &self,
+        py: Python<'_>,
+        approval_id: String,
+        turn_id: Option<String>,
+        decision_json: &str,
+    ) -> PyResult<()> {
+        let decision = decision(decision_json)?;
+        self.submit(py, "exec approval", Op::ExecApproval { id: approval_id, turn_id, decision })
+            .map(|_| ())
+    }
+
+    /// Answers an `apply_patch_approval_request` (`Op::PatchApproval`).
+    fn respond_patch_approval(&self, py: Python<'_>, call_id: String, decision_json: &str) -> PyResult<()> {
+        let decision = decision(decision_json)?;
+        self.submit(py, "patch approval", Op::PatchApproval { id: call_id, decision }).map(|_| ())
+    }
+
+    /// Whether approval requests are denied in Rust (no Python handler), or delivered.
+    #[getter]
+    fn auto_deny(&self) -> bool {
+        self.auto_deny.load(Ordering::Acquire)
+    }
+
+    #[setter]
+    fn set_auto_deny(&self, value: bool) {
+        self.auto_deny.store(value, Ordering::Release);
+    }
+
+    /// Shuts the thread down (`Op::Shutdown`, then waits for codex-core to finish it).
+    fn shutdown(&self) -> PyResult<Pending> {
+        let thread = Arc::clone(&self.thread);
+        Pending::spawn("thread shutdown", async move {
+            // The pump ends by itself on shutdown_complete, after queueing it.
+            thread.shutdown_and_wait().await.map_err(|e| CoreError::Codex(format!("thread shutdown: {e}")))?;
+            let finish: Finish = Box::new(|py| Ok(py.None()));
+            Ok(finish)
+        })
+        .map_err(CoreError::into_pyerr)
+    }
+}
+
+fn lock(rx: &Mutex<mpsc::Receiver<Vec<u8>>>) -> std::sync::MutexGuard<'_, mpsc::Receiver<Vec<u8>>> {
+    rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ThreadHandle {
+    fn closed(&self) -> PyErr {
+        CoreError::Closed(format!("thread {} has ended: every event was read", self.id)).into_pyerr()
+    }
+}

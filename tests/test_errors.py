@@ -1,0 +1,166 @@
+"""Bad input gets a clear, typed exception (or a typed failed turn), fast, with no hang."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import codexrs
+from codexrs import events as ev
+from codexrs.testing import ScriptedModel, cut, failed, garbage, http_error, text
+
+
+def test_errors_share_one_base() -> None:
+    for cls in (
+        codexrs.ConfigError,
+        codexrs.ModelError,
+        codexrs.TurnFailedError,
+        codexrs.ThreadNotFoundError,
+        codexrs.EngineClosedError,
+        codexrs.TurnInProgressError,
+        codexrs.InternalError,
+    ):
+        assert issubclass(cls, codexrs.CodexError)
+
+
+def test_bad_config_value_raises_config_error(codex_home: Path, scripted_model: ScriptedModel) -> None:
+    config = {**scripted_model.config(), "model_reasoning_effort": "extreme"}
+    with pytest.raises(codexrs.ConfigError, match="model_reasoning_effort|extreme|unknown variant"):
+        codexrs.Codex(codex_home=codex_home, config=config)
+
+
+def test_none_config_value_raises_config_error(codex_home: Path) -> None:
+    with pytest.raises(codexrs.ConfigError, match="None"):
+        codexrs.Codex(codex_home=codex_home, config={"model": None})
+
+
+def test_bad_policy_names_raise_config_error(codex: codexrs.Codex) -> None:
+    with pytest.raises(codexrs.ConfigError, match="approval policy"):
+        codex.thread_start(approval_policy="sometimes")
+    with pytest.raises(codexrs.ConfigError, match="sandbox"):
+        codex.thread_start(sandbox="none")
+
+
+def test_unknown_model_provider_raises_config_error(codex_home: Path) -> None:
+    with pytest.raises(codexrs.ConfigError, match="no-such-provider"):
+        codexrs.Codex(codex_home=codex_home, config={"model_provider": "no-such-provider"})
+
+
+def test_unknown_thread_raises(codex: codexrs.Codex) -> None:
+    with pytest.raises(codexrs.ThreadNotFoundError):
+        codex.thread("00000000-0000-0000-0000-000000000000")
+
+
+def test_closed_engine_raises(codex: codexrs.Codex) -> None:
+    codex.close()
+    with pytest.raises(codexrs.EngineClosedError):
+        codex.thread_start()
+
+
+def test_second_turn_while_one_runs_raises(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(text("one"), text("two"))
+    thread = codex.thread_start()
+    first = thread.turn("first")
+    with pytest.raises(codexrs.TurnInProgressError):
+        thread.turn("second")
+    assert first.result().final_response == "one"
+    assert thread.run("second").final_response == "two"
+
+
+def _failed_turn(codex: codexrs.Codex) -> codexrs.TurnFailedError:
+    thread = codex.thread_start()
+    with pytest.raises(codexrs.TurnFailedError) as info:
+        thread.run("hello")
+    return info.value
+
+
+def test_model_server_down(codex_home: Path, workspace: Path) -> None:
+    model = ScriptedModel()
+    config = model.config()
+    model.stop()  # nothing listens on its port any more
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=config) as codex:
+        error = _failed_turn(codex)
+    assert isinstance(error, codexrs.ModelError)
+    assert error.result.status == "failed"
+    assert error.result.error is not None
+
+
+def test_http_500_fails_the_turn_as_retryable(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(http_error(500, "boom"))
+    error = _failed_turn(codex)
+    assert error.retryable
+    assert error.result.error is not None
+
+
+def test_http_400_is_not_retryable(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(http_error(400, "bad request"))
+    error = _failed_turn(codex)
+    assert not error.retryable
+
+
+@pytest.mark.parametrize(
+    "response",
+    [pytest.param(garbage(), id="garbage"), pytest.param(failed(), id="response.failed"), pytest.param(cut(text("partial answer", deltas=["partial ", "answer"]), 3), id="cut")],
+)
+def test_malformed_streams_fail_the_turn(codex: codexrs.Codex, scripted_model: ScriptedModel, response: object) -> None:
+    scripted_model.enqueue(response)  # type: ignore[arg-type]
+    thread = codex.thread_start()
+    turn = thread.turn("hello")
+    seen = list(turn.stream())
+    result = turn.result()
+    assert result.status == "failed"
+    assert any(isinstance(e, ev.ErrorEvent) for e in seen) or result.error is not None
+
+
+def test_thread_survives_a_failed_turn(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(http_error(500), text("recovered"))
+    thread = codex.thread_start()
+    assert thread.turn("a").result().status == "failed"
+    assert thread.run("b").final_response == "recovered"
+
+
+def test_exit_mid_stream_is_clean(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    """A process that exits while a turn streams exits cleanly: no panic, no hang."""
+    script = textwrap.dedent(
+        f"""
+        import sys, codexrs
+        from codexrs import events as ev
+        codex = codexrs.Codex(codex_home={str(codex_home)!r}, cwd={str(workspace)!r}, config={scripted_model.config()!r})
+        turn = codex.thread_start().turn("stream")
+        for e in turn.stream():
+            if isinstance(e, ev.AgentMessageContentDelta):
+                print("got a delta", flush=True)
+                sys.exit(0)
+        """
+    )
+    deltas = [f"d{i} " for i in range(300)]
+    scripted_model.enqueue(text("".join(deltas), deltas=deltas).delayed(0.0, between_events=0.01))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "got a delta" in proc.stdout
+    assert "panicked" not in proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_a_clear_error(codex: codexrs.Codex, codex_home: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running
+        pid = os.fork()
+    if pid == 0:  # child: the parent's runtime must be refused, not hang
+        code = 3
+        try:
+            codexrs.Codex(codex_home=codex_home)
+        except codexrs.EngineClosedError as exc:
+            code = 0 if "fork" in str(exc) else 4
+        except BaseException:
+            code = 5
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

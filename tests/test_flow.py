@@ -1,0 +1,162 @@
+"""Concurrency, back-pressure, leaving a stream early, approvals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import codexrs
+from codexrs import events as ev
+from codexrs.testing import ScriptedModel, apply_patch, exec_command, text
+
+from conftest import make_deltas
+
+
+async def test_two_threads_run_turns_at_once(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    alpha, beta = make_deltas(200, seed=1), make_deltas(200, seed=2)
+    # Both streams are slow, so the two turns overlap in time.
+    scripted_model.route("ALPHA", text("".join(alpha), deltas=alpha).delayed(0.0, between_events=0.002))
+    scripted_model.route("BETA", text("".join(beta), deltas=beta).delayed(0.0, between_events=0.002))
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        t1, t2 = await asyncio.gather(codex.thread_start(), codex.thread_start())
+        spans: dict[str, tuple[float, float]] = {}
+
+        async def run(thread: codexrs.AsyncThread, prompt: str) -> list[str]:
+            turn = await thread.turn(prompt)
+            out = []
+            async for e in turn.stream():
+                if isinstance(e, ev.AgentMessageContentDelta):
+                    out.append(e.delta)
+                    spans.setdefault(prompt, (time.monotonic(), 0.0))
+            spans[prompt] = (spans[prompt][0], time.monotonic())
+            return out
+
+        got_alpha, got_beta = await asyncio.gather(run(t1, "ALPHA"), run(t2, "BETA"))
+    assert got_alpha == alpha
+    assert got_beta == beta
+    (a0, a1), (b0, b1) = spans["ALPHA"], spans["BETA"]
+    assert a0 < b1 and b0 < a1, "the two turns did not overlap"
+
+
+def test_sync_threads_from_two_python_threads(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    import concurrent.futures
+
+    scripted_model.route("ONE", text("first answer"))
+    scripted_model.route("TWO", text("second answer"))
+    threads = [codex.thread_start(), codex.thread_start()]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda pair: pair[0].run(pair[1]).final_response, zip(threads, ["ONE", "TWO"])))
+    assert results == ["first answer", "second answer"]
+
+
+def test_slow_consumer_gets_every_event(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    deltas = make_deltas(600, seed=3)
+    scripted_model.enqueue(text("".join(deltas), deltas=deltas))
+    # A queue of 8 events: codexrs must stop pulling from codex-core, not drop anything.
+    thread = codex.thread_start(max_queued_events=8)
+    turn = thread.turn("go")
+    got = []
+    for e in turn.stream():
+        if isinstance(e, ev.AgentMessageContentDelta):
+            got.append(e.delta)
+            if len(got) % 50 == 0:
+                time.sleep(0.05)
+    assert got == deltas
+    assert turn.result().final_response == "".join(deltas)
+
+
+def test_breaking_out_of_a_stream_interrupts_the_turn(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    slow = make_deltas(400, seed=4)
+    scripted_model.enqueue(text("".join(slow), deltas=slow).delayed(0.0, between_events=0.02), text("next turn"))
+    thread = codex.thread_start()
+    first = thread.turn("slow one")
+    for e in first.stream():
+        if isinstance(e, ev.AgentMessageContentDelta):
+            break
+    # The next turn waits for the first to end; it never sees the first turn's events.
+    second = thread.turn("again")
+    events = list(second.stream())
+    assert first.result().status == "interrupted"
+    assert all(getattr(e, "turn_id", second.turn_id) in (second.turn_id, None) for e in events)
+    assert not [e for e in events if isinstance(e, ev.AgentMessageContentDelta) and e.delta in slow[1:]]
+    assert second.result().final_response == "next turn"
+
+
+async def test_cancelling_an_async_reader_interrupts_the_turn(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    slow = make_deltas(400, seed=5)
+    scripted_model.enqueue(text("".join(slow), deltas=slow).delayed(0.0, between_events=0.02))
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        thread = await codex.thread_start()
+        turn = await thread.turn("slow")
+
+        async def read() -> None:
+            async for _ in turn.stream():
+                pass
+
+        task = asyncio.create_task(read())
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await turn.result()).status == "interrupted"
+
+
+def test_approval_without_handler_is_denied_and_the_turn_completes(
+    codex: codexrs.Codex, scripted_model: ScriptedModel, workspace: Path
+) -> None:
+    scripted_model.enqueue(exec_command("touch created-by-denied-command"), text("understood"))
+    thread = codex.thread_start(approval_policy="untrusted", sandbox="workspace-write")
+    turn = thread.turn("make a file")
+    seen = list(turn.stream())
+    requests = [e for e in seen if isinstance(e, ev.ExecApprovalRequest)]
+    denials = [e for e in seen if isinstance(e, ev.ApprovalAutoDenied)]
+    assert requests and denials
+    assert denials[0].approval_id == requests[0].effective_approval_id
+    assert denials[0].submitted
+    assert not (workspace / "created-by-denied-command").exists()
+    result = turn.result()
+    assert result.status == "completed"
+    assert result.final_response == "understood"
+
+
+def test_approval_handler_decides(codex: codexrs.Codex, scripted_model: ScriptedModel, workspace: Path) -> None:
+    asked: list[ev.Event] = []
+
+    def approve(request: codexrs.ApprovalRequest) -> codexrs.Decision:
+        asked.append(request)
+        return "approved"
+
+    patch = "*** Begin Patch\n*** Add File: approved.txt\n+yes\n*** End Patch\n"
+    scripted_model.enqueue(apply_patch(patch), text("done"))
+    thread = codex.thread_start(approval_policy="on-request", sandbox="workspace-write", on_approval=approve)
+    result = thread.run("patch it")
+    assert result.status == "completed"
+    assert (workspace / "approved.txt").read_text() == "yes\n"
+    assert asked and isinstance(asked[0], (ev.ApplyPatchApprovalRequest, ev.ExecApprovalRequest))
+
+
+async def test_async_approval_handler_denies(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    async def deny(request: codexrs.ApprovalRequest) -> codexrs.Decision:
+        await asyncio.sleep(0)
+        return False
+
+    scripted_model.enqueue(exec_command("touch should-not-exist"), text("ok"))
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        thread = await codex.thread_start(approval_policy="untrusted", sandbox="workspace-write", on_approval=deny)
+        result = await thread.run("touch")
+    assert result.status == "completed"
+    assert not (workspace / "should-not-exist").exists()
+
+
+def test_rate_limit_headers_reach_the_result(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(text("limited").with_rate_limits(42.5, primary_window_minutes=300))
+    result = codex.thread_start().run("hi")
+    assert result.rate_limits is not None and result.rate_limits.primary is not None
+    assert result.rate_limits.primary.used_percent == 42.5
+    assert result.rate_limits.primary.window_minutes == 300

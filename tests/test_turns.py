@@ -1,0 +1,99 @@
+"""Real codex-core turns against the scripted model: text, tools, patches, the sandbox."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+import codexrs
+from codexrs import events as ev
+from codexrs.testing import ScriptedModel, apply_patch, exec_command, text
+
+
+def test_text_turn_streams_every_delta_byte_for_byte(
+    codex: codexrs.Codex, scripted_model: ScriptedModel, deltas_1000: list[str]
+) -> None:
+    message = "".join(deltas_1000)
+    scripted_model.enqueue(text(message, deltas=deltas_1000))
+    thread = codex.thread_start(approval_policy="never", sandbox="read-only")
+    turn = thread.turn("say things")
+    seen = [e for e in turn.stream()]
+    deltas = [e.delta for e in seen if isinstance(e, ev.AgentMessageContentDelta)]
+    assert deltas == deltas_1000
+    types = [e.type for e in seen]
+    assert types.index("task_started") < types.index("agent_message_content_delta")
+    assert types[-1] == "task_complete"
+    result = turn.result()
+    assert result.status == "completed"
+    assert result.final_response == message
+    assert result.turn_id == turn.turn_id
+    assert result.usage.output_tokens == 1000  # the scripted usage: one token per delta
+    assert result.usage.input_tokens == 100
+    messages = [item for item in result.items if item.get("type") == "AgentMessage"]
+    assert messages and messages[-1]["content"][0]["text"] == message
+
+
+async def test_text_turn_async_streams_every_delta(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path, deltas_1000: list[str]
+) -> None:
+    message = "".join(deltas_1000)
+    scripted_model.enqueue(text(message, deltas=deltas_1000))
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        thread = await codex.thread_start(approval_policy="never")
+        turn = await thread.turn("say things")
+        deltas = [e.delta async for e in turn.stream() if isinstance(e, ev.AgentMessageContentDelta)]
+        assert deltas == deltas_1000
+        result = await turn.result()
+        assert result.final_response == message
+        assert result.status == "completed"
+
+
+def test_run_returns_final_response(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(text("hello"))
+    result = codex.thread_start().run("hi")
+    assert result.final_response == "hello"
+    request = scripted_model.response_requests()[0]
+    assert "hi" in request.user_texts()
+
+
+def test_tool_turn_output_reaches_exec_command_end(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    marker = f"tool-{uuid.uuid4().hex}"
+    scripted_model.enqueue(exec_command(f"echo {marker}"), text("ran it"))
+    thread = codex.thread_start(approval_policy="never", sandbox="workspace-write")
+    turn = thread.turn("run echo")
+    ends = [e for e in turn.stream() if isinstance(e, ev.ExecCommandEnd)]
+    assert len(ends) == 1
+    assert ends[0].exit_code == 0
+    assert marker in ends[0].aggregated_output
+    assert turn.result().final_response == "ran it"
+    # codex sent the command's output back to the model.
+    follow_up = scripted_model.response_requests()[1]
+    assert marker in str(follow_up.body)
+
+
+def test_apply_patch_creates_the_file(codex: codexrs.Codex, scripted_model: ScriptedModel, workspace: Path) -> None:
+    patch = "*** Begin Patch\n*** Add File: notes/a.txt\n+first line\n+second line\n*** End Patch\n"
+    scripted_model.enqueue(apply_patch(patch), text("patched"))
+    thread = codex.thread_start(approval_policy="never", sandbox="workspace-write")
+    turn = thread.turn("write a file")
+    seen = list(turn.stream())
+    ends = [e for e in seen if isinstance(e, ev.PatchApplyEnd)]
+    assert ends and ends[0].success, seen
+    assert (workspace / "notes" / "a.txt").read_text() == "first line\nsecond line\n"
+    assert turn.result().status == "completed"
+
+
+def test_sandbox_refuses_a_write_outside_the_workspace(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    target = Path.home() / f"codexrs-sandbox-probe-{uuid.uuid4().hex}"
+    scripted_model.enqueue(exec_command(f"echo escaped > {target}"), text("tried"))
+    thread = codex.thread_start(approval_policy="never", sandbox="workspace-write")
+    result = thread.run("write outside")
+    try:
+        assert not target.exists(), "the sandbox let a command write outside the workspace"
+    finally:
+        target.unlink(missing_ok=True)
+    follow_up = scripted_model.response_requests()[1]
+    assert "Read-only file system" in str(follow_up.body)
+    assert result.status == "completed"
