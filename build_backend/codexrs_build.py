@@ -36,7 +36,10 @@ def _target_dir() -> Path:
 def build_helper() -> Path:
     """Builds the helper and copies it into the package; returns its path there."""
     subprocess.run(
-        ["cargo", "build", "--profile", PROFILE, "-p", "codexrs-helper", "--locked"],
+        # The same package set and features as maturin's build of the extension, so cargo
+        # resolves identical features and the extension build reuses every crate.
+        ["cargo", "build", "--profile", PROFILE, "--locked", "-p", "codexrs-helper", "-p", "codexrs",
+         "--features", "codexrs/extension-module"],
         cwd=ROOT,
         check=True,
     )

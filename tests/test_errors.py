@@ -12,7 +12,7 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
-from codexrs.testing import ScriptedModel, cut, failed, garbage, http_error, text
+from codexrs.testing import ScriptedModel, ScriptedResponse, cut, failed, garbage, http_error, text
 
 
 def test_errors_share_one_base() -> None:
@@ -29,9 +29,11 @@ def test_errors_share_one_base() -> None:
 
 
 def test_bad_config_value_raises_config_error(codex_home: Path, scripted_model: ScriptedModel) -> None:
-    config = {**scripted_model.config(), "model_reasoning_effort": "extreme"}
-    with pytest.raises(codexrs.ConfigError, match="model_reasoning_effort|extreme|unknown variant"):
+    config = {**scripted_model.config(), "model_context_window": "big"}
+    with pytest.raises(codexrs.ConfigError, match="model_context_window"):
         codexrs.Codex(codex_home=codex_home, config=config)
+    with pytest.raises(codexrs.ConfigError, match="unknown variant `sometimes`"):
+        codexrs.Codex(codex_home=codex_home, config={"approval_policy": "sometimes"})
 
 
 def test_none_config_value_raises_config_error(codex_home: Path) -> None:
@@ -107,8 +109,10 @@ def test_http_400_is_not_retryable(codex: codexrs.Codex, scripted_model: Scripte
     "response",
     [pytest.param(garbage(), id="garbage"), pytest.param(failed(), id="response.failed"), pytest.param(cut(text("partial answer", deltas=["partial ", "answer"]), 3), id="cut")],
 )
-def test_malformed_streams_fail_the_turn(codex: codexrs.Codex, scripted_model: ScriptedModel, response: object) -> None:
-    scripted_model.enqueue(response)  # type: ignore[arg-type]
+def test_malformed_streams_fail_the_turn(
+    codex: codexrs.Codex, scripted_model: ScriptedModel, response: ScriptedResponse
+) -> None:
+    scripted_model.enqueue(response)
     thread = codex.thread_start()
     turn = thread.turn("hello")
     seen = list(turn.stream())

@@ -33,7 +33,7 @@ def test_deltas_round_trip(deltas: list[str], turn_id: str) -> None:
 @given(
     st.dictionaries(
         st.text(min_size=1).filter(lambda k: k != "type"),
-        st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)),
+        st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)),
         max_size=5,
     )
 )

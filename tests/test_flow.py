@@ -11,7 +11,7 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
-from codexrs.testing import ScriptedModel, apply_patch, exec_command, text
+from codexrs.testing import ScriptedModel, exec_command, text
 
 from conftest import make_deltas
 
@@ -132,13 +132,13 @@ def test_approval_handler_decides(codex: codexrs.Codex, scripted_model: Scripted
         asked.append(request)
         return "approved"
 
-    patch = "*** Begin Patch\n*** Add File: approved.txt\n+yes\n*** End Patch\n"
-    scripted_model.enqueue(apply_patch(patch), text("done"))
-    thread = codex.thread_start(approval_policy="on-request", sandbox="workspace-write", on_approval=approve)
-    result = thread.run("patch it")
+    scripted_model.enqueue(exec_command("touch approved.txt"), text("done"))
+    # "untrusted": every command that is not known-safe asks first.
+    thread = codex.thread_start(approval_policy="untrusted", sandbox="workspace-write", on_approval=approve)
+    result = thread.run("touch it")
     assert result.status == "completed"
-    assert (workspace / "approved.txt").read_text() == "yes\n"
-    assert asked and isinstance(asked[0], (ev.ApplyPatchApprovalRequest, ev.ExecApprovalRequest))
+    assert [type(a) for a in asked] == [ev.ExecApprovalRequest]
+    assert (workspace / "approved.txt").exists()
 
 
 async def test_async_approval_handler_denies(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:

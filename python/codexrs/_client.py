@@ -370,7 +370,9 @@ class TurnStream:
                 event = core.take(turn)
                 if event is not None:
                     break
-                core.feed(core.native.next_batch(None))
+                batch = core.native.next_batch(None)
+                if batch is not None:
+                    core.feed(batch)
             if core.needs_answer(event):
                 assert isinstance(event, (ExecApprovalRequest, ApplyPatchApprovalRequest))
                 self._answer(event)
@@ -420,6 +422,11 @@ class TurnHandle:
         self._turn = turn
         self.turn_id = turn.turn_id
 
+    @property
+    def id(self) -> str:
+        """Alias of :attr:`turn_id` (the official ``openai-codex`` SDK's name)."""
+        return self.turn_id
+
     def stream(self) -> TurnStream:
         """The turn's events as they arrive; ends after ``task_complete`` / ``turn_aborted``.
 
@@ -439,6 +446,10 @@ class TurnHandle:
         for _ in TurnStream(self._core, self._turn):
             pass
         return self._turn.result()
+
+    def run(self) -> TurnResult:
+        """Alias of :meth:`result` (the official ``openai-codex`` SDK's name)."""
+        return self.result()
 
 
 class Thread:
@@ -669,6 +680,11 @@ class AsyncTurnHandle:
         self._turn = turn
         self.turn_id = turn.turn_id
 
+    @property
+    def id(self) -> str:
+        """Alias of :attr:`turn_id` (the official ``openai-codex`` SDK's name)."""
+        return self.turn_id
+
     def stream(self) -> AsyncTurnStream:
         """The turn's events as they arrive (``async for``)."""
         return AsyncTurnStream(self._core, self._turn)
@@ -684,6 +700,10 @@ class AsyncTurnHandle:
         async for _ in AsyncTurnStream(self._core, self._turn):
             pass
         return self._turn.result()
+
+    async def run(self) -> TurnResult:
+        """Alias of :meth:`result` (the official ``openai-codex`` SDK's name)."""
+        return await self.result()
 
 
 class AsyncThread:

@@ -65,7 +65,7 @@ def error_kind(info: Any) -> tuple[str | None, int | None]:
     return None, None
 
 
-class TurnFailedError(ModelError):  # type: ignore[misc,valid-type]
+class TurnFailedError(ModelError):
     """A turn run with :meth:`Thread.run` ended with status ``"failed"``.
 
     Attributes:

@@ -65,7 +65,7 @@ class _Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
 # ---- turn lifecycle -------------------------------------------------------------------------
 
 
-class TurnStarted(_Event, tag="task_started"):
+class TurnStarted(_Event, tag="task_started", kw_only=True, frozen=True):
     """A turn began (codex-core ``EventMsg::TurnStarted``).
 
     Attributes:
@@ -81,7 +81,7 @@ class TurnStarted(_Event, tag="task_started"):
     collaboration_mode_kind: Any = None
 
 
-class ErrorEvent(_Event, tag="error"):
+class ErrorEvent(_Event, tag="error", kw_only=True, frozen=True):
     """codex-core reported an error (``EventMsg::Error``); the turn usually fails.
 
     Attributes:
@@ -94,7 +94,7 @@ class ErrorEvent(_Event, tag="error"):
     codex_error_info: Any = None
 
 
-class TurnComplete(_Event, tag="task_complete"):
+class TurnComplete(_Event, tag="task_complete", kw_only=True, frozen=True):
     """A turn finished (``EventMsg::TurnComplete``).
 
     Attributes:
@@ -114,7 +114,7 @@ class TurnComplete(_Event, tag="task_complete"):
     time_to_first_token_ms: int | None = None
 
 
-class TurnAborted(_Event, tag="turn_aborted"):
+class TurnAborted(_Event, tag="turn_aborted", kw_only=True, frozen=True):
     """A turn was cut short (``EventMsg::TurnAborted``).
 
     Attributes:
@@ -132,7 +132,7 @@ class TurnAborted(_Event, tag="turn_aborted"):
 # ---- messages and reasoning -----------------------------------------------------------------
 
 
-class AgentMessage(_Event, tag="agent_message"):
+class AgentMessage(_Event, tag="agent_message", kw_only=True, frozen=True):
     """A complete assistant message (``EventMsg::AgentMessage``)."""
 
     message: str
@@ -140,7 +140,7 @@ class AgentMessage(_Event, tag="agent_message"):
     memory_citation: Any = None
 
 
-class AgentMessageContentDelta(_Event, tag="agent_message_content_delta"):
+class AgentMessageContentDelta(_Event, tag="agent_message_content_delta", kw_only=True, frozen=True):
     """A piece of assistant text as it streams (``EventMsg::AgentMessageContentDelta``).
 
     Attributes:
@@ -154,7 +154,7 @@ class AgentMessageContentDelta(_Event, tag="agent_message_content_delta"):
     delta: str
 
 
-class ReasoningContentDelta(_Event, tag="reasoning_content_delta"):
+class ReasoningContentDelta(_Event, tag="reasoning_content_delta", kw_only=True, frozen=True):
     """A piece of a reasoning summary (``EventMsg::ReasoningContentDelta``)."""
 
     thread_id: str
@@ -164,7 +164,7 @@ class ReasoningContentDelta(_Event, tag="reasoning_content_delta"):
     summary_index: int = 0
 
 
-class ReasoningRawContentDelta(_Event, tag="reasoning_raw_content_delta"):
+class ReasoningRawContentDelta(_Event, tag="reasoning_raw_content_delta", kw_only=True, frozen=True):
     """A piece of raw reasoning text (``EventMsg::ReasoningRawContentDelta``)."""
 
     thread_id: str
@@ -174,19 +174,19 @@ class ReasoningRawContentDelta(_Event, tag="reasoning_raw_content_delta"):
     content_index: int = 0
 
 
-class AgentReasoning(_Event, tag="agent_reasoning"):
+class AgentReasoning(_Event, tag="agent_reasoning", kw_only=True, frozen=True):
     """A complete reasoning summary (``EventMsg::AgentReasoning``)."""
 
     text: str
 
 
-class AgentReasoningDelta(_Event, tag="agent_reasoning_delta"):
+class AgentReasoningDelta(_Event, tag="agent_reasoning_delta", kw_only=True, frozen=True):
     """Legacy reasoning delta (``EventMsg::AgentReasoningDelta``)."""
 
     delta: str
 
 
-class UserMessage(_Event, tag="user_message"):
+class UserMessage(_Event, tag="user_message", kw_only=True, frozen=True):
     """The user input as codex recorded it (``EventMsg::UserMessage``)."""
 
     message: str
@@ -211,7 +211,7 @@ class Duration(msgspec.Struct, frozen=True):
         return self.secs + self.nanos / 1e9
 
 
-class ExecCommandBegin(_Event, tag="exec_command_begin"):
+class ExecCommandBegin(_Event, tag="exec_command_begin", kw_only=True, frozen=True):
     """A shell command started (``EventMsg::ExecCommandBegin``).
 
     Attributes:
@@ -231,7 +231,7 @@ class ExecCommandBegin(_Event, tag="exec_command_begin"):
     interaction_input: str | None = None
 
 
-class ExecCommandOutputDelta(_Event, tag="exec_command_output_delta"):
+class ExecCommandOutputDelta(_Event, tag="exec_command_output_delta", kw_only=True, frozen=True):
     """A chunk of a running command's output (``EventMsg::ExecCommandOutputDelta``).
 
     Attributes:
@@ -244,7 +244,7 @@ class ExecCommandOutputDelta(_Event, tag="exec_command_output_delta"):
     chunk: bytes
 
 
-class ExecCommandEnd(_Event, tag="exec_command_end"):
+class ExecCommandEnd(_Event, tag="exec_command_end", kw_only=True, frozen=True):
     """A shell command finished (``EventMsg::ExecCommandEnd``).
 
     Attributes:
@@ -272,7 +272,7 @@ class ExecCommandEnd(_Event, tag="exec_command_end"):
     status: str
 
 
-class PatchApplyBegin(_Event, tag="patch_apply_begin"):
+class PatchApplyBegin(_Event, tag="patch_apply_begin", kw_only=True, frozen=True):
     """codex started applying a patch (``EventMsg::PatchApplyBegin``).
 
     Attributes:
@@ -285,7 +285,7 @@ class PatchApplyBegin(_Event, tag="patch_apply_begin"):
     changes: dict[str, Any]
 
 
-class PatchApplyEnd(_Event, tag="patch_apply_end"):
+class PatchApplyEnd(_Event, tag="patch_apply_end", kw_only=True, frozen=True):
     """A patch was applied or failed (``EventMsg::PatchApplyEnd``)."""
 
     call_id: str
@@ -297,7 +297,7 @@ class PatchApplyEnd(_Event, tag="patch_apply_end"):
     status: str
 
 
-class TurnDiff(_Event, tag="turn_diff"):
+class TurnDiff(_Event, tag="turn_diff", kw_only=True, frozen=True):
     """The turn's changes so far as a unified diff (``EventMsg::TurnDiff``)."""
 
     unified_diff: str
@@ -306,7 +306,7 @@ class TurnDiff(_Event, tag="turn_diff"):
 # ---- approvals ------------------------------------------------------------------------------
 
 
-class ExecApprovalRequest(_Event, tag="exec_approval_request"):
+class ExecApprovalRequest(_Event, tag="exec_approval_request", kw_only=True, frozen=True):
     """codex asks whether it may run a command (``ExecApprovalRequestEvent``).
 
     Answer it by returning a decision from ``on_approval``; without a handler codexrs denies it.
@@ -339,7 +339,7 @@ class ExecApprovalRequest(_Event, tag="exec_approval_request"):
         return self.approval_id or self.call_id
 
 
-class ApplyPatchApprovalRequest(_Event, tag="apply_patch_approval_request"):
+class ApplyPatchApprovalRequest(_Event, tag="apply_patch_approval_request", kw_only=True, frozen=True):
     """codex asks whether it may apply a patch (``ApplyPatchApprovalRequestEvent``).
 
     Attributes:
@@ -355,7 +355,7 @@ class ApplyPatchApprovalRequest(_Event, tag="apply_patch_approval_request"):
     grant_root: str | None = None
 
 
-class ApprovalAutoDenied(_Event, tag="codexrs_approval_denied"):
+class ApprovalAutoDenied(_Event, tag="codexrs_approval_denied", kw_only=True, frozen=True):
     """codexrs (not codex-core) denied an approval request because the thread has no handler.
 
     Follows the request it answers in the stream.
@@ -421,14 +421,14 @@ class RateLimitSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_reached_type: Any = None
 
 
-class TokenCount(_Event, tag="token_count"):
+class TokenCount(_Event, tag="token_count", kw_only=True, frozen=True):
     """Usage and rate limits after a model call (``EventMsg::TokenCount``)."""
 
     info: TokenUsageInfo | None = None
     rate_limits: RateLimitSnapshot | None = None
 
 
-class ItemStarted(_Event, tag="item_started"):
+class ItemStarted(_Event, tag="item_started", kw_only=True, frozen=True):
     """A turn item began (``EventMsg::ItemStarted``); ``item`` is codex's ``TurnItem``."""
 
     thread_id: str
@@ -437,7 +437,7 @@ class ItemStarted(_Event, tag="item_started"):
     started_at_ms: int = 0
 
 
-class ItemCompleted(_Event, tag="item_completed"):
+class ItemCompleted(_Event, tag="item_completed", kw_only=True, frozen=True):
     """A turn item finished (``EventMsg::ItemCompleted``); ``item`` is codex's ``TurnItem``."""
 
     thread_id: str
@@ -446,13 +446,13 @@ class ItemCompleted(_Event, tag="item_completed"):
     completed_at_ms: int = 0
 
 
-class WarningEvent(_Event, tag="warning"):
+class WarningEvent(_Event, tag="warning", kw_only=True, frozen=True):
     """A non-fatal warning from codex-core (``EventMsg::Warning``)."""
 
     message: str
 
 
-class StreamError(_Event, tag="stream_error"):
+class StreamError(_Event, tag="stream_error", kw_only=True, frozen=True):
     """The model stream failed and codex may retry (``EventMsg::StreamError``)."""
 
     message: str
@@ -460,7 +460,7 @@ class StreamError(_Event, tag="stream_error"):
     additional_details: str | None = None
 
 
-class SessionConfigured(_Event, tag="session_configured"):
+class SessionConfigured(_Event, tag="session_configured", kw_only=True, frozen=True):
     """The thread's settings as codex-core resolved them (``SessionConfiguredEvent``)."""
 
     session_id: str
@@ -547,8 +547,7 @@ _Typed = Union[
 ]
 
 TYPED_EVENTS: Final[dict[str, type[msgspec.Struct]]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in _Typed.__args__  # type: ignore[attr-defined]
+    str(cls.__struct_config__.tag): cls for cls in _Typed.__args__  # type: ignore[attr-defined]
 }
 
 
@@ -572,7 +571,7 @@ _batch_decoder = msgspec.json.Decoder(list[Envelope])
 _raw_decoder = msgspec.json.Decoder(list[_RawEnvelope])
 _type_decoder = msgspec.json.Decoder(_TypeOnly)
 _dict_decoder = msgspec.json.Decoder(dict[str, Any])
-_one_decoders = {tag: msgspec.json.Decoder(cls) for tag, cls in TYPED_EVENTS.items()}
+_one_decoders: dict[str, msgspec.json.Decoder[Any]] = {tag: msgspec.json.Decoder(cls) for tag, cls in TYPED_EVENTS.items()}
 
 
 def _decode_one(raw: msgspec.Raw) -> Event:
@@ -580,7 +579,8 @@ def _decode_one(raw: msgspec.Raw) -> Event:
     decoder = _one_decoders.get(tag)
     if decoder is not None:
         try:
-            return decoder.decode(raw)  # type: ignore[no-any-return]
+            event: Event = decoder.decode(raw)
+            return event
         except msgspec.ValidationError:
             pass  # a codex field changed shape: keep everything, untyped
     payload = _dict_decoder.decode(raw)

@@ -255,6 +255,7 @@ impl ThreadHandle {
                 None => runtime::SLICE,
             };
             let rx = Arc::clone(&self.rx);
+            let handle = handle.clone();
             let got: Option<Option<Vec<u8>>> = py.detach(move || {
                 let mut rx = lock(&rx);
                 handle.block_on(async {
@@ -379,5 +380,46 @@ fn lock(rx: &Mutex<mpsc::Receiver<Vec<u8>>>) -> std::sync::MutexGuard<'_, mpsc::
 impl ThreadHandle {
     fn closed(&self) -> PyErr {
         CoreError::Closed(format!("thread {} has ended: every event was read", self.id)).into_pyerr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_takes_every_queued_event_as_one_json_array() {
+        let (tx, mut rx) = mpsc::channel(8);
+        for n in 0..5 {
+            tx.try_send(format!(r#"{{"n":{n}}}"#).into_bytes()).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        let bytes = batch(&mut rx, first);
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed.len(), 5);
+        assert_eq!(parsed[4]["n"], 4);
+        assert!(rx.try_recv().is_err(), "the batch left events behind");
+    }
+
+    #[test]
+    fn a_full_queue_refuses_instead_of_dropping() {
+        let (tx, _rx) = mpsc::channel::<Vec<u8>>(2);
+        tx.try_send(b"1".to_vec()).unwrap();
+        tx.try_send(b"2".to_vec()).unwrap();
+        // The pump awaits `send` here (back-pressure); nothing is discarded.
+        assert!(matches!(tx.try_send(b"3".to_vec()), Err(mpsc::error::TrySendError::Full(_))));
+    }
+
+    #[test]
+    fn the_waker_writes_only_when_armed() {
+        let waker = Waker::new().unwrap();
+        waker.wake();
+        let mut buf = [0u8; 8];
+        assert!((&waker.reader).read(&mut buf).is_err(), "woke without being armed");
+        waker.arm();
+        waker.wake();
+        assert_eq!((&waker.reader).read(&mut buf).unwrap(), 1);
+        waker.wake();
+        assert!((&waker.reader).read(&mut buf).is_err(), "a second wake without re-arming");
     }
 }
