@@ -49,7 +49,7 @@ class ModelProcess:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codexrs.testing.model"], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "codexrs.testing"], stdout=subprocess.PIPE, text=True
         )
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()

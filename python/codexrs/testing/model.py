@@ -428,7 +428,7 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m codexrs.testing.model``: serve until killed, printing the base URL.
+    """``python -m codexrs.testing``: serve until killed, printing the base URL.
 
     Responses are scripted over HTTP: ``POST /_codexrs/enqueue`` with a JSON list of
     :meth:`ScriptedResponse.to_json` objects.
@@ -448,6 +448,3 @@ def main(argv: list[str] | None = None) -> None:
         model.stop()
         sys.exit(0)
 
-
-if __name__ == "__main__":
-    main()
