@@ -126,41 +126,27 @@ def codexrs_sync(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figur
 
 
 def codexrs_async(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
-    async def main() -> Figures:
-        async with codexrs.AsyncCodex(codex_home=home, cwd=cwd, config=config_for(model.url)) as codex:
-            thread = await codex.thread_start(approval_policy="never")
-            loop = asyncio.get_running_loop()
+    loop = asyncio.new_event_loop()
+    codex = codexrs.AsyncCodex(codex_home=home, cwd=cwd, config=config_for(model.url))
+    try:
+        loop.run_until_complete(codex.start())
+        thread = loop.run_until_complete(codex.thread_start(approval_policy="never"))
 
-            async def turn_async() -> tuple[float, float, int]:
-                first = last = 0.0
-                count = 0
-                async for e in (await thread.turn("go")).stream():
-                    if isinstance(e, ev.AgentMessageContentDelta):
-                        last = time.perf_counter()
-                        if not count:
-                            first = last
-                        count += 1
-                return first, last, count
+        async def turn_async() -> tuple[float, float, int]:
+            first = last = 0.0
+            count = 0
+            async for e in (await thread.turn("go")).stream():
+                if isinstance(e, ev.AgentMessageContentDelta):
+                    last = time.perf_counter()
+                    if not count:
+                        first = last
+                    count += 1
+            return first, last, count
 
-            return await _measure_async(model, turn_async, reps, lambda: [])
-
-    return asyncio.run(main())
-
-
-async def _measure_async(model: ModelProcess, run_turn: Any, reps: int, extra_pids: Callable[[], list[int]]) -> Figures:
-    trips = []
-    for _ in range(reps):
-        model.enqueue(SMALL)
-        t0 = time.perf_counter()
-        await run_turn()
-        trips.append((time.perf_counter() - t0) * 1000)
-    model.enqueue(BIG)
-    pids = [os.getpid(), *extra_pids()]
-    cpu0 = _cpu_s(pids)
-    first, last, count = await run_turn()
-    cpu = _cpu_s(pids) - cpu0
-    assert count == BIG, f"expected {BIG} deltas, got {count}"
-    return Figures(statistics.median(trips), (count - 1) / (last - first), cpu / count * 1e6)
+        return measure(model, lambda: loop.run_until_complete(turn_async()), reps, lambda: [])
+    finally:
+        loop.run_until_complete(codex.close())
+        loop.close()
 
 
 def _official_config(model: ModelProcess, home: Path, cwd: Path) -> Any:
@@ -202,25 +188,28 @@ def official_sync(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figu
 def official_async(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
     from openai_codex import AsyncCodex
 
-    async def main() -> Figures:
-        async with AsyncCodex(_official_config(model, home, cwd)) as codex:
-            thread = await codex.thread_start()
+    loop = asyncio.new_event_loop()
+    codex = AsyncCodex(_official_config(model, home, cwd))
+    try:
+        loop.run_until_complete(codex.__aenter__())
+        thread = loop.run_until_complete(codex.thread_start())
 
-            async def turn_async() -> tuple[float, float, int]:
-                first = last = 0.0
-                count = 0
-                handle = await thread.turn("go")
-                async for e in handle.stream():
-                    if _is_delta(e):
-                        last = time.perf_counter()
-                        if not count:
-                            first = last
-                        count += 1
-                return first, last, count
+        async def turn_async() -> tuple[float, float, int]:
+            first = last = 0.0
+            count = 0
+            handle = await thread.turn("go")
+            async for e in handle.stream():
+                if _is_delta(e):
+                    last = time.perf_counter()
+                    if not count:
+                        first = last
+                    count += 1
+            return first, last, count
 
-            return await _measure_async(model, turn_async, reps, _children)
-
-    return asyncio.run(main())
+        return measure(model, lambda: loop.run_until_complete(turn_async()), reps, _children)
+    finally:
+        loop.run_until_complete(codex.close())
+        loop.close()
 
 
 def main() -> None:

@@ -168,3 +168,10 @@ def test_forked_child_gets_a_clear_error(codex: codexrs.Codex, codex_home: Path)
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_closed_thread_refuses_turns(codex: codexrs.Codex) -> None:
+    thread = codex.thread_start()
+    thread.close()
+    with pytest.raises(codexrs.EngineClosedError):
+        thread.turn("anyone there?")

@@ -160,3 +160,76 @@ def test_rate_limit_headers_reach_the_result(codex: codexrs.Codex, scripted_mode
     assert result.rate_limits is not None and result.rate_limits.primary is not None
     assert result.rate_limits.primary.used_percent == 42.5
     assert result.rate_limits.primary.window_minutes == 300
+
+
+def test_ctrl_c_interrupts_a_blocking_read(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    import os
+    import signal
+    import threading
+
+    slow = make_deltas(300, seed=6)
+    scripted_model.enqueue(text("".join(slow), deltas=slow).delayed(0.0, between_events=0.05))
+    turn = codex.thread_start().turn("slow")
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in turn.stream():
+            pass
+    timer.join()
+    assert time.monotonic() - started < 10
+    assert turn.result().status == "interrupted"
+
+
+def test_other_python_threads_run_while_a_read_blocks(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    import threading
+
+    scripted_model.enqueue(text("late").delayed(1.0))
+    turn = codex.thread_start().turn("wait")
+    ticks = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        before = ticks
+        assert turn.result().final_response == "late"  # blocks about a second in Rust
+        progressed = ticks - before
+    finally:
+        stop.set()
+        spinner.join()
+    assert progressed > 100_000, "the blocking read held the GIL"
+
+
+def test_raw_response_items_only_when_asked(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(text("a"), text("b"))
+    plain = [e.type for e in codex.thread_start().turn("x").stream()]
+    raw = [e.type for e in codex.thread_start(raw_response_items=True).turn("y").stream()]
+    assert "raw_response_item" not in plain
+    assert "raw_response_item" in raw
+
+
+def test_env_reaches_commands(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    value = uuid.uuid4().hex
+    scripted_model.enqueue(exec_command("echo probe=$CODEXRS_PROBE"), text("ok"))
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config(), env={"CODEXRS_PROBE": value}) as codex:
+        turn = codex.thread_start(approval_policy="never", sandbox="workspace-write").turn("env")
+        ends = [e for e in turn.stream() if isinstance(e, ev.ExecCommandEnd)]
+    assert ends and f"probe={value}" in ends[0].aggregated_output
+
+
+def test_a_dropped_unread_turn_is_interrupted(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    ignored = make_deltas(300, seed=8)
+    scripted_model.route("IGNORED", text("".join(ignored), deltas=ignored).delayed(0.0, between_events=0.02))
+    scripted_model.route("NEXT", text("next answer"))
+    thread = codex.thread_start()
+    thread.turn("IGNORED")  # the handle is dropped unread
+    turn = thread.turn("NEXT")
+    deltas = [e.delta for e in turn.stream() if isinstance(e, ev.AgentMessageContentDelta)]
+    assert deltas == ["next answer"]
+    assert turn.result().status == "completed"

@@ -93,6 +93,30 @@ def _config_json(config: Mapping[str, Any] | None, env: Mapping[str, str] | None
         raise ConfigError(f"config values must be JSON-like (str, int, float, bool, list, dict): {exc}") from exc
 
 
+def _start_thread(
+    engine: _native.Engine,
+    cwd: str | os.PathLike[str] | None,
+    model: str | None,
+    approval_policy: str | None,
+    sandbox: str | None,
+    config: Mapping[str, Any] | None,
+    on_approval: ApprovalHandler | None,
+    max_queued_events: int,
+    raw_response_items: bool,
+) -> _native.Pending:
+    """The native ``thread_start`` both twins call; see :meth:`Codex.thread_start`."""
+    return engine.thread_start(
+        cwd=None if cwd is None else str(cwd),
+        model=model,
+        approval_policy=approval_policy,
+        sandbox=sandbox,
+        config_json=_config_json(config),
+        max_queued_events=max_queued_events,
+        raw_response_items=raw_response_items,
+        auto_deny=on_approval is None,
+    )
+
+
 @dataclass(frozen=True)
 class Usage:
     """Tokens one turn used, from codex-core's ``token_count`` events (real provider counts).
@@ -155,6 +179,8 @@ class _Turn:
     usage_end: TokenUsage
     done: bool = False
     abandoned: bool = False
+    #: Whether anyone ever opened a stream on the turn.
+    streamed: bool = False
     status: str = "running"
     last_message: str | None = None
     final_response: str | None = None
@@ -357,6 +383,7 @@ class TurnStream:
     def __init__(self, core: _ThreadCore, turn: _Turn) -> None:
         self._core = core
         self._turn = turn
+        turn.streamed = True
 
     def __iter__(self) -> TurnStream:
         return self
@@ -421,6 +448,15 @@ class TurnHandle:
         self._core = core
         self._turn = turn
         self.turn_id = turn.turn_id
+
+    def __del__(self) -> None:
+        # A turn nobody ever read and nobody can read any more is interrupted, so it cannot
+        # wait forever (e.g. on an approval) or silently run into the next turn.
+        try:
+            if not self._turn.streamed:
+                self._core.abandon(self._turn)
+        except Exception:
+            pass
 
     @property
     def id(self) -> str:
@@ -571,15 +607,8 @@ class Codex:
             ConfigError: A bad policy name or config value.
             EngineClosedError: ``close()`` was called.
         """
-        pending = self._engine.thread_start(
-            cwd=None if cwd is None else str(cwd),
-            model=model,
-            approval_policy=approval_policy,
-            sandbox=sandbox,
-            config_json=_config_json(config),
-            max_queued_events=max_queued_events,
-            raw_response_items=raw_response_items,
-            auto_deny=on_approval is None,
+        pending = _start_thread(
+            self._engine, cwd, model, approval_policy, sandbox, config, on_approval, max_queued_events, raw_response_items
         )
         thread = Thread(self, pending.wait(), on_approval)
         self._threads[thread.id] = thread
@@ -621,6 +650,7 @@ class AsyncTurnStream:
     def __init__(self, core: _ThreadCore, turn: _Turn) -> None:
         self._core = core
         self._turn = turn
+        turn.streamed = True
 
     def __aiter__(self) -> AsyncTurnStream:
         return self
@@ -679,6 +709,15 @@ class AsyncTurnHandle:
         self._core = core
         self._turn = turn
         self.turn_id = turn.turn_id
+
+    def __del__(self) -> None:
+        # A turn nobody ever read and nobody can read any more is interrupted, so it cannot
+        # wait forever (e.g. on an approval) or silently run into the next turn.
+        try:
+            if not self._turn.streamed:
+                self._core.abandon(self._turn)
+        except Exception:
+            pass
 
     @property
     def id(self) -> str:
@@ -783,15 +822,8 @@ class AsyncCodex:
         await self.start()
         assert self._engine is not None
         native = await _await_pending(
-            self._engine.thread_start(
-                cwd=None if cwd is None else str(cwd),
-                model=model,
-                approval_policy=approval_policy,
-                sandbox=sandbox,
-                config_json=_config_json(config),
-                max_queued_events=max_queued_events,
-                raw_response_items=raw_response_items,
-                auto_deny=on_approval is None,
+            _start_thread(
+                self._engine, cwd, model, approval_policy, sandbox, config, on_approval, max_queued_events, raw_response_items
             )
         )
         thread = AsyncThread(self, native, on_approval)

@@ -486,37 +486,6 @@ class GenericEvent(msgspec.Struct, frozen=True):
     payload: dict[str, Any]
 
 
-Event = Union[
-    TurnStarted,
-    TurnComplete,
-    TurnAborted,
-    AgentMessage,
-    AgentMessageContentDelta,
-    ReasoningContentDelta,
-    ReasoningRawContentDelta,
-    AgentReasoning,
-    AgentReasoningDelta,
-    UserMessage,
-    ExecCommandBegin,
-    ExecCommandOutputDelta,
-    ExecCommandEnd,
-    PatchApplyBegin,
-    PatchApplyEnd,
-    TurnDiff,
-    ExecApprovalRequest,
-    ApplyPatchApprovalRequest,
-    ApprovalAutoDenied,
-    TokenCount,
-    ItemStarted,
-    ItemCompleted,
-    ErrorEvent,
-    WarningEvent,
-    StreamError,
-    SessionConfigured,
-    GenericEvent,
-]
-"""Every event type a stream yields."""
-
 _Typed = Union[
     TurnStarted,
     TurnComplete,
@@ -545,6 +514,10 @@ _Typed = Union[
     StreamError,
     SessionConfigured,
 ]
+
+Event = Union[_Typed, GenericEvent]
+"""Every event type a stream yields."""
+
 
 TYPED_EVENTS: Final[dict[str, type[msgspec.Struct]]] = {
     str(cls.__struct_config__.tag): cls for cls in _Typed.__args__  # type: ignore[attr-defined]

@@ -65,10 +65,7 @@ impl ExtensionEventSink for Routes {
         let thread_id = match &event.msg {
             EventMsg::ThreadGoalUpdated(update) => update.thread_id.to_string(),
             other => {
-                tracing::warn!(
-                    "codexrs: an extension emitted a {:?} event that names no thread; not delivered",
-                    std::mem::discriminant(other)
-                );
+                tracing::warn!("codexrs: an extension emitted a {other} event that names no thread; not delivered");
                 return;
             }
         };

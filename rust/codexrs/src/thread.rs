@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use codex_core::CodexThread;
 use codex_protocol::ThreadId;
+use codex_protocol::error::CodexErr;
 use codex_protocol::protocol::Event;
 use codex_protocol::protocol::EventMsg;
 use codex_protocol::protocol::Op;
@@ -210,8 +211,14 @@ pub struct ThreadHandle {
 impl ThreadHandle {
     fn submit(&self, py: Python<'_>, what: &'static str, op: Op) -> PyResult<String> {
         let thread = Arc::clone(&self.thread);
+        let id = self.id;
         runtime::wait(py, what, async move {
-            thread.submit(op).await.map_err(|e| CoreError::Codex(format!("{what}: {e}")))
+            thread.submit(op).await.map_err(|e| match e {
+                CodexErr::InternalAgentDied => {
+                    CoreError::Closed(format!("{what}: thread {id} has shut down"))
+                }
+                other => CoreError::Codex(format!("{what}: {other}")),
+            })
         })
     }
 }
