@@ -54,10 +54,20 @@ use crate::thread::Waker;
 /// The names codex's arg0 dispatch recognises, each linked to the helper executable.
 const ALIASES: &[&str] = &["apply_patch", "applypatch", "codex-linux-sandbox", "codex-execve-wrapper"];
 
-/// Where extension events (goal updates, ...) go: the queue of the thread they name.
+/// Where extension events (goal updates, ...) go: the queue of the thread they name. Holds
+/// only weak references, so a finished thread's queue and wake-up socket are freed; dead
+/// entries are pruned whenever a thread is added.
 #[derive(Default)]
 struct Routes {
-    threads: Mutex<HashMap<String, (mpsc::WeakSender<Vec<u8>>, Arc<Waker>)>>,
+    threads: Mutex<HashMap<String, (mpsc::WeakSender<Vec<u8>>, Weak<Waker>)>>,
+}
+
+impl Routes {
+    fn add(&self, thread_id: String, tx: &mpsc::Sender<Vec<u8>>, waker: &Arc<Waker>) {
+        let mut threads = self.threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        threads.retain(|_, (tx, _)| tx.strong_count() > 0);
+        threads.insert(thread_id, (tx.downgrade(), Arc::downgrade(waker)));
+    }
 }
 
 impl ExtensionEventSink for Routes {
@@ -74,7 +84,7 @@ impl ExtensionEventSink for Routes {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&thread_id)
-            .and_then(|(tx, waker)| Some((tx.upgrade()?, Arc::clone(waker))));
+            .and_then(|(tx, waker)| Some((tx.upgrade()?, waker.upgrade()?)));
         let Some((tx, waker)) = target else {
             tracing::warn!("codexrs: extension event for thread {thread_id}, which is not loaded");
             return;
@@ -259,12 +269,7 @@ async fn start_thread(inner: Arc<Inner>, start: ThreadStart) -> CoreResult<Threa
     let (tx, rx) = mpsc::channel(start.max_queued_events.max(1));
     let waker = Waker::new()?;
     let auto_deny = Arc::new(AtomicBool::new(start.auto_deny));
-    inner
-        .routes
-        .threads
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(thread_id.to_string(), (tx.downgrade(), Arc::clone(&waker)));
+    inner.routes.add(thread_id.to_string(), &tx, &waker);
     tokio::spawn(crate::thread::pump(
         Arc::clone(&thread),
         tx,
