@@ -233,3 +233,16 @@ def test_a_dropped_unread_turn_is_interrupted(codex: codexrs.Codex, scripted_mod
     deltas = [e.delta for e in turn.stream() if isinstance(e, ev.AgentMessageContentDelta)]
     assert deltas == ["next answer"]
     assert turn.result().status == "completed"
+
+
+def test_interrupt_then_a_new_turn(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    slow = make_deltas(300, seed=9)
+    scripted_model.route("SLOW", text("".join(slow), deltas=slow).delayed(0.0, between_events=0.02))
+    scripted_model.route("AFTER", text("after"))
+    thread = codex.thread_start()
+    first = thread.turn("SLOW")
+    stream = first.stream()
+    next(e for e in stream if isinstance(e, ev.AgentMessageContentDelta))
+    first.interrupt()
+    assert thread.run("AFTER").final_response == "after"
+    assert first.result().status == "interrupted"

@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import json
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,8 @@ class _Turn:
     abandoned: bool = False
     #: Whether anyone ever opened a stream on the turn.
     streamed: bool = False
+    #: Whether ``interrupt()`` was called: the next turn may read this one to its end.
+    interrupt_requested: bool = False
     status: str = "running"
     last_message: str | None = None
     final_response: str | None = None
@@ -278,10 +281,10 @@ class _ThreadCore:
     def begin(self, input: Input) -> _Turn:
         """Submits a turn after checking no other turn is being read."""
         prev = self.active
-        if prev is not None and not prev.done and not prev.abandoned:
+        if prev is not None and not prev.done and not self._settleable(prev):
             raise TurnInProgressError(
-                f"turn {prev.turn_id} is still running on this thread: read it to the end, "
-                "call its result() or interrupt() first"
+                f"turn {prev.turn_id} is still running on this thread: read it to the end "
+                "(result()) or interrupt() it first"
             )
         turn_id = self.native.submit_input(_items_json(input))
         turn = _Turn(turn_id=turn_id, usage_start=self.total, usage_end=self.total)
@@ -298,13 +301,23 @@ class _ThreadCore:
         except _native.CodexError:
             pass  # the thread is already gone; nothing left to interrupt
 
-    def settle_sync(self) -> None:
-        """Reads an abandoned turn to its end, keeping its events on the turn."""
-        turn = self.active
-        if turn is None or turn.done or not turn.abandoned:
-            return
-        import time
+    @staticmethod
+    def _settleable(turn: _Turn) -> bool:
+        return turn.abandoned or turn.interrupt_requested
 
+    def _unsettled(self) -> _Turn | None:
+        turn = self.active
+        return turn if turn is not None and not turn.done and self._settleable(turn) else None
+
+    @staticmethod
+    def _stuck(turn: _Turn) -> _native.InternalError:
+        return _native.InternalError(f"interrupted turn {turn.turn_id} did not end within {SETTLE_TIMEOUT_S}s")
+
+    def settle_sync(self) -> None:
+        """Reads an abandoned or interrupted turn to its end, keeping its events on the turn."""
+        turn = self._unsettled()
+        if turn is None:
+            return
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while not turn.done:
             event = self.take(turn)
@@ -314,22 +327,24 @@ class _ThreadCore:
             remaining = deadline - time.monotonic()
             batch = self.native.next_batch(max(remaining, 0.0)) if remaining > 0 else None
             if batch is None:
-                raise _native.InternalError(
-                    f"interrupted turn {turn.turn_id} did not end within {SETTLE_TIMEOUT_S}s"
-                )
+                raise self._stuck(turn)
             self.feed(batch)
 
     async def settle_async(self) -> None:
-        turn = self.active
-        if turn is None or turn.done or not turn.abandoned:
+        """The asyncio twin of :meth:`settle_sync`."""
+        turn = self._unsettled()
+        if turn is None:
             return
-        async with asyncio.timeout(SETTLE_TIMEOUT_S):
-            while not turn.done:
-                event = self.take(turn)
-                if event is not None:
-                    turn.tail.append(event)
-                    continue
-                self.feed(await _next_batch(self.native))
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                while not turn.done:
+                    event = self.take(turn)
+                    if event is not None:
+                        turn.tail.append(event)
+                        continue
+                    self.feed(await _next_batch(self.native))
+        except TimeoutError:
+            raise self._stuck(turn) from None
 
 
 async def _readable(fd: int) -> None:
@@ -471,14 +486,16 @@ class TurnHandle:
         return TurnStream(self._core, self._turn)
 
     def interrupt(self) -> None:
-        """Asks codex to stop the turn (``Op::Interrupt``); it ends with ``turn_aborted``."""
+        """Asks codex to stop the turn (``Op::Interrupt``); it ends with ``turn_aborted``.
+        The stream stays readable; the next ``turn()`` reads this one to its end first."""
+        self._turn.interrupt_requested = True
         self._core.native.interrupt()
 
     def result(self) -> TurnResult:
         """Reads the turn to its end (if not yet) and returns how it ended. Never raises for a
         failed turn: check ``status``."""
         if self._turn.abandoned:
-            self._core.settle_sync()
+            self._core.settle_sync()  # its events were kept on the turn
         for _ in TurnStream(self._core, self._turn):
             pass
         return self._turn.result()
@@ -729,7 +746,8 @@ class AsyncTurnHandle:
         return AsyncTurnStream(self._core, self._turn)
 
     async def interrupt(self) -> None:
-        """Asks codex to stop the turn (``Op::Interrupt``)."""
+        """Asks codex to stop the turn (``Op::Interrupt``); see :meth:`TurnHandle.interrupt`."""
+        self._turn.interrupt_requested = True
         self._core.native.interrupt()
 
     async def result(self) -> TurnResult:
