@@ -225,8 +225,10 @@ def test_env_reaches_commands(scripted_model: ScriptedModel, codex_home: Path, w
 
 def test_a_dropped_unread_turn_is_interrupted(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
     ignored = make_deltas(300, seed=8)
-    scripted_model.route("IGNORED", text("".join(ignored), deltas=ignored).delayed(0.0, between_events=0.02))
+    # A request carries the thread's history: NEXT's request also contains "IGNORED", so its
+    # route goes first.
     scripted_model.route("NEXT", text("next answer"))
+    scripted_model.route("IGNORED", text("".join(ignored), deltas=ignored).delayed(0.0, between_events=0.02))
     thread = codex.thread_start()
     thread.turn("IGNORED")  # the handle is dropped unread
     turn = thread.turn("NEXT")

@@ -305,7 +305,11 @@ class ScriptedModel:
             self._queue.extend(responses)
 
     def route(self, marker: str, *responses: ScriptedResponse) -> None:
-        """Answers requests whose body contains ``marker`` from these responses first."""
+        """Answers requests whose body contains ``marker`` from these responses first.
+
+        Routes are tried in the order they were added, and a request body carries the thread's
+        whole history: route a later turn's marker before an earlier turn's.
+        """
         with self._lock:
             self._routes.append((marker, deque(responses)))
 
