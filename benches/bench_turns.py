@@ -65,6 +65,23 @@ class ModelProcess:
         self.proc.wait()
 
 
+class DeltaClock:
+    """Counts the deltas of one turn and when the first and last reached user code."""
+
+    def __init__(self) -> None:
+        self.first = self.last = 0.0
+        self.count = 0
+
+    def tick(self) -> None:
+        self.last = time.perf_counter()
+        if not self.count:
+            self.first = self.last
+        self.count += 1
+
+    def figures(self) -> tuple[float, float, int]:
+        return self.first, self.last, self.count
+
+
 def _cpu_s(pids: list[int]) -> float:
     """utime+stime of these processes (all their threads), in seconds, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -112,15 +129,11 @@ def codexrs_sync(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figur
         thread = codex.thread_start(approval_policy="never")
 
         def turn() -> tuple[float, float, int]:
-            first = last = 0.0
-            count = 0
+            clock = DeltaClock()
             for e in thread.turn("go").stream():
                 if isinstance(e, ev.AgentMessageContentDelta):
-                    last = time.perf_counter()
-                    if not count:
-                        first = last
-                    count += 1
-            return first, last, count
+                    clock.tick()
+            return clock.figures()
 
         return measure(model, turn, reps, lambda: [])
 
@@ -133,15 +146,11 @@ def codexrs_async(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figu
         thread = loop.run_until_complete(codex.thread_start(approval_policy="never"))
 
         async def turn_async() -> tuple[float, float, int]:
-            first = last = 0.0
-            count = 0
+            clock = DeltaClock()
             async for e in (await thread.turn("go")).stream():
                 if isinstance(e, ev.AgentMessageContentDelta):
-                    last = time.perf_counter()
-                    if not count:
-                        first = last
-                    count += 1
-            return first, last, count
+                    clock.tick()
+            return clock.figures()
 
         return measure(model, lambda: loop.run_until_complete(turn_async()), reps, lambda: [])
     finally:
@@ -172,15 +181,11 @@ def official_sync(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figu
         thread = codex.thread_start()
 
         def turn() -> tuple[float, float, int]:
-            first = last = 0.0
-            count = 0
+            clock = DeltaClock()
             for e in thread.turn("go").stream():
                 if _is_delta(e):
-                    last = time.perf_counter()
-                    if not count:
-                        first = last
-                    count += 1
-            return first, last, count
+                    clock.tick()
+            return clock.figures()
 
         return measure(model, turn, reps, _children)
 
@@ -195,16 +200,11 @@ def official_async(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Fig
         thread = loop.run_until_complete(codex.thread_start())
 
         async def turn_async() -> tuple[float, float, int]:
-            first = last = 0.0
-            count = 0
-            handle = await thread.turn("go")
-            async for e in handle.stream():
+            clock = DeltaClock()
+            async for e in (await thread.turn("go")).stream():
                 if _is_delta(e):
-                    last = time.perf_counter()
-                    if not count:
-                        first = last
-                    count += 1
-            return first, last, count
+                    clock.tick()
+            return clock.figures()
 
         return measure(model, lambda: loop.run_until_complete(turn_async()), reps, _children)
     finally:

@@ -385,6 +385,29 @@ async def _await_pending(pending: _native.Pending) -> Any:
     return pending.result()
 
 
+class _HandleBase:
+    """What :class:`TurnHandle` and :class:`AsyncTurnHandle` share."""
+
+    def __init__(self, core: _ThreadCore, turn: _Turn) -> None:
+        self._core = core
+        self._turn = turn
+        self.turn_id = turn.turn_id
+
+    def __del__(self) -> None:
+        # A turn nobody ever read and nobody can read any more is interrupted, so it cannot
+        # wait forever (e.g. on an approval) or silently run into the next turn.
+        try:
+            if not self._turn.streamed:
+                self._core.abandon(self._turn)
+        except Exception:
+            pass
+
+    @property
+    def id(self) -> str:
+        """Alias of :attr:`turn_id` (the official ``openai-codex`` SDK's name)."""
+        return self.turn_id
+
+
 # ---- sync -----------------------------------------------------------------------------------
 
 
@@ -452,31 +475,12 @@ class TurnStream:
             pass
 
 
-class TurnHandle:
+class TurnHandle(_HandleBase):
     """A running turn (codex ``Op::UserInput`` on a thread).
 
     Attributes:
         turn_id: codex's turn id (equal to ``task_started.turn_id``).
     """
-
-    def __init__(self, core: _ThreadCore, turn: _Turn) -> None:
-        self._core = core
-        self._turn = turn
-        self.turn_id = turn.turn_id
-
-    def __del__(self) -> None:
-        # A turn nobody ever read and nobody can read any more is interrupted, so it cannot
-        # wait forever (e.g. on an approval) or silently run into the next turn.
-        try:
-            if not self._turn.streamed:
-                self._core.abandon(self._turn)
-        except Exception:
-            pass
-
-    @property
-    def id(self) -> str:
-        """Alias of :attr:`turn_id` (the official ``openai-codex`` SDK's name)."""
-        return self.turn_id
 
     def stream(self) -> TurnStream:
         """The turn's events as they arrive; ends after ``task_complete`` / ``turn_aborted``.
@@ -719,27 +723,8 @@ class AsyncTurnStream:
             pass
 
 
-class AsyncTurnHandle:
+class AsyncTurnHandle(_HandleBase):
     """A running turn on an :class:`AsyncThread`; see :class:`TurnHandle`."""
-
-    def __init__(self, core: _ThreadCore, turn: _Turn) -> None:
-        self._core = core
-        self._turn = turn
-        self.turn_id = turn.turn_id
-
-    def __del__(self) -> None:
-        # A turn nobody ever read and nobody can read any more is interrupted, so it cannot
-        # wait forever (e.g. on an approval) or silently run into the next turn.
-        try:
-            if not self._turn.streamed:
-                self._core.abandon(self._turn)
-        except Exception:
-            pass
-
-    @property
-    def id(self) -> str:
-        """Alias of :attr:`turn_id` (the official ``openai-codex`` SDK's name)."""
-        return self.turn_id
 
     def stream(self) -> AsyncTurnStream:
         """The turn's events as they arrive (``async for``)."""
