@@ -248,3 +248,24 @@ def test_interrupt_then_a_new_turn(codex: codexrs.Codex, scripted_model: Scripte
     first.interrupt()
     assert thread.run("AFTER").final_response == "after"
     assert first.result().status == "interrupted"
+
+
+def test_closed_threads_release_their_descriptors(codex: codexrs.Codex) -> None:
+    import gc
+    import os
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def churn(n: int) -> None:
+        for _ in range(n):
+            codex.thread_start().close()
+        gc.collect()
+
+    churn(3)  # warm up whatever codex opens once per engine
+    before = open_fds()
+    churn(20)
+    deadline = time.monotonic() + 15  # codex-core finishes a thread's teardown in the background
+    while open_fds() - before >= 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert open_fds() - before < 10, "each closed thread keeps descriptors open"

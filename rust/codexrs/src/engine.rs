@@ -283,6 +283,7 @@ async fn start_thread(inner: Arc<Inner>, start: ThreadStart) -> CoreResult<Threa
         waker,
         auto_deny,
         session_configured: serde_json::to_vec(&session_configured).unwrap_or_default(),
+        manager: Arc::downgrade(&inner.manager),
     })
 }
 

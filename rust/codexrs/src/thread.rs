@@ -22,6 +22,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use codex_core::CodexThread;
+use codex_core::ThreadManager;
 use codex_protocol::ThreadId;
 use codex_protocol::error::CodexErr;
 use codex_protocol::protocol::Event;
@@ -206,6 +207,9 @@ pub struct ThreadHandle {
     pub(crate) waker: Arc<Waker>,
     pub(crate) auto_deny: Arc<AtomicBool>,
     pub(crate) session_configured: Vec<u8>,
+    /// The engine's manager, to unload the thread on shutdown (it keeps every thread it
+    /// started until told otherwise).
+    pub(crate) manager: std::sync::Weak<ThreadManager>,
 }
 
 impl ThreadHandle {
@@ -367,12 +371,19 @@ impl ThreadHandle {
         self.auto_deny.store(value, Ordering::Release);
     }
 
-    /// Shuts the thread down (`Op::Shutdown`, then waits for codex-core to finish it).
+    /// Shuts the thread down (`Op::Shutdown`, then waits for codex-core to finish it) and
+    /// unloads it from the engine's `ThreadManager`.
     fn shutdown(&self) -> PyResult<Pending> {
         let thread = Arc::clone(&self.thread);
+        let manager = self.manager.clone();
+        let id = self.id;
         Pending::spawn("thread shutdown", async move {
             // The pump ends by itself on shutdown_complete, after queueing it.
-            thread.shutdown_and_wait().await.map_err(|e| CoreError::Codex(format!("thread shutdown: {e}")))?;
+            let result = thread.shutdown_and_wait().await;
+            if let Some(manager) = manager.upgrade() {
+                manager.remove_thread(&id).await;
+            }
+            result.map_err(|e| CoreError::Codex(format!("thread shutdown: {e}")))?;
             let finish: Finish = Box::new(|py| Ok(py.None()));
             Ok(finish)
         })
