@@ -97,3 +97,29 @@ def test_sandbox_refuses_a_write_outside_the_workspace(codex: codexrs.Codex, scr
     follow_up = scripted_model.response_requests()[1]
     assert "Read-only file system" in str(follow_up.body)
     assert result.status == "completed"
+
+
+def test_apply_patch_goes_through_the_helper_executable(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codexrs._helper import helper_path
+
+    real = helper_path()
+    assert real is not None, "the wheel ships codexrs-helper"
+    log = tmp_path / "helper.log"
+    wrapper = tmp_path / "helper-wrapper"
+    # Logs each invocation (argv[0] name, argv[1]) and runs the real helper under the same argv[0].
+    wrapper.write_text(f'#!/bin/bash\necho "$(basename "$0") $1" >> {log}\nexec -a "$0" {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CODEXRS_HELPER", str(wrapper))
+    patch = "*** Begin Patch\n*** Add File: via-helper.txt\n+made by the helper\n*** End Patch\n"
+    scripted_model.enqueue(apply_patch(patch), text("done"))
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        result = codex.thread_start(approval_policy="never", sandbox="workspace-write").run("patch")
+    assert result.status == "completed"
+    assert (workspace / "via-helper.txt").read_text() == "made by the helper\n"
+    assert log.exists(), "codex-core never ran the codexrs helper"
+    # The patch was written by the helper's fs mode, inside the Linux sandbox (bwrap).
+    calls = log.read_text().splitlines()
+    assert "helper-wrapper --codex-run-as-fs-helper" in calls
+    assert any(call.startswith("codex-linux-sandbox ") for call in calls)
