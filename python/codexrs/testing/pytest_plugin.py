@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from .model import ScriptedModel
+
+if TYPE_CHECKING:
+    import codexrs
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def codex(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> Iterator[object]:
+def codex(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> Iterator[codexrs.Codex]:
     import codexrs
 
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as engine:
