@@ -46,7 +46,6 @@ use crate::errors::CoreError;
 use crate::errors::CoreResult;
 use crate::pending::Finish;
 use crate::pending::Pending;
-use crate::runtime;
 use crate::thread::PumpOptions;
 use crate::thread::ThreadHandle;
 use crate::thread::Waker;
@@ -350,28 +349,6 @@ impl Engine {
             let finish: Finish = Box::new(move |py| Ok(Py::new(py, handle)?.into_any()));
             Ok(finish)
         })?)
-    }
-
-    /// Ids of the threads loaded in this engine.
-    fn thread_ids(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        let manager = Arc::clone(&self.inner.manager);
-        runtime::wait(py, "list threads", async move {
-            Ok(manager.list_thread_ids().await.into_iter().map(|id| id.to_string()).collect())
-        })
-    }
-
-    /// Raises `ThreadNotFoundError` unless `thread_id` is loaded in this engine.
-    fn check_thread(&self, py: Python<'_>, thread_id: String) -> PyResult<()> {
-        let manager = Arc::clone(&self.inner.manager);
-        runtime::wait(py, "get thread", async move {
-            let id = ThreadId::from_string(&thread_id)
-                .map_err(|_| CoreError::ThreadNotFound(format!("{thread_id:?} is not a thread id")))?;
-            manager
-                .get_thread(id)
-                .await
-                .map(|_| ())
-                .map_err(|_| CoreError::ThreadNotFound(format!("no thread {thread_id} in this engine")))
-        })
     }
 
     /// Shuts every thread down, waiting at most `timeout` seconds. Later calls fail with
