@@ -33,13 +33,19 @@ def _target_dir() -> Path:
     return Path(env) if env else ROOT / "target"
 
 
-def build_helper() -> Path:
-    """Builds the helper and copies it into the package; returns its path there."""
+def build_helper(*, strip: bool = False) -> Path:
+    """Builds the helper and copies it into the package; returns its path there.
+
+    Args:
+        strip: Remove the copy's symbols (``strip --strip-all``), for a wheel to hand around.
+    """
     subprocess.run(
-        # The same package set and features as maturin's build of the extension, so cargo
-        # resolves identical features and the extension build reuses every crate.
+        # codexrs is selected so cargo resolves the features the extension's build resolves
+        # (the helper's crates are then the extension's, compiled once), but only the helper's
+        # binary is built: compiling the codexrs library here, without maturin's environment
+        # and crate type, would make maturin's build compile it (and pyo3) again.
         ["cargo", "build", "--profile", PROFILE, "--locked", "-p", "codexrs-helper", "-p", "codexrs",
-         "--features", "codexrs/extension-module"],
+         "--features", "codexrs/extension-module", "--bin", "codexrs-helper"],
         cwd=ROOT,
         check=True,
     )
@@ -48,6 +54,8 @@ def build_helper() -> Path:
     dest_dir.mkdir(exist_ok=True)
     dest = dest_dir / "codexrs-helper"
     shutil.copy2(built, dest)
+    if strip:
+        subprocess.run(["strip", "--strip-all", str(dest)], check=True)
     return dest
 
 
@@ -59,3 +67,11 @@ def build_wheel(wheel_directory: str, config_settings: Any = None, metadata_dire
 def build_editable(wheel_directory: str, config_settings: Any = None, metadata_directory: Any = None) -> str:
     build_helper()
     return str(maturin.build_editable(wheel_directory, config_settings, metadata_directory))
+
+
+if __name__ == "__main__":  # scripts/wheel: `python3 build_backend/codexrs_build.py helper --strip`
+    import sys
+
+    if sys.argv[1:2] != ["helper"]:
+        sys.exit("usage: codexrs_build.py helper [--strip]")
+    print(build_helper(strip="--strip" in sys.argv[2:]))

@@ -170,13 +170,19 @@ def test_ctrl_c_interrupts_a_blocking_read(codex: codexrs.Codex, scripted_model:
     slow = make_deltas(300, seed=6)
     scripted_model.enqueue(text("".join(slow), deltas=slow).delayed(0.0, between_events=0.05))
     turn = codex.thread_start().turn("slow")
+    # Python's own Ctrl-C handler, even where the test runner inherited SIGINT ignored (a
+    # background job of a non-interactive shell does).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        for _ in turn.stream():
-            pass
-    timer.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for _ in turn.stream():
+                pass
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 10
     assert turn.result().status == "interrupted"
 
