@@ -63,8 +63,10 @@ def test_tool_turn_output_reaches_exec_command_end(codex: codexrs.Codex, scripte
     scripted_model.enqueue(exec_command(f"echo {marker}"), text("ran it"))
     thread = codex.thread_start(approval_policy="never", sandbox="workspace-write")
     turn = thread.turn("run echo")
-    ends = [e for e in turn.stream() if isinstance(e, ev.ExecCommandEnd)]
-    assert len(ends) == 1
+    seen = list(turn.stream())
+    ends = [e for e in seen if isinstance(e, ev.ExecCommandEnd)]
+    # On failure, say what codex emitted and which requests the model served (seen flaky once).
+    assert len(ends) == 1, ([e.type for e in seen], [r.user_texts() for r in scripted_model.response_requests()])
     assert ends[0].exit_code == 0
     assert marker in ends[0].aggregated_output
     assert turn.result().final_response == "ran it"
