@@ -44,7 +44,10 @@ def demo(console: Console, *, verbose: bool = False) -> int:
         words = DEMO_MESSAGE.split(" ")
         model.enqueue(
             exec_command(DEMO_COMMAND),
-            apply_patch(DEMO_PATCH),
+            # A real model thinks before its next step; this pause (longer than codex-core's
+            # 100 ms trailing-output grace for a finished command) lets the command's
+            # exec_command_end arrive in this turn, as it usually does against a real model.
+            apply_patch(DEMO_PATCH).delayed(0.2),
             text(DEMO_MESSAGE, deltas=[w + " " for w in words[:-1]] + [words[-1]]),
         )
         console.print(
