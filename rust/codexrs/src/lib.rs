@@ -3,13 +3,15 @@
 //! Modules: [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
 //! `ThreadManager` per `Codex`), [`thread`] (a thread's event pump, queue and ops), [`pending`]
 //! (slow operations as awaitable handles), [`config`] (Python values to codex config),
-//! [`errors`] (the error enum and the Python exception hierarchy).
+//! [`errors`] (the error enum and the Python exception hierarchy), [`schema`] (codex's event
+//! schema and a serde round trip, for the generated types and their tests).
 
 pub mod config;
 pub mod engine;
 pub mod errors;
 pub mod pending;
 pub mod runtime;
+pub mod schema;
 pub mod thread;
 
 use std::time::Duration;
@@ -31,6 +33,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<thread::ThreadHandle>()?;
     m.add_class::<pending::Pending>()?;
     m.add_function(wrap_pyfunction!(shutdown_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(schema::event_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(schema::roundtrip_event, m)?)?;
     m.add("CodexError", py.get_type::<errors::CodexError>())?;
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
     m.add("ModelError", py.get_type::<errors::ModelError>())?;

@@ -1,0 +1,125 @@
+"""codexrs's generated event and item types against the codex-core this build links.
+
+The schema comes from the linked codex-protocol (``_native.event_schema()``); the classes in
+``codexrs._protocol`` are generated from it (``scripts/gen_events.py``). These tests fail,
+naming the variant, when either drifts, and show on real turns that every event codex-core
+emits decodes to its class and that codex-core's own serde accepts what msgspec encodes back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+import msgspec
+import pytest
+
+import codexrs
+from codexrs import _client, _native, _protocol
+from codexrs.approvals import ApprovalRequest, Decision
+from codexrs.testing import ScriptedModel, apply_patch, exec_command, http_error, text
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "rust" / "codexrs" / "schema" / "event_msg.json"
+
+
+def _linked() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(_native.event_schema())
+    return schema
+
+
+def _at(schema: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    for key in path:
+        schema = schema[key]
+    return schema
+
+
+def _tags(variants: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {v["properties"]["type"]["enum"][0]: v for v in variants}
+
+
+def test_checked_in_schema_is_the_linked_core_schema() -> None:
+    linked, checked_in = _linked(), json.loads(SCHEMA_FILE.read_text())
+    for name, path in (("EventMsg", ()), ("TurnItem", ("definitions", "TurnItem"))):
+        now, then = _tags(_at(linked, path)["oneOf"]), _tags(_at(checked_in, path)["oneOf"])
+        assert now.keys() == then.keys(), (
+            f"{name} variants added: {sorted(now.keys() - then.keys())}, removed: {sorted(then.keys() - now.keys())}"
+        )
+        changed = sorted(tag for tag in now if now[tag] != then[tag])
+        assert not changed, f"{name} variants whose fields changed: {changed}"
+    assert linked == checked_in, "a payload type changed: run python3 scripts/gen_events.py and review the diff"
+
+
+def test_every_event_and_item_variant_has_a_class() -> None:
+    linked = _linked()
+    for name, variants, classes in (
+        ("EventMsg", linked["oneOf"], _protocol.EVENT_CLASSES),
+        ("TurnItem", linked["definitions"]["TurnItem"]["oneOf"], _protocol.ITEM_CLASSES),
+    ):
+        tags = set(_tags(variants))
+        assert not tags - classes.keys(), f"{name} variants without a class: {sorted(tags - classes.keys())}"
+        assert not classes.keys() - tags, f"classes whose {name} variant is gone: {sorted(classes.keys() - tags)}"
+        for tag, cls in classes.items():
+            assert cls.__struct_config__.tag == tag
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value in ([], {}, "") or (value == 0 and not isinstance(value, str))
+
+
+def _same_modulo_defaults(a: Any, b: Any) -> bool:
+    """JSON equality where an absent field, ``null`` and serde's zero value are the same."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(_same_modulo_defaults(a.get(k), b.get(k)) for k in set(a) | set(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_modulo_defaults(x, y) for x, y in zip(a, b))
+    return (_empty(a) and _empty(b)) or bool(a == b)
+
+
+def _capture(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every event codex-core's pump hands to Python, as the JSON it serialized."""
+    seen: list[dict[str, Any]] = []
+    real: Callable[[bytes], Any] = _client.decode_batch  # type: ignore[attr-defined]
+
+    def recording(batch: bytes) -> Any:
+        seen.extend(envelope["msg"] for envelope in json.loads(batch))
+        return real(batch)
+
+    monkeypatch.setattr(_client, "decode_batch", recording)
+    return seen
+
+
+def test_real_events_decode_to_their_classes_and_codex_accepts_them_back(
+    monkeypatch: pytest.MonkeyPatch, scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    seen = _capture(monkeypatch)
+
+    def approve(request: ApprovalRequest) -> Decision:
+        return "approved"
+
+    scripted_model.enqueue(
+        exec_command("touch made-by-command"),
+        apply_patch("*** Begin Patch\n*** Add File: typed.txt\n+typed\n*** End Patch\n").delayed(0.2),
+        text("done", deltas=["do", "ne"]),
+        http_error(400, "scripted failure"),
+    )
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        thread = codex.thread_start(approval_policy="untrusted", sandbox="workspace-write", on_approval=approve)
+        assert thread.turn("work").result().status == "completed"
+        assert thread.turn("fail").result().status == "failed"
+    assert (workspace / "made-by-command").exists()
+    assert (workspace / "typed.txt").read_text() == "typed\n"
+
+    decoder = msgspec.json.Decoder(_protocol.EventMsg)
+    kinds = {msg["type"] for msg in seen}
+    for wanted in ("exec_command_end", "patch_apply_end", "exec_approval_request", "item_completed", "error"):
+        assert wanted in kinds, wanted
+    for msg in seen:
+        if msg["type"].startswith("codexrs_"):
+            continue  # codexrs's own events, not codex's
+        event = decoder.decode(json.dumps(msg))
+        assert type(event) is _protocol.EVENT_CLASSES[msg["type"]]
+        encoded = msgspec.json.encode(event)
+        back = json.loads(_native.roundtrip_event(encoded.decode()))
+        assert _same_modulo_defaults(back, msg), (msg["type"], msg, back)
