@@ -3,7 +3,7 @@
 from os import PathLike
 from typing import Any, final
 
-__all__ = ["AUTO_DENY_REASON", "CODEX_CORE_PACKAGE", "CodexError", "ConfigError", "Engine", "EngineClosedError", "InternalError", "ModelError", "Pending", "ThreadHandle", "ThreadNotFoundError", "TurnInProgressError", "shutdown_runtime"]
+__all__ = ["AUTO_DENY_REASON", "CODEX_CORE_PACKAGE", "CodexError", "ConfigError", "Engine", "EngineClosedError", "InternalError", "ModelError", "Pending", "ThreadHandle", "ThreadNotFoundError", "TurnInProgressError", "event_schema", "roundtrip_event", "shutdown_runtime"]
 
 CODEX_CORE_PACKAGE: str
 AUTO_DENY_REASON: str
