@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from typing import Any, cast
 
 import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from codexrs import _protocol
 from codexrs import events as ev
+from codexrs._client import _ZERO, _ThreadCore, _Turn
 
 
 def _batch(*events: tuple[str, dict[str, Any]]) -> bytes:
@@ -44,10 +48,39 @@ def test_unknown_events_keep_their_whole_payload(payload: dict[str, Any]) -> Non
     assert decoded[1] == ev.WarningEvent(message="w")
 
 
-def test_known_event_with_a_changed_shape_is_kept_untyped() -> None:
-    batch = _batch(("s", {"type": "warning", "message": 5}))
-    (_, event), = ev.decode_batch(batch)
-    assert event == ev.GenericEvent("warning", {"message": 5})
+def test_known_event_with_a_changed_shape_is_kept_untyped_and_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    batch = _batch(("s", {"type": "warning", "message": 5}), ("s", {"type": "warning", "message": 6}))
+    ev._warned.discard("warning")  # as if this process had not met a bad 'warning' yet
+    with caplog.at_level(logging.WARNING, logger="codexrs"):
+        decoded = [e for _, e in ev.decode_batch(batch)]
+    assert [(e.type, e.payload) for e in decoded if isinstance(e, ev.GenericEvent)] == [
+        ("warning", {"message": 5}),
+        ("warning", {"message": 6}),
+    ]
+    assert all(isinstance(e, ev.GenericEvent) and e.decode_error for e in decoded)
+    assert len([r for r in caplog.records if "'warning'" in r.getMessage()]) == 1  # once per variant
+
+
+def test_a_changed_task_complete_still_ends_the_turn() -> None:
+    """Turn tracking keys off the wire name and submission id, not the decoded class."""
+    batch = _batch(
+        ("t1", {"type": "agent_message", "message": "partial answer"}),
+        ("t1", {"type": "task_complete", "turn_id": 7, "last_agent_message": ["not", "a", "string"]}),
+    )
+    decoded = ev.decode_batch(batch)
+    end = decoded[-1][1]
+    assert isinstance(end, ev.GenericEvent) and end.type == "task_complete" and end.decode_error
+    core = _ThreadCore(cast(Any, None), None)
+    turn = _Turn(turn_id="t1", usage_start=_ZERO, usage_end=_ZERO)
+    for sub_id, event in decoded:
+        core.observe(sub_id, event, turn)
+    assert turn.done and turn.status == "completed"
+    assert turn.result().final_response == "partial answer"
+
+
+def test_every_codex_variant_and_codexrs_event_has_one_class() -> None:
+    assert set(ev.TYPED_EVENTS) == set(_protocol.EVENT_CLASSES) | {"codexrs_approval_denied", "codexrs_encode_error"}
+    assert not hasattr(ev, "AgentReasoningDelta")  # gone from the linked codex-core
 
 
 def test_typed_events_encode_back_to_codex_names() -> None:

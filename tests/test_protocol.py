@@ -19,6 +19,7 @@ import pytest
 import codexrs
 from codexrs import _client, _native, _protocol
 from codexrs.approvals import ApprovalRequest, Decision
+from codexrs.events import GenericEvent
 from codexrs.testing import ScriptedModel, apply_patch, exec_command, http_error, text
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "rust" / "codexrs" / "schema" / "event_msg.json"
@@ -106,8 +107,14 @@ def test_real_events_decode_to_their_classes_and_codex_accepts_them_back(
     )
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
         thread = codex.thread_start(approval_policy="untrusted", sandbox="workspace-write", on_approval=approve)
-        assert thread.turn("work").result().status == "completed"
-        assert thread.turn("fail").result().status == "failed"
+        work = thread.turn("work")
+        streamed = list(work.stream())
+        assert work.result().status == "completed"
+        fail = thread.turn("fail")
+        streamed += list(fail.stream())
+        assert fail.result().status == "failed"
+    # A tool turn, a patch turn and an approval, streamed: every event typed.
+    assert not [e for e in streamed if isinstance(e, GenericEvent)]
     assert (workspace / "made-by-command").exists()
     assert (workspace / "typed.txt").read_text() == "typed\n"
 

@@ -9,6 +9,7 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
+from codexrs.items import AgentMessageItem
 from codexrs.testing import ScriptedModel, apply_patch, exec_command, text
 
 
@@ -31,8 +32,8 @@ def test_text_turn_streams_every_delta_byte_for_byte(
     assert result.turn_id == turn.turn_id
     assert result.usage.output_tokens == 1000  # the scripted usage: one token per delta
     assert result.usage.input_tokens == 100
-    messages = [item for item in result.items if item.get("type") == "AgentMessage"]
-    assert messages and messages[-1]["content"][0]["text"] == message
+    messages = [item for item in result.items if isinstance(item, AgentMessageItem)]
+    assert messages and messages[-1].content[0].text == message
 
 
 async def test_text_turn_async_streams_every_delta(

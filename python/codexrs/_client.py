@@ -36,6 +36,7 @@ from .events import (
     TurnComplete,
     decode_batch,
 )
+from .items import TurnItem
 
 __all__ = [
     "AsyncCodex",
@@ -152,7 +153,8 @@ class TurnResult:
         status: ``"completed"``, ``"interrupted"`` or ``"failed"``.
         final_response: The last assistant message (``task_complete.last_agent_message``), or
             ``None``.
-        items: Every completed turn item (codex ``TurnItem`` dicts from ``item_completed``).
+        items: Every completed turn item, typed (:mod:`codexrs.items`, codex ``TurnItem``
+            from ``item_completed``), in codex's order.
         usage: Tokens this turn used.
         error: The ``error`` event that failed the turn, if any.
         rate_limits: The last rate-limit snapshot the provider reported during the turn
@@ -163,14 +165,14 @@ class TurnResult:
     turn_id: str
     status: str
     final_response: str | None
-    items: list[dict[str, Any]]
+    items: list[TurnItem]
     usage: Usage
     error: ErrorEvent | None = None
     rate_limits: RateLimitSnapshot | None = None
     duration_ms: int | None = None
 
 
-_ZERO = TokenUsage()
+_ZERO = TokenUsage(input_tokens=0, cached_input_tokens=0, output_tokens=0, reasoning_output_tokens=0, total_tokens=0)
 
 
 @dataclass
@@ -187,7 +189,7 @@ class _Turn:
     status: str = "running"
     last_message: str | None = None
     final_response: str | None = None
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[TurnItem] = field(default_factory=list)
     error: ErrorEvent | None = None
     rate_limits: RateLimitSnapshot | None = None
     duration_ms: int | None = None
@@ -243,15 +245,20 @@ class _ThreadCore:
             turn.items.append(event.item)
         elif isinstance(event, ErrorEvent):
             turn.error = event
-        elif isinstance(event, TurnComplete):
-            turn.error = event.error or turn.error
+        # The turn's end keys off the wire name, so a payload that fails to decode
+        # (a GenericEvent with decode_error) still ends it.
+        elif event.type == "task_complete":
+            if isinstance(event, TurnComplete):
+                if event.error is not None:
+                    turn.error = ErrorEvent(message=event.error.message, codex_error_info=event.error.codex_error_info)
+                turn.final_response = event.last_agent_message
+                turn.duration_ms = event.duration_ms
             self._finish(turn, "failed" if turn.error is not None else "completed")
-            turn.final_response = event.last_agent_message or turn.last_message
-            turn.duration_ms = event.duration_ms
-        elif isinstance(event, TurnAborted):
+            turn.final_response = turn.final_response or turn.last_message
+        elif event.type == "turn_aborted":
             self._finish(turn, "interrupted")
             turn.final_response = turn.last_message
-            turn.duration_ms = event.duration_ms
+            turn.duration_ms = event.duration_ms if isinstance(event, TurnAborted) else None
 
     def _finish(self, turn: _Turn, status: str) -> None:
         turn.done = True

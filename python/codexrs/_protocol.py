@@ -133,15 +133,14 @@ class HookPromptItem(CodexItem, tag_field="type", tag="HookPrompt", kw_only=True
     id: str
 
 
-class AgentMessageContent2(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """codex payload.
+class AgentMessageContentText(msgspec.Struct, tag_field="type", tag="Text", kw_only=True, frozen=True, omit_defaults=True):
+    """codex wire ``Text``.
     """
 
     text: str
-    type: Literal["Text"]
 
 
-AgentMessageContent = AgentMessageContent2
+AgentMessageContent = AgentMessageContentText
 
 
 class MemoryCitationEntry(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -245,6 +244,11 @@ class Duration(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
 
     nanos: int
     secs: int
+
+    @property
+    def seconds(self) -> float:
+        """The duration in seconds."""
+        return self.secs + self.nanos / 1e9
 
 
 class CommandExecutionItem(CodexItem, tag_field="type", tag="CommandExecution", kw_only=True, frozen=True, omit_defaults=True):
@@ -1563,7 +1567,7 @@ class ExecCommandOutputDelta(CodexEvent, tag_field="type", tag="exec_command_out
     """
 
     call_id: str
-    chunk: str
+    chunk: bytes
     stream: ExecOutputStream
 
 
@@ -1696,6 +1700,11 @@ class ExecApprovalRequest(CodexEvent, tag_field="type", tag="exec_approval_reque
     proposed_network_policy_amendments: list[NetworkPolicyAmendment] | None = None
     reason: str | None = None
     turn_id: str = ""
+
+    @property
+    def effective_approval_id(self) -> str:
+        """The id codex expects in the answer (``approval_id``, else ``call_id``)."""
+        return self.approval_id or self.call_id
 
 
 class RequestPermissionProfile(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -2138,15 +2147,14 @@ class ResponseItemAgentMessage(msgspec.Struct, tag_field="type", tag="agent_mess
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class ReasoningItemReasoningSummary2(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """codex payload.
+class ReasoningItemReasoningSummarySummaryText(msgspec.Struct, tag_field="type", tag="summary_text", kw_only=True, frozen=True, omit_defaults=True):
+    """codex wire ``summary_text``.
     """
 
     text: str
-    type: Literal["summary_text"]
 
 
-ReasoningItemReasoningSummary = ReasoningItemReasoningSummary2
+ReasoningItemReasoningSummary = ReasoningItemReasoningSummarySummaryText
 
 
 class ReasoningItemContentReasoningText(msgspec.Struct, tag_field="type", tag="reasoning_text", kw_only=True, frozen=True, omit_defaults=True):
@@ -2177,19 +2185,18 @@ class ResponseItemReasoning(msgspec.Struct, tag_field="type", tag="reasoning", k
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class LocalShellAction2(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """codex payload.
+class LocalShellActionExec(msgspec.Struct, tag_field="type", tag="exec", kw_only=True, frozen=True, omit_defaults=True):
+    """codex wire ``exec``.
     """
 
     command: list[str]
-    type: Literal["exec"]
     env: dict[str, str] | None = None
     timeout_ms: int | None = None
     user: str | None = None
     working_directory: str | None = None
 
 
-LocalShellAction = LocalShellAction2
+LocalShellAction = LocalShellActionExec
 
 
 LocalShellStatus = Literal["completed", "in_progress", "incomplete"]
@@ -2654,6 +2661,352 @@ class SubAgentActivity(CodexEvent, tag_field="type", tag="sub_agent_activity", k
     kind: SubAgentActivityKind
     occurred_at_ms: int = 0
 
+
+__all__ = [
+    "AbsolutePathBuf",
+    "ActivePermissionProfile",
+    "AdditionalPermissionProfile",
+    "AgentMessage",
+    "AgentMessageContent",
+    "AgentMessageContentDelta",
+    "AgentMessageContentText",
+    "AgentMessageInputContent",
+    "AgentMessageInputContentEncryptedContent",
+    "AgentMessageInputContentInputText",
+    "AgentMessageItem",
+    "AgentPath",
+    "AgentReasoning",
+    "AgentReasoningRawContent",
+    "AgentReasoningSectionBreak",
+    "AgentStatus",
+    "AgentStatusData",
+    "ApplyPatchApprovalRequest",
+    "ApprovalsReviewer",
+    "AskForApproval",
+    "AskForApprovalData",
+    "ByteRange",
+    "CallToolResult",
+    "CodexErrorInfo",
+    "CodexErrorInfoData",
+    "CodexErrorInfoDataActiveTurnNotSteerable",
+    "CodexErrorInfoDataHttpConnectionFailed",
+    "CodexErrorInfoDataResponseStreamConnectionFailed",
+    "CodexErrorInfoDataResponseStreamDisconnected",
+    "CodexErrorInfoDataResponseTooManyFailedAttempts",
+    "CodexEvent",
+    "CodexItem",
+    "CollabAgentInteractionBegin",
+    "CollabAgentInteractionEnd",
+    "CollabAgentRef",
+    "CollabAgentSpawnBegin",
+    "CollabAgentSpawnEnd",
+    "CollabAgentStatusEntry",
+    "CollabAgentTool",
+    "CollabAgentToolCallItem",
+    "CollabAgentToolCallStatus",
+    "CollabCloseBegin",
+    "CollabCloseEnd",
+    "CollabResumeBegin",
+    "CollabResumeEnd",
+    "CollabWaitingBegin",
+    "CollabWaitingEnd",
+    "CollaborationMode",
+    "CommandExecutionItem",
+    "CommandExecutionStatus",
+    "ContentItem",
+    "ContentItemInputAudio",
+    "ContentItemInputImage",
+    "ContentItemInputText",
+    "ContentItemOutputText",
+    "ContextCompacted",
+    "ContextCompactionItem",
+    "CreditsSnapshot",
+    "DeprecationNotice",
+    "Duration",
+    "DynamicToolCallItem",
+    "DynamicToolCallOutputContentItem",
+    "DynamicToolCallOutputContentItemInputAudio",
+    "DynamicToolCallOutputContentItemInputImage",
+    "DynamicToolCallOutputContentItemInputText",
+    "DynamicToolCallRequest",
+    "DynamicToolCallResponse",
+    "DynamicToolCallStatus",
+    "EVENT_CLASSES",
+    "ElicitationRequest",
+    "ElicitationRequestPayload",
+    "ElicitationRequestPayloadForm",
+    "ElicitationRequestPayloadOpenaiForm",
+    "ElicitationRequestPayloadUrl",
+    "EnteredReviewMode",
+    "EnteredReviewModeItem",
+    "EnvironmentConnected",
+    "EnvironmentDisconnected",
+    "ErrorEvent",
+    "ErrorEventPayload",
+    "EventMsg",
+    "ExecApprovalRequest",
+    "ExecCommandBegin",
+    "ExecCommandEnd",
+    "ExecCommandOutputDelta",
+    "ExecCommandSource",
+    "ExecCommandStatus",
+    "ExecOutputStream",
+    "ExitedReviewMode",
+    "ExitedReviewModeItem",
+    "ExtensionItem",
+    "FileChange",
+    "FileChangeAdd",
+    "FileChangeDelete",
+    "FileChangeItem",
+    "FileChangeUpdate",
+    "FileSystemAccessMode",
+    "FileSystemPath",
+    "FileSystemPathGlobPattern",
+    "FileSystemPathPath",
+    "FileSystemPathSpecial",
+    "FileSystemSandboxEntry",
+    "FileSystemSandboxEntryMissingPathBehavior",
+    "FileSystemSpecialPath",
+    "FileSystemSpecialPathMinimal",
+    "FileSystemSpecialPathProjectRoots",
+    "FileSystemSpecialPathRoot",
+    "FileSystemSpecialPathSlashTmp",
+    "FileSystemSpecialPathTmpdir",
+    "FileSystemSpecialPathUnknown",
+    "FunctionCallOutputBody",
+    "FunctionCallOutputContentItem",
+    "FunctionCallOutputContentItemEncryptedContent",
+    "FunctionCallOutputContentItemInputAudio",
+    "FunctionCallOutputContentItemInputImage",
+    "FunctionCallOutputContentItemInputText",
+    "GranularApprovalConfig",
+    "GuardianAssessment",
+    "GuardianAssessmentAction",
+    "GuardianAssessmentActionApplyPatch",
+    "GuardianAssessmentActionCommand",
+    "GuardianAssessmentActionExecve",
+    "GuardianAssessmentActionMcpToolCall",
+    "GuardianAssessmentActionNetworkAccess",
+    "GuardianAssessmentActionRequestPermissions",
+    "GuardianAssessmentDecisionSource",
+    "GuardianAssessmentStatus",
+    "GuardianCommandSource",
+    "GuardianRiskLevel",
+    "GuardianUserAuthorization",
+    "GuardianWarning",
+    "HookCompleted",
+    "HookEventName",
+    "HookExecutionMode",
+    "HookHandlerType",
+    "HookOutputEntry",
+    "HookOutputEntryKind",
+    "HookPromptFragment",
+    "HookPromptItem",
+    "HookRunStatus",
+    "HookRunSummary",
+    "HookScope",
+    "HookSource",
+    "HookStarted",
+    "ITEM_CLASSES",
+    "ImageDetail",
+    "ImageGenerationBegin",
+    "ImageGenerationEnd",
+    "ImageGenerationItem",
+    "ImageViewItem",
+    "InternalChatMessageMetadataPassthrough",
+    "ItemCompleted",
+    "ItemStarted",
+    "LocalShellAction",
+    "LocalShellActionExec",
+    "LocalShellStatus",
+    "ManagedFileSystemPermissions",
+    "ManagedFileSystemPermissionsRestricted",
+    "ManagedFileSystemPermissionsUnrestricted",
+    "McpInvocation",
+    "McpStartupComplete",
+    "McpStartupFailure",
+    "McpStartupFailureReason",
+    "McpStartupStatus",
+    "McpStartupStatusCancelled",
+    "McpStartupStatusFailed",
+    "McpStartupStatusReady",
+    "McpStartupStatusStarting",
+    "McpStartupUpdate",
+    "McpToolCallBegin",
+    "McpToolCallEnd",
+    "McpToolCallError",
+    "McpToolCallItem",
+    "McpToolCallStatus",
+    "MemoryCitation",
+    "MemoryCitationEntry",
+    "MessagePhase",
+    "ModeKind",
+    "ModelReroute",
+    "ModelRerouteReason",
+    "ModelVerification",
+    "ModelVerificationPayload",
+    "NetworkApprovalContext",
+    "NetworkApprovalProtocol",
+    "NetworkPermissions",
+    "NetworkPolicyAmendment",
+    "NetworkPolicyRuleAction",
+    "NetworkSandboxPolicy",
+    "NonSteerableTurnKind",
+    "ParsedCommand",
+    "ParsedCommandListFiles",
+    "ParsedCommandRead",
+    "ParsedCommandSearch",
+    "ParsedCommandUnknown",
+    "PatchApplyBegin",
+    "PatchApplyEnd",
+    "PatchApplyStatus",
+    "PatchApplyUpdated",
+    "PathUri",
+    "PermissionProfile",
+    "PermissionProfileDisabled",
+    "PermissionProfileExternal",
+    "PermissionProfileManaged",
+    "Personality",
+    "PlanDelta",
+    "PlanItem",
+    "PlanItemArg",
+    "PlanType",
+    "PlanUpdate",
+    "RateLimitReachedType",
+    "RateLimitSnapshot",
+    "RateLimitWindow",
+    "RawResponseCompleted",
+    "RawResponseItem",
+    "RealtimeAudioFrame",
+    "RealtimeConversationClosed",
+    "RealtimeConversationListVoicesResponse",
+    "RealtimeConversationRealtime",
+    "RealtimeConversationSdp",
+    "RealtimeConversationStarted",
+    "RealtimeConversationVersion",
+    "RealtimeEvent",
+    "RealtimeEventData",
+    "RealtimeEventDataConversationItemDone",
+    "RealtimeEventDataSessionUpdated",
+    "RealtimeHandoffRequested",
+    "RealtimeInputAudioSpeechStarted",
+    "RealtimeNoopRequested",
+    "RealtimeResponseCancelled",
+    "RealtimeResponseCreated",
+    "RealtimeResponseDone",
+    "RealtimeTranscriptDelta",
+    "RealtimeTranscriptDone",
+    "RealtimeTranscriptEntry",
+    "RealtimeVoice",
+    "RealtimeVoicesList",
+    "ReasoningContentDelta",
+    "ReasoningEffort",
+    "ReasoningItem",
+    "ReasoningItemContent",
+    "ReasoningItemContentReasoningText",
+    "ReasoningItemContentText",
+    "ReasoningItemReasoningSummary",
+    "ReasoningItemReasoningSummarySummaryText",
+    "ReasoningRawContentDelta",
+    "ReasoningSummary",
+    "RequestId",
+    "RequestPermissionProfile",
+    "RequestPermissions",
+    "RequestUserInput",
+    "RequestUserInputQuestion",
+    "RequestUserInputQuestionOption",
+    "ResponseItem",
+    "ResponseItemAgentMessage",
+    "ResponseItemCompaction",
+    "ResponseItemCompactionTrigger",
+    "ResponseItemContextCompaction",
+    "ResponseItemCustomToolCall",
+    "ResponseItemCustomToolCallOutput",
+    "ResponseItemFunctionCall",
+    "ResponseItemFunctionCallOutput",
+    "ResponseItemImageGenerationCall",
+    "ResponseItemLocalShellCall",
+    "ResponseItemMessage",
+    "ResponseItemOther",
+    "ResponseItemReasoning",
+    "ResponseItemToolSearchCall",
+    "ResponseItemToolSearchOutput",
+    "ResponseItemWebSearchCall",
+    "ResponsesApiWebSearchAction",
+    "ResponsesApiWebSearchActionFindInPage",
+    "ResponsesApiWebSearchActionOpenPage",
+    "ResponsesApiWebSearchActionOther",
+    "ResponsesApiWebSearchActionSearch",
+    "ResultOfCallToolResultOrString",
+    "ResultOfCallToolResultOrStringData",
+    "ReviewCodeLocation",
+    "ReviewDecision",
+    "ReviewDecisionData",
+    "ReviewDecisionDataApprovedExecpolicyAmendment",
+    "ReviewDecisionDataDenied",
+    "ReviewDecisionDataNetworkPolicyAmendment",
+    "ReviewFinding",
+    "ReviewLineRange",
+    "ReviewOutputEvent",
+    "ReviewTarget",
+    "ReviewTargetBaseBranch",
+    "ReviewTargetCommit",
+    "ReviewTargetCustom",
+    "ReviewTargetUncommittedChanges",
+    "SafetyBuffering",
+    "SessionConfigured",
+    "SessionId",
+    "SessionNetworkProxyRuntime",
+    "Settings",
+    "ShutdownComplete",
+    "SpendControlLimitSnapshot",
+    "StepStatus",
+    "StreamError",
+    "SubAgentActivity",
+    "SubAgentActivityItem",
+    "SubAgentActivityKind",
+    "TerminalInteraction",
+    "TextElement",
+    "ThreadGoal",
+    "ThreadGoalStatus",
+    "ThreadGoalUpdated",
+    "ThreadId",
+    "ThreadRolledBack",
+    "ThreadSettingsApplied",
+    "ThreadSettingsSnapshot",
+    "ThreadSource",
+    "ThreadSourceData",
+    "TokenCount",
+    "TokenUsage",
+    "TokenUsageInfo",
+    "TurnAbortReason",
+    "TurnAborted",
+    "TurnComplete",
+    "TurnDiff",
+    "TurnItem",
+    "TurnModerationMetadata",
+    "TurnStarted",
+    "UserInput",
+    "UserInputAudio",
+    "UserInputImage",
+    "UserInputLocalAudio",
+    "UserInputLocalImage",
+    "UserInputMention",
+    "UserInputSkill",
+    "UserInputText",
+    "UserMessage",
+    "UserMessageItem",
+    "ViewImageToolCall",
+    "WarningEvent",
+    "WebSearchAction",
+    "WebSearchActionFindInPage",
+    "WebSearchActionOpenPage",
+    "WebSearchActionOther",
+    "WebSearchActionSearch",
+    "WebSearchBegin",
+    "WebSearchEnd",
+    "WebSearchItem",
+]
 
 TurnItem = Union[UserMessageItem, HookPromptItem, AgentMessageItem, PlanItem, ReasoningItem, CommandExecutionItem, DynamicToolCallItem, CollabAgentToolCallItem, SubAgentActivityItem, WebSearchItem, ImageViewItem, ExtensionItem, ImageGenerationItem, EnteredReviewModeItem, ExitedReviewModeItem, FileChangeItem, McpToolCallItem, ContextCompactionItem]
 """Every codex ``TurnItem`` variant."""
