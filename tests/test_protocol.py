@@ -9,6 +9,7 @@ emits decodes to its class and that codex-core's own serde accepts what msgspec 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -130,3 +131,33 @@ def test_real_events_decode_to_their_classes_and_codex_accepts_them_back(
         encoded = msgspec.json.encode(event)
         back = json.loads(_native.roundtrip_event(encoded.decode()))
         assert _same_modulo_defaults(back, msg), (msg["type"], msg, back)
+
+
+def _linked_op_variants() -> set[str]:
+    """The variants of ``Op`` in the codex-protocol source cargo resolved for codexrs."""
+    root = SCHEMA_FILE.parent.parent.parent.parent
+    meta = json.loads(
+        subprocess.run(
+            ["cargo", "metadata", "--format-version", "1", "--locked", "--offline"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    packages = {p["id"]: p for p in meta["packages"]}
+    codexrs_node = next(n for n in meta["resolve"]["nodes"] if packages[n["id"]]["name"] == "codexrs")
+    dep = next(d for d in codexrs_node["deps"] if d["name"] == "codex_protocol")
+    source = Path(packages[dep["pkg"]]["manifest_path"]).parent / "src" / "protocol.rs"
+    body = source.read_text().split("\npub enum Op {\n", 1)[1].split("\n}\n", 1)[0]
+    return set(re.findall(r"^    ([A-Z][A-Za-z0-9]*)\b", body, flags=re.MULTILINE))
+
+
+def test_every_op_is_submitted_by_codexrs_or_says_why_not() -> None:
+    listed = json.loads((SCHEMA_FILE.parent / "ops.json").read_text())["ops"]
+    linked = _linked_op_variants()
+    assert len(linked) > 20  # the parse found the enum
+    assert not linked - listed.keys(), f"Op variants missing from ops.json: {sorted(linked - listed.keys())}"
+    assert not listed.keys() - linked, f"ops.json lists Op variants that are gone: {sorted(listed.keys() - linked)}"
+    for name, entry in listed.items():
+        assert bool(entry.get("codexrs")) != bool(entry.get("why")), f"{name}: say the codexrs call or why there is none"
