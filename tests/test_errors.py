@@ -121,6 +121,26 @@ def test_malformed_streams_fail_the_turn(
     assert any(isinstance(e, ev.ErrorEvent) for e in seen) or result.error is not None
 
 
+def test_turn_handle_run_raises_like_thread_run_and_result_does_not(
+    codex: codexrs.Codex, scripted_model: ScriptedModel
+) -> None:
+    scripted_model.enqueue(http_error(400, "bad request"), http_error(400, "again"))
+    thread = codex.thread_start()
+    with pytest.raises(codexrs.TurnFailedError) as info:
+        thread.turn("a").run()
+    assert info.value.result.status == "failed" and info.value.result.error is not None
+    assert "bad request" in str(info.value)
+    assert thread.turn("b").result().status == "failed"  # result() reports, never raises
+
+
+async def test_async_turn_handle_run_raises(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    scripted_model.enqueue(http_error(400, "bad request"))
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        thread = await codex.thread_start()
+        with pytest.raises(codexrs.TurnFailedError):
+            await (await thread.turn("a")).run()
+
+
 def test_thread_survives_a_failed_turn(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
     scripted_model.enqueue(http_error(500), text("recovered"))
     thread = codex.thread_start()

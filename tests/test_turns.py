@@ -29,7 +29,12 @@ def test_text_turn_streams_every_delta_byte_for_byte(
     result = turn.result()
     assert result.status == "completed"
     assert result.final_response == message
-    assert result.turn_id == turn.turn_id
+    assert result.id == turn.turn_id
+    with pytest.warns(DeprecationWarning):
+        assert result.turn_id == result.id
+    # When codex says the turn started and ended, Unix seconds.
+    assert result.started_at is not None and result.completed_at is not None
+    assert 1_700_000_000 < result.started_at <= result.completed_at
     assert result.usage.output_tokens == 1000  # the scripted usage: one token per delta
     assert result.usage.input_tokens == 100
     messages = [item for item in result.items if isinstance(item, AgentMessageItem)]

@@ -12,10 +12,11 @@ import inspect
 import json
 import os
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
+from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence, Union
 
 from . import _native
 from ._helper import helper_path
@@ -34,6 +35,7 @@ from .events import (
     TokenUsage,
     TurnAborted,
     TurnComplete,
+    TurnStarted,
     decode_batch,
 )
 from .items import TurnItem
@@ -129,6 +131,7 @@ class Usage:
 
     input_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
     output_tokens: int = 0
     reasoning_output_tokens: int = 0
     total_tokens: int = 0
@@ -138,10 +141,15 @@ class Usage:
         return Usage(
             input_tokens=end.input_tokens - start.input_tokens,
             cached_input_tokens=end.cached_input_tokens - start.cached_input_tokens,
+            cache_write_input_tokens=end.cache_write_input_tokens - start.cache_write_input_tokens,
             output_tokens=end.output_tokens - start.output_tokens,
             reasoning_output_tokens=end.reasoning_output_tokens - start.reasoning_output_tokens,
             total_tokens=end.total_tokens - start.total_tokens,
         )
+
+
+TurnStatus = Literal["completed", "interrupted", "failed"]
+"""How a turn ended: ``task_complete`` without error, ``turn_aborted``, or with an error."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,7 @@ class TurnResult:
     """How a turn ended.
 
     Attributes:
-        turn_id: codex's turn id.
+        id: codex's turn id (``task_started.turn_id``). ``turn_id`` is a deprecated alias.
         status: ``"completed"``, ``"interrupted"`` or ``"failed"``.
         final_response: The last assistant message (``task_complete.last_agent_message``), or
             ``None``.
@@ -159,17 +167,29 @@ class TurnResult:
         error: The ``error`` event that failed the turn, if any.
         rate_limits: The last rate-limit snapshot the provider reported during the turn
             (parsed by codex-core from response headers), or ``None`` if it reported none.
-        duration_ms: Turn wall time as codex measured it, if reported.
+        duration_ms: Turn wall time as codex measured it (milliseconds), if reported.
+        started_at: When the turn started, Unix seconds (``task_started.started_at``), if
+            reported.
+        completed_at: When it ended, Unix seconds (``task_complete`` / ``turn_aborted``
+            ``completed_at``), if reported.
     """
 
-    turn_id: str
-    status: str
+    id: str
+    status: TurnStatus
     final_response: str | None
     items: list[TurnItem]
     usage: Usage
     error: ErrorEvent | None = None
     rate_limits: RateLimitSnapshot | None = None
     duration_ms: int | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
+
+    @property
+    def turn_id(self) -> str:
+        """Deprecated alias of :attr:`id` (the official SDK's name)."""
+        warnings.warn("TurnResult.turn_id is deprecated: use TurnResult.id", DeprecationWarning, stacklevel=2)
+        return self.id
 
 
 _ZERO = TokenUsage(input_tokens=0, cached_input_tokens=0, output_tokens=0, reasoning_output_tokens=0, total_tokens=0)
@@ -186,19 +206,23 @@ class _Turn:
     streamed: bool = False
     #: Whether ``interrupt()`` was called: the next turn may read this one to its end.
     interrupt_requested: bool = False
-    status: str = "running"
+    status: TurnStatus | Literal["running"] = "running"
     last_message: str | None = None
     final_response: str | None = None
     items: list[TurnItem] = field(default_factory=list)
     error: ErrorEvent | None = None
     rate_limits: RateLimitSnapshot | None = None
     duration_ms: int | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
     #: Events read after the turn's reader went away (kept, never dropped).
     tail: list[Event] = field(default_factory=list)
 
     def result(self) -> TurnResult:
+        if self.status == "running":
+            raise _native.InternalError(f"turn {self.turn_id} has no result before it ends")
         return TurnResult(
-            turn_id=self.turn_id,
+            id=self.turn_id,
             status=self.status,
             final_response=self.final_response,
             items=self.items,
@@ -206,6 +230,8 @@ class _Turn:
             error=self.error,
             rate_limits=self.rate_limits,
             duration_ms=self.duration_ms,
+            started_at=self.started_at,
+            completed_at=self.completed_at,
         )
 
 
@@ -239,7 +265,9 @@ class _ThreadCore:
                 turn.rate_limits = event.rate_limits
         if turn.done or sub_id != turn.turn_id:
             return
-        if isinstance(event, AgentMessage):
+        if isinstance(event, TurnStarted):
+            turn.started_at = event.started_at
+        elif isinstance(event, AgentMessage):
             turn.last_message = event.message
         elif isinstance(event, ItemCompleted):
             turn.items.append(event.item)
@@ -253,14 +281,19 @@ class _ThreadCore:
                     turn.error = ErrorEvent(message=event.error.message, codex_error_info=event.error.codex_error_info)
                 turn.final_response = event.last_agent_message
                 turn.duration_ms = event.duration_ms
+                turn.started_at = turn.started_at or event.started_at
+                turn.completed_at = event.completed_at
             self._finish(turn, "failed" if turn.error is not None else "completed")
             turn.final_response = turn.final_response or turn.last_message
         elif event.type == "turn_aborted":
             self._finish(turn, "interrupted")
             turn.final_response = turn.last_message
-            turn.duration_ms = event.duration_ms if isinstance(event, TurnAborted) else None
+            if isinstance(event, TurnAborted):
+                turn.duration_ms = event.duration_ms
+                turn.started_at = turn.started_at or event.started_at
+                turn.completed_at = event.completed_at
 
-    def _finish(self, turn: _Turn, status: str) -> None:
+    def _finish(self, turn: _Turn, status: TurnStatus) -> None:
         turn.done = True
         turn.status = status
         turn.usage_end = self.total
@@ -482,6 +515,12 @@ class TurnStream:
             pass
 
 
+def _raise_if_failed(result: TurnResult) -> TurnResult:
+    if result.status == "failed":
+        raise TurnFailedError(result)
+    return result
+
+
 class TurnHandle(_HandleBase):
     """A running turn (codex ``Op::UserInput`` on a thread).
 
@@ -512,8 +551,12 @@ class TurnHandle(_HandleBase):
         return self._turn.result()
 
     def run(self) -> TurnResult:
-        """Alias of :meth:`result` (the official ``openai-codex`` SDK's name)."""
-        return self.result()
+        """Reads the turn to its end and returns its result, like ``openai-codex``'s ``run()``.
+
+        Raises:
+            TurnFailedError: The turn ended ``"failed"``, exactly as :meth:`Thread.run`.
+        """
+        return _raise_if_failed(self.result())
 
 
 class Thread:
@@ -547,10 +590,7 @@ class Thread:
             TurnFailedError: The turn ended ``"failed"`` (model/HTTP error); ``.result`` holds
                 everything the turn produced.
         """
-        result = self.turn(input).result()
-        if result.status == "failed":
-            raise TurnFailedError(result)
-        return result
+        return self.turn(input).run()
 
     def close(self) -> None:
         """Shuts the thread down (codex ``Op::Shutdown``) and waits for it."""
@@ -751,8 +791,8 @@ class AsyncTurnHandle(_HandleBase):
         return self._turn.result()
 
     async def run(self) -> TurnResult:
-        """Alias of :meth:`result` (the official ``openai-codex`` SDK's name)."""
-        return await self.result()
+        """Reads the turn to its end; raises :class:`TurnFailedError` if it failed."""
+        return _raise_if_failed(await self.result())
 
 
 class AsyncThread:
@@ -771,10 +811,7 @@ class AsyncThread:
 
     async def run(self, input: Input) -> TurnResult:
         """Runs one turn to its end; raises :class:`TurnFailedError` if it failed."""
-        result = await (await self.turn(input)).result()
-        if result.status == "failed":
-            raise TurnFailedError(result)
-        return result
+        return await (await self.turn(input)).run()
 
     async def close(self) -> None:
         """Shuts the thread down and waits for it."""
