@@ -6,13 +6,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 import codexrs
 from codexrs import events as ev
-from codexrs.testing import ScriptedModel, ScriptedResponse, cut, failed, garbage, http_error, text
+from codexrs.testing import ScriptedModel, ScriptedResponse, cut, exec_command, failed, garbage, http_error, text
 
 
 def test_errors_share_one_base() -> None:
@@ -41,11 +43,43 @@ def test_none_config_value_raises_config_error(codex_home: Path) -> None:
         codexrs.Codex(codex_home=codex_home, config={"model": None})
 
 
-def test_bad_policy_names_raise_config_error(codex: codexrs.Codex) -> None:
-    with pytest.raises(codexrs.ConfigError, match="approval policy"):
-        codex.thread_start(approval_policy="sometimes")
-    with pytest.raises(codexrs.ConfigError, match="sandbox"):
-        codex.thread_start(sandbox="none")
+def test_bad_policy_names_raise_config_error_naming_the_accepted_ones(codex: codexrs.Codex) -> None:
+    with pytest.raises(codexrs.ConfigError, match="approval policy 'sometimes': expected one of 'untrusted', 'on-request'"):
+        codex.thread_start(approval_policy=cast(Any, "sometimes"))
+    with pytest.raises(codexrs.ConfigError, match="sandbox 'none': expected one of 'read-only'"):
+        codex.thread_start(sandbox=cast(Any, "none"))
+
+
+def test_wrong_types_raise_type_error(codex: codexrs.Codex) -> None:
+    with pytest.raises(TypeError, match="approval policy must be a str"):
+        codex.thread_start(approval_policy=cast(Any, 3))
+    with pytest.raises(TypeError, match="sandbox must be a str"):
+        codex.thread_start(sandbox=cast(Any, ["read-only"]))
+    with pytest.raises(TypeError):
+        codex.thread_start(cast(Any, "/tmp"))  # type: ignore[call-arg]  # every parameter is keyword-only
+
+
+def test_openai_codex_full_access_spelling_runs_unsandboxed(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    # Outside the workspace and outside /tmp (which workspace-write leaves writable).
+    outside = Path.home() / f".codexrs-full-access-{uuid.uuid4().hex}"
+    scripted_model.enqueue(exec_command(f"echo hi > {outside}"), text("wrote it"))
+    try:
+        thread = codex.thread_start(approval_policy="never", sandbox="full-access")
+        assert thread.session is not None
+        thread.run("write outside")
+        assert outside.read_text() == "hi\n"
+    finally:
+        outside.unlink(missing_ok=True)
+
+
+def test_a_wrong_typed_approval_decision_raises_type_error_and_denies(
+    codex: codexrs.Codex, scripted_model: ScriptedModel, workspace: Path
+) -> None:
+    scripted_model.enqueue(exec_command("touch made-by-approved-command"), text("done"))
+    thread = codex.thread_start(approval_policy="untrusted", sandbox="workspace-write", on_approval=lambda r: cast(Any, 1.5))
+    with pytest.raises(TypeError, match="on_approval returned a float"):
+        thread.run("make a file")
+    assert not (workspace / "made-by-approved-command").exists()
 
 
 def test_unknown_model_provider_raises_config_error(codex_home: Path) -> None:

@@ -27,10 +27,12 @@ from ._client import (
     Thread,
     TurnHandle,
     TurnResult,
+    TurnStatus,
     TurnStream,
     Usage,
     default_codex_home,
 )
+from ._options import ApprovalPolicy, SandboxMode
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
 from .errors import (
     CodexError,
@@ -45,6 +47,7 @@ from .errors import (
 
 __all__ = [
     "ApprovalHandler",
+    "ApprovalPolicy",
     "ApprovalRequest",
     "AsyncCodex",
     "AsyncThread",
@@ -57,6 +60,7 @@ __all__ = [
     "Decision",
     "EngineClosedError",
     "Input",
+    "SandboxMode",
     "InternalError",
     "ModelError",
     "Thread",
@@ -65,6 +69,7 @@ __all__ = [
     "TurnHandle",
     "TurnInProgressError",
     "TurnResult",
+    "TurnStatus",
     "TurnStream",
     "Usage",
     "default_codex_home",

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence, Union
 
 from . import _native
 from ._helper import helper_path
+from ._options import ApprovalPolicy, SandboxMode, approval_policy_name, sandbox_name
 from .approvals import ApprovalHandler, decision_json, deny_json
 from .errors import ConfigError, EngineClosedError, ThreadNotFoundError, TurnFailedError, TurnInProgressError
 from .events import (
@@ -50,6 +51,7 @@ __all__ = [
     "Thread",
     "TurnHandle",
     "TurnResult",
+    "TurnStatus",
     "TurnStream",
     "Usage",
 ]
@@ -101,19 +103,21 @@ def _start_thread(
     engine: _native.Engine,
     cwd: str | os.PathLike[str] | None,
     model: str | None,
-    approval_policy: str | None,
-    sandbox: str | None,
+    approval_policy: ApprovalPolicy | None,
+    sandbox: SandboxMode | None,
     config: Mapping[str, Any] | None,
     on_approval: ApprovalHandler | None,
     max_queued_events: int,
     raw_response_items: bool,
 ) -> _native.Pending:
     """The native ``thread_start`` both twins call; see :meth:`Codex.thread_start`."""
+    if model is not None and not isinstance(model, str):
+        raise TypeError(f"model must be a str, not {type(model).__name__}")
     return engine.thread_start(
         cwd=None if cwd is None else str(cwd),
         model=model,
-        approval_policy=approval_policy,
-        sandbox=sandbox,
+        approval_policy=approval_policy_name(approval_policy),
+        sandbox=sandbox_name(sandbox),
         config_json=_config_json(config),
         max_queued_events=max_queued_events,
         raw_response_items=raw_response_items,
@@ -647,12 +651,12 @@ class Codex:
 
     def thread_start(
         self,
+        *,
         cwd: str | os.PathLike[str] | None = None,
         model: str | None = None,
-        approval_policy: str | None = None,
-        sandbox: str | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+        sandbox: SandboxMode | None = None,
         config: Mapping[str, Any] | None = None,
-        *,
         on_approval: ApprovalHandler | None = None,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
@@ -662,8 +666,10 @@ class Codex:
         Args:
             cwd: Working directory (defaults to the Codex's).
             model: Model slug, e.g. ``"gpt-5.5"``.
-            approval_policy: ``"untrusted"``, ``"on-request"``, ``"on-failure"`` or ``"never"``.
-            sandbox: ``"read-only"``, ``"workspace-write"`` or ``"danger-full-access"``.
+            approval_policy: ``"untrusted"``, ``"on-request"``, ``"on-failure"`` or ``"never"``
+                (codex ``AskForApproval``).
+            sandbox: ``"read-only"``, ``"workspace-write"`` or ``"danger-full-access"``
+                (``"full-access"``, openai-codex's name, is accepted too).
             config: Per-thread codex config overrides (dotted keys).
             on_approval: Called with each approval request; returns a decision
                 (:mod:`codexrs.approvals`). Without one, requests are denied (fail closed).
@@ -672,7 +678,9 @@ class Codex:
             raw_response_items: Also deliver ``raw_response_item`` events (whole prompts).
 
         Raises:
-            ConfigError: A bad policy name or config value.
+            ConfigError: An unknown policy name (the message names the accepted ones) or a bad
+                config value.
+            TypeError: A policy or model that is not a string.
             EngineClosedError: ``close()`` was called.
         """
         pending = _start_thread(
@@ -855,12 +863,12 @@ class AsyncCodex:
 
     async def thread_start(
         self,
+        *,
         cwd: str | os.PathLike[str] | None = None,
         model: str | None = None,
-        approval_policy: str | None = None,
-        sandbox: str | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+        sandbox: SandboxMode | None = None,
         config: Mapping[str, Any] | None = None,
-        *,
         on_approval: ApprovalHandler | None = None,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,

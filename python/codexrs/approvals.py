@@ -9,7 +9,8 @@ A handler gets the typed request (:class:`~codexrs.events.ExecApprovalRequest` o
 * ``"abort"``: refuse and stop the turn (``ReviewDecision::Abort``);
 * a ``dict``: any serialized codex ``ReviewDecision``, passed through as is.
 
-Anything else is refused: the request is denied (fail closed) and ``ConfigError`` is raised.
+Anything else is refused: the request is denied (fail closed) and the handler's caller gets
+``TypeError`` for a value of another type, ``ConfigError`` for an unknown decision name.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def decision_json(decision: object) -> str:
     """Serializes a handler's decision as a codex ``ReviewDecision``.
 
     Raises:
-        ConfigError: ``decision`` is none of the accepted forms.
+        TypeError: ``decision`` is not a bool, str or dict.
+        ConfigError: ``decision`` is a str that names no decision.
     """
     if decision is True:
         return json.dumps("approved")
@@ -55,6 +57,11 @@ def decision_json(decision: object) -> str:
         return json.dumps(_NAMED[decision])
     if isinstance(decision, dict):
         return json.dumps(decision)
+    if not isinstance(decision, str):
+        raise TypeError(
+            f"on_approval returned a {type(decision).__name__} ({decision!r}); expected True/False, "
+            "'approved', 'approved_for_session', 'denied', 'abort' or a ReviewDecision dict"
+        )
     raise ConfigError(
         f"on_approval returned {decision!r}; expected True/False, 'approved', "
         "'approved_for_session', 'denied', 'abort' or a ReviewDecision dict"

@@ -5,18 +5,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from typing import Sequence, get_args
 
 from rich.console import Console
 
 from ._client import Codex
 from ._console import TurnPrinter
+from ._options import ApprovalPolicy, SandboxMode
 from ._demo import demo
 from .errors import CodexError
 
 
 def run(
-    console: Console, prompt: str, model: str | None, cwd: str | None, sandbox: str, approval_policy: str, verbose: bool
+    console: Console,
+    prompt: str,
+    model: str | None,
+    cwd: str | None,
+    sandbox: SandboxMode,
+    approval_policy: ApprovalPolicy,
+    verbose: bool,
 ) -> int:
     """One turn against a real OpenAI model."""
     config: dict[str, object] = {}
@@ -60,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p.add_argument("prompt")
     run_p.add_argument("--model", default=None)
     run_p.add_argument("--cwd", default=None)
-    run_p.add_argument("--sandbox", default="workspace-write")
-    run_p.add_argument("--approval-policy", default="never")
+    run_p.add_argument("--sandbox", default="workspace-write", choices=get_args(SandboxMode))
+    run_p.add_argument("--approval-policy", default="never", choices=get_args(ApprovalPolicy))
     args = parser.parse_args(argv)
     console = Console()
     try:
