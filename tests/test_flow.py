@@ -275,3 +275,30 @@ def test_closed_threads_release_their_descriptors(codex: codexrs.Codex) -> None:
     while open_fds() - before >= 10 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert open_fds() - before < 10, "each closed thread keeps descriptors open"
+
+
+def test_dropping_one_of_two_streams_does_not_interrupt_the_turn(
+    codex: codexrs.Codex, scripted_model: ScriptedModel
+) -> None:
+    import gc
+
+    deltas = make_deltas(50, seed=9)
+    scripted_model.enqueue(text("".join(deltas), deltas=deltas).delayed(0.0, between_events=0.01))
+    turn = codex.thread_start().turn("two readers")
+    first, second = turn.stream(), turn.stream()
+    next(first)
+    del first
+    gc.collect()
+    read = [e.delta for e in second if isinstance(e, ev.AgentMessageContentDelta)]
+    result = turn.result()
+    assert result.status == "completed" and result.final_response == "".join(deltas)
+    assert "".join(read) in "".join(deltas) and read  # the second kept reading to the end
+
+
+def test_dropping_the_only_stream_interrupts_the_turn(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    deltas = make_deltas(300, seed=10)
+    scripted_model.enqueue(text("".join(deltas), deltas=deltas).delayed(0.0, between_events=0.02))
+    turn = codex.thread_start().turn("one reader")
+    for _ in turn.stream():
+        break
+    assert turn.result().status == "interrupted"

@@ -208,6 +208,8 @@ class _Turn:
     abandoned: bool = False
     #: Whether anyone ever opened a stream on the turn.
     streamed: bool = False
+    #: Streams opened on the turn and not yet closed or dropped.
+    open_streams: int = 0
     #: Whether ``interrupt()`` was called: the next turn may read this one to its end.
     interrupt_requested: bool = False
     status: TurnStatus | Literal["running"] = "running"
@@ -455,17 +457,49 @@ class _HandleBase:
 # ---- sync -----------------------------------------------------------------------------------
 
 
-class TurnStream:
-    """Iterator over one turn's events, as they arrive (see :meth:`TurnHandle.stream`).
+class _StreamBase:
+    """What the sync and async streams share: the rule for when dropping one interrupts.
 
-    Each read takes every event already queued. Leaving early (``break``, an exception,
-    Ctrl-C, ``close()``, leaving a ``with`` block) interrupts the turn.
+    ``close()`` / ``aclose()`` (and leaving a ``with`` block) always interrupt a turn that has
+    not ended. A stream that is merely dropped (``break``, an exception in the loop body,
+    garbage collection) interrupts it only if it was the turn's last open stream: calling
+    ``stream()`` twice and dropping the first does not stop the second.
     """
 
     def __init__(self, core: _ThreadCore, turn: _Turn) -> None:
         self._core = core
         self._turn = turn
+        self._released = False
         turn.streamed = True
+        turn.open_streams += 1
+
+    def _release(self) -> bool:
+        """Marks this stream gone; returns whether it was the turn's last open one."""
+        if self._released:
+            return False
+        self._released = True
+        self._turn.open_streams -= 1
+        return self._turn.open_streams == 0
+
+    def _close(self) -> None:
+        self._release()
+        self._core.abandon(self._turn)
+
+    def __del__(self) -> None:
+        try:
+            if self._release():
+                self._core.abandon(self._turn)
+        except Exception:
+            pass
+
+
+class TurnStream(_StreamBase):
+    """Iterator over one turn's events, as they arrive (see :meth:`TurnHandle.stream`).
+
+    Each read takes every event already queued. Leaving early (``break``, an exception,
+    Ctrl-C, ``close()``, leaving a ``with`` block) interrupts the turn, unless another stream
+    of the same turn is still open (see :class:`_StreamBase`).
+    """
 
     def __iter__(self) -> TurnStream:
         return self
@@ -504,19 +538,13 @@ class TurnStream:
 
     def close(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""
-        self._core.abandon(self._turn)
+        self._close()
 
     def __enter__(self) -> TurnStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def _raise_if_failed(result: TurnResult) -> TurnResult:
@@ -717,16 +745,12 @@ class Codex:
 # ---- async ----------------------------------------------------------------------------------
 
 
-class AsyncTurnStream:
+class AsyncTurnStream(_StreamBase):
     """Async iterator over one turn's events (see :meth:`AsyncTurnHandle.stream`).
 
-    Leaving early (``break``, an exception, a cancelled task, ``aclose()``) interrupts the turn.
+    Leaving early (``break``, an exception, a cancelled task, ``aclose()``) interrupts the turn,
+    unless another stream of the same turn is still open (see :class:`TurnStream`).
     """
-
-    def __init__(self, core: _ThreadCore, turn: _Turn) -> None:
-        self._core = core
-        self._turn = turn
-        turn.streamed = True
 
     def __aiter__(self) -> AsyncTurnStream:
         return self
@@ -763,19 +787,13 @@ class AsyncTurnStream:
 
     async def aclose(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""
-        self._core.abandon(self._turn)
+        self._close()
 
     async def __aenter__(self) -> AsyncTurnStream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    def __del__(self) -> None:
-        try:
-            self._core.abandon(self._turn)
-        except Exception:
-            pass
 
 
 class AsyncTurnHandle(_HandleBase):
