@@ -196,6 +196,9 @@ class TurnResult:
         return self.id
 
 
+HANDLER_RAISED = "the codexrs approval handler raised an exception"
+HANDLER_INVALID = "the codexrs approval handler returned an invalid decision"
+
 _ZERO = TokenUsage(input_tokens=0, cached_input_tokens=0, output_tokens=0, reasoning_output_tokens=0, total_tokens=0)
 
 
@@ -250,6 +253,8 @@ class _ThreadCore:
         self.pending: deque[tuple[str, Event]] = deque()
         self.total: TokenUsage = _ZERO
         self.active: _Turn | None = None
+        #: An async submission of a turn is in flight.
+        self.starting = False
 
     def feed(self, batch: bytes) -> None:
         self.pending.extend(decode_batch(batch))
@@ -317,25 +322,50 @@ class _ThreadCore:
         try:
             encoded = decision_json(decision)
         except BaseException:
-            self.respond(event, deny_json("the codexrs approval handler returned an invalid decision"))
+            self.respond(event, deny_json(HANDLER_INVALID))
             raise
         self.respond(event, encoded)
 
     def handler_failed(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest) -> None:
-        self.respond(event, deny_json("the codexrs approval handler raised an exception"))
+        self.respond(event, deny_json(HANDLER_RAISED))
 
-    def begin(self, input: Input) -> _Turn:
-        """Submits a turn after checking no other turn is being read."""
+    async def respond_async(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: str) -> None:
+        """:meth:`respond` without blocking the event loop."""
+        if isinstance(event, ExecApprovalRequest):
+            pending = self.native.start_exec_approval(event.effective_approval_id, event.turn_id or None, decision)
+        else:
+            pending = self.native.start_patch_approval(event.call_id, decision)
+        await _await_pending(pending)
+
+    def _check_can_begin(self) -> None:
+        if self.starting:
+            raise TurnInProgressError("a turn is being submitted on this thread: await turn() first")
         prev = self.active
         if prev is not None and not prev.done and not self._settleable(prev):
             raise TurnInProgressError(
                 f"turn {prev.turn_id} is still running on this thread: read it to the end "
                 "(result()) or interrupt() it first"
             )
-        turn_id = self.native.submit_input(_items_json(input))
+
+    def _started(self, turn_id: str) -> _Turn:
         turn = _Turn(turn_id=turn_id, usage_start=self.total, usage_end=self.total)
         self.active = turn
         return turn
+
+    def begin(self, input: Input) -> _Turn:
+        """Submits a turn after checking no other turn is being read."""
+        self._check_can_begin()
+        return self._started(self.native.submit_input(_items_json(input)))
+
+    async def begin_async(self, input: Input) -> _Turn:
+        """:meth:`begin` without blocking the event loop (the submission is awaited)."""
+        self._check_can_begin()
+        self.starting = True
+        try:
+            turn_id = await _await_pending(self.native.start_input(_items_json(input)))
+        finally:
+            self.starting = False
+        return self._started(str(turn_id))
 
     def abandon(self, turn: _Turn) -> None:
         """The reader went away before the turn ended: interrupt it (once)."""
@@ -343,9 +373,9 @@ class _ThreadCore:
             return
         turn.abandoned = True
         try:
-            self.native.interrupt()
+            self.native.interrupt_nowait()  # never blocks: this may run in __del__ or on a loop
         except _native.CodexError:
-            pass  # the thread is already gone; nothing left to interrupt
+            pass  # the runtime is gone; nothing left to interrupt
 
     @staticmethod
     def _settleable(turn: _Turn) -> bool:
@@ -774,16 +804,21 @@ class AsyncTurnStream(_StreamBase):
         return event
 
     async def _answer(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest) -> None:
-        handler = self._core.on_approval
+        handler, core = self._core.on_approval, self._core
         assert handler is not None
         try:
             decision = handler(event)
             if inspect.isawaitable(decision):
                 decision = await decision
         except BaseException:
-            self._core.handler_failed(event)
+            await core.respond_async(event, deny_json(HANDLER_RAISED))
             raise
-        self._core.handler_result(event, decision)
+        try:
+            encoded = decision_json(decision)
+        except BaseException:
+            await core.respond_async(event, deny_json(HANDLER_INVALID))
+            raise
+        await core.respond_async(event, encoded)
 
     async def aclose(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""
@@ -804,9 +839,10 @@ class AsyncTurnHandle(_HandleBase):
         return AsyncTurnStream(self._core, self._turn)
 
     async def interrupt(self) -> None:
-        """Asks codex to stop the turn (``Op::Interrupt``); see :meth:`TurnHandle.interrupt`."""
+        """Asks codex to stop the turn (``Op::Interrupt``); see :meth:`TurnHandle.interrupt`.
+        Awaits codex-core's acceptance without blocking the event loop."""
         self._turn.interrupt_requested = True
-        self._core.native.interrupt()
+        await _await_pending(self._core.native.start_interrupt())
 
     async def result(self) -> TurnResult:
         """Reads the turn to its end and returns how it ended (never raises for "failed")."""
@@ -833,7 +869,7 @@ class AsyncThread:
     async def turn(self, input: Input) -> AsyncTurnHandle:
         """Starts a turn; see :meth:`Thread.turn`."""
         await self._core.settle_async()
-        return AsyncTurnHandle(self._core, self._core.begin(input))
+        return AsyncTurnHandle(self._core, await self._core.begin_async(input))
 
     async def run(self, input: Input) -> TurnResult:
         """Runs one turn to its end; raises :class:`TurnFailedError` if it failed."""

@@ -379,6 +379,11 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
                 model.enqueue(*(ScriptedResponse.from_json(r) for r in json.loads(raw)))
                 self._send(200, b"{}", "application/json")
                 return
+            if self.path == "/_codexrs/route":
+                spec = json.loads(raw)
+                model.route(spec["marker"], *(ScriptedResponse.from_json(r) for r in spec["responses"]))
+                self._send(200, b"{}", "application/json")
+                return
             if not self.path.rstrip("/").endswith("/responses"):
                 self._send(404, b'{"error": {"message": "not found"}}', "application/json")
                 return
@@ -435,7 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m codexrs.testing``: serve until killed, printing the base URL.
 
     Responses are scripted over HTTP: ``POST /_codexrs/enqueue`` with a JSON list of
-    :meth:`ScriptedResponse.to_json` objects.
+    :meth:`ScriptedResponse.to_json` objects, ``POST /_codexrs/route`` with
+    ``{"marker": ..., "responses": [...]}`` (see :meth:`ScriptedModel.route`).
     """
     import argparse
     import sys

@@ -32,6 +32,7 @@ use codex_protocol::protocol::ReviewDecision;
 use codex_protocol::user_input::UserInput;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use pyo3::types::PyString;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -212,19 +213,49 @@ pub struct ThreadHandle {
     pub(crate) manager: std::sync::Weak<ThreadManager>,
 }
 
+fn submit_error(what: &'static str, id: ThreadId, err: CodexErr) -> CoreError {
+    match err {
+        CodexErr::InternalAgentDied => CoreError::Closed(format!("{what}: thread {id} has shut down")),
+        other => CoreError::Codex(format!("{what}: {other}")),
+    }
+}
+
 impl ThreadHandle {
+    /// Submits `op` and blocks (without the GIL) until codex-core accepted it.
     fn submit(&self, py: Python<'_>, what: &'static str, op: Op) -> PyResult<String> {
         let thread = Arc::clone(&self.thread);
         let id = self.id;
-        runtime::wait(py, what, async move {
-            thread.submit(op).await.map_err(|e| match e {
-                CodexErr::InternalAgentDied => {
-                    CoreError::Closed(format!("{what}: thread {id} has shut down"))
-                }
-                other => CoreError::Codex(format!("{what}: {other}")),
-            })
-        })
+        runtime::wait(py, what, async move { thread.submit(op).await.map_err(|e| submit_error(what, id, e)) })
     }
+
+    /// Submits `op` as a [`Pending`] whose result is the submission id: asyncio awaits it
+    /// without blocking its loop.
+    fn submit_pending(&self, what: &'static str, op: Op) -> PyResult<Pending> {
+        let thread = Arc::clone(&self.thread);
+        let id = self.id;
+        Pending::spawn(what, async move {
+            let submission = thread.submit(op).await.map_err(|e| submit_error(what, id, e))?;
+            let finish: Finish = Box::new(move |py| Ok(PyString::new(py, &submission).into_any().unbind()));
+            Ok(finish)
+        })
+        .map_err(CoreError::into_pyerr)
+    }
+}
+
+fn user_input(items_json: &str) -> PyResult<Op> {
+    let items: Vec<UserInput> = serde_json::from_str(items_json).map_err(|e| {
+        CoreError::Config(format!("input is not a list of codex UserInput items: {e}")).into_pyerr()
+    })?;
+    if items.is_empty() {
+        return Err(CoreError::Config("input is empty".into()).into_pyerr());
+    }
+    Ok(Op::UserInput {
+        items,
+        final_output_json_schema: None,
+        responsesapi_client_metadata: None,
+        additional_context: Default::default(),
+        thread_settings: Default::default(),
+    })
 }
 
 fn decision(json: &str) -> PyResult<ReviewDecision> {
@@ -318,25 +349,46 @@ impl ThreadHandle {
     /// Submits user input (a JSON list of codex `UserInput` items) and returns the id of the
     /// turn it starts (codex-core's submission id, equal to `task_started.turn_id`).
     fn submit_input(&self, py: Python<'_>, items_json: &str) -> PyResult<String> {
-        let items: Vec<UserInput> = serde_json::from_str(items_json).map_err(|e| {
-            CoreError::Config(format!("input is not a list of codex UserInput items: {e}"))
-                .into_pyerr()
-        })?;
-        if items.is_empty() {
-            return Err(CoreError::Config("input is empty".into()).into_pyerr());
-        }
-        self.submit(py, "user input", Op::UserInput {
-            items,
-            final_output_json_schema: None,
-            responsesapi_client_metadata: None,
-            additional_context: Default::default(),
-            thread_settings: Default::default(),
-        })
+        self.submit(py, "user input", user_input(items_json)?)
+    }
+
+    /// `submit_input` as a `Pending` (its result: the turn id), for asyncio.
+    fn start_input(&self, items_json: &str) -> PyResult<Pending> {
+        self.submit_pending("user input", user_input(items_json)?)
     }
 
     /// Submits `Op::Interrupt`: the running turn ends with `turn_aborted`.
     fn interrupt(&self, py: Python<'_>) -> PyResult<()> {
         self.submit(py, "interrupt", Op::Interrupt).map(|_| ())
+    }
+
+    /// `interrupt` as a `Pending`, for asyncio.
+    fn start_interrupt(&self) -> PyResult<Pending> {
+        self.submit_pending("interrupt", Op::Interrupt)
+    }
+
+    /// Submits `Op::Interrupt` and returns at once, without waiting for codex-core to accept
+    /// it (for a reader that went away: garbage collection, a cancelled task). A thread that
+    /// has already shut down needs no interrupt, so a failed submission is ignored.
+    fn interrupt_nowait(&self) -> PyResult<()> {
+        let thread = Arc::clone(&self.thread);
+        runtime::handle()?.spawn(async move {
+            let _ = thread.submit(Op::Interrupt).await;
+        });
+        Ok(())
+    }
+
+    /// `respond_exec_approval` as a `Pending`, for asyncio.
+    #[pyo3(signature = (approval_id, turn_id, decision_json))]
+    fn start_exec_approval(&self, approval_id: String, turn_id: Option<String>, decision_json: &str) -> PyResult<Pending> {
+        let decision = decision(decision_json)?;
+        self.submit_pending("exec approval", Op::ExecApproval { id: approval_id, turn_id, decision })
+    }
+
+    /// `respond_patch_approval` as a `Pending`, for asyncio.
+    fn start_patch_approval(&self, call_id: String, decision_json: &str) -> PyResult<Pending> {
+        let decision = decision(decision_json)?;
+        self.submit_pending("patch approval", Op::PatchApproval { id: call_id, decision })
     }
 
     /// Answers an `exec_approval_request` (`Op::ExecApproval`); `decision_json` is a serialized

@@ -1,0 +1,120 @@
+"""No ``async def`` of codexrs blocks the event loop.
+
+Eight threads at once submit turns, answer approvals (an async handler) and interrupt turns.
+A profiler on the loop's thread records every call into ``codexrs._native`` made there: none may
+be one that waits (``submit_input``, ``interrupt``, ``respond_*``, ``next_batch``, ``wait``), and
+none may take 20 ms. A 5 ms ticker on the same loop also records how late it wakes; that
+lateness includes waiting for a CPU (2 cores, with codex-core, its commands and the model busy
+on them), which no code in the loop controls, so it is reported, not asserted. The scripted model
+runs in its own process, so its server threads do not compete with the loop for the GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+from typing import Any, Iterator
+
+import pytest
+
+import codexrs
+from codexrs import _native
+from codexrs import events as ev
+from codexrs.approvals import ApprovalRequest, Decision
+from codexrs.testing import ScriptedResponse, exec_command, text
+from codexrs.testing.model import config_for
+
+THREADS = 8
+MAX_STALL_S = 0.020
+
+
+class ModelProcess:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "codexrs.testing"], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+
+    def route(self, marker: str, *responses: ScriptedResponse) -> None:
+        body = json.dumps({"marker": marker, "responses": [r.to_json() for r in responses]}).encode()
+        request = urllib.request.Request(f"{self.url.removesuffix('/v1')}/_codexrs/route", data=body, method="POST")
+        urllib.request.urlopen(request).read()
+
+
+@pytest.fixture
+def model_process() -> Iterator[ModelProcess]:
+    model = ModelProcess()
+    try:
+        yield model
+    finally:
+        model.proc.terminate()
+        model.proc.wait()
+
+
+async def test_submitting_answering_and_interrupting_never_stall_the_loop(
+    model_process: ModelProcess, codex_home: Path, workspace: Path
+) -> None:
+    native_types = (_native.ThreadHandle, _native.Pending, _native.Engine)
+    calls: dict[str, float] = {}  # native method -> longest call, seconds
+    started: list[tuple[str, float]] = []
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "c_call" and isinstance(getattr(arg, "__self__", None), native_types):
+            started.append((f"{type(arg.__self__).__name__}.{arg.__name__}", time.perf_counter()))
+        elif event in ("c_return", "c_exception") and started and isinstance(getattr(arg, "__self__", None), native_types):
+            name, t0 = started.pop()
+            calls[name] = max(calls.get(name, 0.0), time.perf_counter() - t0)
+
+    slow = [f"w{n} " for n in range(400)]
+    for i in range(THREADS):
+        # A later turn's marker first: a request carries the thread's whole history.
+        model_process.route(f"slow-{i}", text("".join(slow), deltas=slow).delayed(0.0, between_events=0.01))
+        model_process.route(f"work-{i}", exec_command(f"touch made-{i}"), text(f"done {i}"))
+
+    async def approve(request: ApprovalRequest) -> Decision:
+        await asyncio.sleep(0)
+        return "approved"
+
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last - 0.005)
+            last = now
+
+    async def conversation(codex: codexrs.AsyncCodex, i: int) -> tuple[str, str]:
+        thread = await codex.thread_start(approval_policy="untrusted", sandbox="workspace-write", on_approval=approve)
+        first = await (await thread.turn(f"work-{i}")).result()
+        turn = await thread.turn(f"slow-{i}")
+        async for event in turn.stream():
+            if isinstance(event, ev.AgentMessageContentDelta) and not turn._turn.interrupt_requested:
+                await turn.interrupt()
+        second = await turn.result()
+        return first.status, second.status
+
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=config_for(model_process.url)) as codex:
+        watchdog = asyncio.create_task(ticker())
+        sys.setprofile(profile)  # this thread only: the loop's
+        try:
+            results = await asyncio.gather(*(conversation(codex, i) for i in range(THREADS)))
+        finally:
+            sys.setprofile(None)
+            stop.set()
+            await watchdog
+    assert results == [("completed", "interrupted")] * THREADS
+    assert all((workspace / f"made-{i}").exists() for i in range(THREADS))  # every approval answered
+    assert len(gaps) > 10
+    report = f"native calls (longest, ms): { {k: round(v * 1e3, 2) for k, v in calls.items()} }; ticker: {len(gaps)} ticks, latest wake-up {max(gaps) * 1e3:.1f} ms late"
+    assert {"ThreadHandle.start_input", "ThreadHandle.start_interrupt", "ThreadHandle.start_exec_approval"} <= calls.keys(), report
+    blocking = {"submit_input", "interrupt", "respond_exec_approval", "respond_patch_approval", "next_batch", "wait"}
+    assert not [name for name in calls if name.split(".")[1] in blocking], report
+    assert max(calls.values()) < MAX_STALL_S, report
