@@ -269,7 +269,7 @@ class Generator:
             for m in node["oneOf"]:
                 for k, p in (m.get("properties") or {}).items():
                     props.setdefault(k, p)
-        options = "kw_only=True, frozen=True, omit_defaults=True"
+        options = "kw_only=True, frozen=True"
         if tag is not None:
             options = f'tag_field="{tag[0]}", tag={json.dumps(tag[1])}, ' + options
         doc = (node.get("description") or "").strip().replace('"""', "'''")

@@ -222,7 +222,8 @@ def test_raw_response_items_only_when_asked(codex: codexrs.Codex, scripted_model
 
 def test_env_reaches_commands(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
     value = uuid.uuid4().hex
-    scripted_model.enqueue(exec_command("echo probe=$CODEXRS_PROBE"), text("ok"))
+    # The model's pause lets exec_command_end arrive within the turn (see the tool-turn test).
+    scripted_model.enqueue(exec_command("echo probe=$CODEXRS_PROBE"), text("ok").delayed(0.2))
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config(), env={"CODEXRS_PROBE": value}) as codex:
         turn = codex.thread_start(approval_policy="never", sandbox="workspace-write").turn("env")
         ends = [e for e in turn.stream() if isinstance(e, ev.ExecCommandEnd)]

@@ -30,7 +30,7 @@ class CodexItem(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
     def type(self) -> str:
         return str(self.__struct_config__.tag)
 
-class ByteRange(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ByteRange(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ByteRange``.
     """
 
@@ -38,7 +38,7 @@ class ByteRange(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     start: int
 
 
-class TextElement(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class TextElement(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``TextElement``.
     """
 
@@ -46,7 +46,7 @@ class TextElement(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True)
     placeholder: str | None = None
 
 
-class UserInputText(msgspec.Struct, tag_field="type", tag="text", kw_only=True, frozen=True, omit_defaults=True):
+class UserInputText(msgspec.Struct, tag_field="type", tag="text", kw_only=True, frozen=True):
     """codex wire ``text``.
     """
 
@@ -57,7 +57,7 @@ class UserInputText(msgspec.Struct, tag_field="type", tag="text", kw_only=True, 
 ImageDetail = Literal["auto", "low", "high", "original"]
 
 
-class UserInputImage(msgspec.Struct, tag_field="type", tag="image", kw_only=True, frozen=True, omit_defaults=True):
+class UserInputImage(msgspec.Struct, tag_field="type", tag="image", kw_only=True, frozen=True):
     """codex wire ``image``. Pre‑encoded data: URI image.
     """
 
@@ -65,7 +65,7 @@ class UserInputImage(msgspec.Struct, tag_field="type", tag="image", kw_only=True
     detail: ImageDetail | None = None
 
 
-class UserInputLocalImage(msgspec.Struct, tag_field="type", tag="local_image", kw_only=True, frozen=True, omit_defaults=True):
+class UserInputLocalImage(msgspec.Struct, tag_field="type", tag="local_image", kw_only=True, frozen=True):
     """codex wire ``local_image``. Local image path provided by the user.  This will be converted to an `Image` variant (base64 data URL) during request serialization.
     """
 
@@ -73,21 +73,21 @@ class UserInputLocalImage(msgspec.Struct, tag_field="type", tag="local_image", k
     detail: ImageDetail | None = None
 
 
-class UserInputAudio(msgspec.Struct, tag_field="type", tag="audio", kw_only=True, frozen=True, omit_defaults=True):
+class UserInputAudio(msgspec.Struct, tag_field="type", tag="audio", kw_only=True, frozen=True):
     """codex wire ``audio``. Pre-encoded audio data URI forwarded to the Responses API.
     """
 
     audio_url: str
 
 
-class UserInputLocalAudio(msgspec.Struct, tag_field="type", tag="local_audio", kw_only=True, frozen=True, omit_defaults=True):
+class UserInputLocalAudio(msgspec.Struct, tag_field="type", tag="local_audio", kw_only=True, frozen=True):
     """codex wire ``local_audio``. Local audio path converted to an `Audio` data URI during request serialization.
     """
 
     path: str
 
 
-class UserInputSkill(msgspec.Struct, tag_field="type", tag="skill", kw_only=True, frozen=True, omit_defaults=True):
+class UserInputSkill(msgspec.Struct, tag_field="type", tag="skill", kw_only=True, frozen=True):
     """codex wire ``skill``. Skill selected by the user (name + path to SKILL.md).
     """
 
@@ -95,7 +95,7 @@ class UserInputSkill(msgspec.Struct, tag_field="type", tag="skill", kw_only=True
     path: str
 
 
-class UserInputMention(msgspec.Struct, tag_field="type", tag="mention", kw_only=True, frozen=True, omit_defaults=True):
+class UserInputMention(msgspec.Struct, tag_field="type", tag="mention", kw_only=True, frozen=True):
     """codex wire ``mention``. Explicit structured mention selected by the user.
     
     `path` identifies the exact mention target, for example `app://<connector-id>` or `plugin://<plugin-name>@<marketplace-name>`.
@@ -108,7 +108,7 @@ class UserInputMention(msgspec.Struct, tag_field="type", tag="mention", kw_only=
 UserInput = UserInputText | UserInputImage | UserInputLocalImage | UserInputAudio | UserInputLocalAudio | UserInputSkill | UserInputMention
 
 
-class UserMessageItem(CodexItem, tag_field="type", tag="UserMessage", kw_only=True, frozen=True, omit_defaults=True):
+class UserMessageItem(CodexItem, tag_field="type", tag="UserMessage", kw_only=True, frozen=True):
     """codex wire ``UserMessage``.
     """
 
@@ -117,7 +117,7 @@ class UserMessageItem(CodexItem, tag_field="type", tag="UserMessage", kw_only=Tr
     client_id: str | None = None
 
 
-class HookPromptFragment(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class HookPromptFragment(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``HookPromptFragment``.
     """
 
@@ -125,7 +125,7 @@ class HookPromptFragment(msgspec.Struct, kw_only=True, frozen=True, omit_default
     text: str
 
 
-class HookPromptItem(CodexItem, tag_field="type", tag="HookPrompt", kw_only=True, frozen=True, omit_defaults=True):
+class HookPromptItem(CodexItem, tag_field="type", tag="HookPrompt", kw_only=True, frozen=True):
     """codex wire ``HookPrompt``.
     """
 
@@ -133,7 +133,7 @@ class HookPromptItem(CodexItem, tag_field="type", tag="HookPrompt", kw_only=True
     id: str
 
 
-class AgentMessageContentText(msgspec.Struct, tag_field="type", tag="Text", kw_only=True, frozen=True, omit_defaults=True):
+class AgentMessageContentText(msgspec.Struct, tag_field="type", tag="Text", kw_only=True, frozen=True):
     """codex wire ``Text``.
     """
 
@@ -143,7 +143,7 @@ class AgentMessageContentText(msgspec.Struct, tag_field="type", tag="Text", kw_o
 AgentMessageContent = AgentMessageContentText
 
 
-class MemoryCitationEntry(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class MemoryCitationEntry(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``MemoryCitationEntry``.
     """
 
@@ -153,7 +153,7 @@ class MemoryCitationEntry(msgspec.Struct, kw_only=True, frozen=True, omit_defaul
     path: str
 
 
-class MemoryCitation(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class MemoryCitation(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``MemoryCitation``.
     """
 
@@ -164,7 +164,7 @@ class MemoryCitation(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tr
 MessagePhase = Literal["commentary", "final_answer"]
 
 
-class AgentMessageItem(CodexItem, tag_field="type", tag="AgentMessage", kw_only=True, frozen=True, omit_defaults=True):
+class AgentMessageItem(CodexItem, tag_field="type", tag="AgentMessage", kw_only=True, frozen=True):
     """codex wire ``AgentMessage``. Assistant-authored message payload used in turn-item streams.
     
     `phase` is optional because not all providers/models emit it. Consumers should use it when present, but retain legacy completion semantics when it is `None`.
@@ -176,7 +176,7 @@ class AgentMessageItem(CodexItem, tag_field="type", tag="AgentMessage", kw_only=
     phase: MessagePhase | None = None
 
 
-class PlanItem(CodexItem, tag_field="type", tag="Plan", kw_only=True, frozen=True, omit_defaults=True):
+class PlanItem(CodexItem, tag_field="type", tag="Plan", kw_only=True, frozen=True):
     """codex wire ``Plan``.
     """
 
@@ -184,7 +184,7 @@ class PlanItem(CodexItem, tag_field="type", tag="Plan", kw_only=True, frozen=Tru
     text: str
 
 
-class ReasoningItem(CodexItem, tag_field="type", tag="Reasoning", kw_only=True, frozen=True, omit_defaults=True):
+class ReasoningItem(CodexItem, tag_field="type", tag="Reasoning", kw_only=True, frozen=True):
     """codex wire ``Reasoning``.
     """
 
@@ -196,7 +196,7 @@ class ReasoningItem(CodexItem, tag_field="type", tag="Reasoning", kw_only=True, 
 PathUri = str
 
 
-class ParsedCommandRead(msgspec.Struct, tag_field="type", tag="read", kw_only=True, frozen=True, omit_defaults=True):
+class ParsedCommandRead(msgspec.Struct, tag_field="type", tag="read", kw_only=True, frozen=True):
     """codex wire ``read``.
     """
 
@@ -205,7 +205,7 @@ class ParsedCommandRead(msgspec.Struct, tag_field="type", tag="read", kw_only=Tr
     path: str
 
 
-class ParsedCommandListFiles(msgspec.Struct, tag_field="type", tag="list_files", kw_only=True, frozen=True, omit_defaults=True):
+class ParsedCommandListFiles(msgspec.Struct, tag_field="type", tag="list_files", kw_only=True, frozen=True):
     """codex wire ``list_files``.
     """
 
@@ -213,7 +213,7 @@ class ParsedCommandListFiles(msgspec.Struct, tag_field="type", tag="list_files",
     path: str | None = None
 
 
-class ParsedCommandSearch(msgspec.Struct, tag_field="type", tag="search", kw_only=True, frozen=True, omit_defaults=True):
+class ParsedCommandSearch(msgspec.Struct, tag_field="type", tag="search", kw_only=True, frozen=True):
     """codex wire ``search``.
     """
 
@@ -222,7 +222,7 @@ class ParsedCommandSearch(msgspec.Struct, tag_field="type", tag="search", kw_onl
     query: str | None = None
 
 
-class ParsedCommandUnknown(msgspec.Struct, tag_field="type", tag="unknown", kw_only=True, frozen=True, omit_defaults=True):
+class ParsedCommandUnknown(msgspec.Struct, tag_field="type", tag="unknown", kw_only=True, frozen=True):
     """codex wire ``unknown``.
     """
 
@@ -238,7 +238,7 @@ ExecCommandSource = Literal["agent", "user_shell", "unified_exec_startup", "unif
 CommandExecutionStatus = Literal["in_progress", "completed", "failed", "declined"]
 
 
-class Duration(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class Duration(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``Duration``.
     """
 
@@ -251,7 +251,7 @@ class Duration(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
         return self.secs + self.nanos / 1e9
 
 
-class CommandExecutionItem(CodexItem, tag_field="type", tag="CommandExecution", kw_only=True, frozen=True, omit_defaults=True):
+class CommandExecutionItem(CodexItem, tag_field="type", tag="CommandExecution", kw_only=True, frozen=True):
     """codex wire ``CommandExecution``.
     """
 
@@ -274,21 +274,21 @@ class CommandExecutionItem(CodexItem, tag_field="type", tag="CommandExecution", 
 DynamicToolCallStatus = Literal["in_progress", "completed", "failed"]
 
 
-class DynamicToolCallOutputContentItemInputText(msgspec.Struct, tag_field="type", tag="inputText", kw_only=True, frozen=True, omit_defaults=True):
+class DynamicToolCallOutputContentItemInputText(msgspec.Struct, tag_field="type", tag="inputText", kw_only=True, frozen=True):
     """codex wire ``inputText``.
     """
 
     text: str
 
 
-class DynamicToolCallOutputContentItemInputImage(msgspec.Struct, tag_field="type", tag="inputImage", kw_only=True, frozen=True, omit_defaults=True):
+class DynamicToolCallOutputContentItemInputImage(msgspec.Struct, tag_field="type", tag="inputImage", kw_only=True, frozen=True):
     """codex wire ``inputImage``.
     """
 
     imageUrl: str
 
 
-class DynamicToolCallOutputContentItemInputAudio(msgspec.Struct, tag_field="type", tag="inputAudio", kw_only=True, frozen=True, omit_defaults=True):
+class DynamicToolCallOutputContentItemInputAudio(msgspec.Struct, tag_field="type", tag="inputAudio", kw_only=True, frozen=True):
     """codex wire ``inputAudio``.
     """
 
@@ -298,7 +298,7 @@ class DynamicToolCallOutputContentItemInputAudio(msgspec.Struct, tag_field="type
 DynamicToolCallOutputContentItem = DynamicToolCallOutputContentItemInputText | DynamicToolCallOutputContentItemInputImage | DynamicToolCallOutputContentItemInputAudio
 
 
-class DynamicToolCallItem(CodexItem, tag_field="type", tag="DynamicToolCall", kw_only=True, frozen=True, omit_defaults=True):
+class DynamicToolCallItem(CodexItem, tag_field="type", tag="DynamicToolCall", kw_only=True, frozen=True):
     """codex wire ``DynamicToolCall``.
     """
 
@@ -335,7 +335,7 @@ AgentStatus = Literal["pending_init", "running", "interrupted", "shutdown", "not
 ReasoningEffort = str
 
 
-class CollabAgentRef(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CollabAgentRef(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``CollabAgentRef``.
     """
 
@@ -344,7 +344,7 @@ class CollabAgentRef(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tr
     agent_role: str | None = None
 
 
-class CollabAgentToolCallItem(CodexItem, tag_field="type", tag="CollabAgentToolCall", kw_only=True, frozen=True, omit_defaults=True):
+class CollabAgentToolCallItem(CodexItem, tag_field="type", tag="CollabAgentToolCall", kw_only=True, frozen=True):
     """codex wire ``CollabAgentToolCall``.
     """
 
@@ -366,7 +366,7 @@ AgentPath = str
 SubAgentActivityKind = Literal["started", "interacted", "interrupted"]
 
 
-class SubAgentActivityItem(CodexItem, tag_field="type", tag="SubAgentActivity", kw_only=True, frozen=True, omit_defaults=True):
+class SubAgentActivityItem(CodexItem, tag_field="type", tag="SubAgentActivity", kw_only=True, frozen=True):
     """codex wire ``SubAgentActivity``.
     """
 
@@ -376,7 +376,7 @@ class SubAgentActivityItem(CodexItem, tag_field="type", tag="SubAgentActivity", 
     kind: SubAgentActivityKind
 
 
-class ResponsesApiWebSearchActionSearch(msgspec.Struct, tag_field="type", tag="search", kw_only=True, frozen=True, omit_defaults=True):
+class ResponsesApiWebSearchActionSearch(msgspec.Struct, tag_field="type", tag="search", kw_only=True, frozen=True):
     """codex wire ``search``.
     """
 
@@ -384,14 +384,14 @@ class ResponsesApiWebSearchActionSearch(msgspec.Struct, tag_field="type", tag="s
     query: str | None = None
 
 
-class ResponsesApiWebSearchActionOpenPage(msgspec.Struct, tag_field="type", tag="open_page", kw_only=True, frozen=True, omit_defaults=True):
+class ResponsesApiWebSearchActionOpenPage(msgspec.Struct, tag_field="type", tag="open_page", kw_only=True, frozen=True):
     """codex wire ``open_page``.
     """
 
     url: str | None = None
 
 
-class ResponsesApiWebSearchActionFindInPage(msgspec.Struct, tag_field="type", tag="find_in_page", kw_only=True, frozen=True, omit_defaults=True):
+class ResponsesApiWebSearchActionFindInPage(msgspec.Struct, tag_field="type", tag="find_in_page", kw_only=True, frozen=True):
     """codex wire ``find_in_page``.
     """
 
@@ -399,7 +399,7 @@ class ResponsesApiWebSearchActionFindInPage(msgspec.Struct, tag_field="type", ta
     url: str | None = None
 
 
-class ResponsesApiWebSearchActionOther(msgspec.Struct, tag_field="type", tag="other", kw_only=True, frozen=True, omit_defaults=True):
+class ResponsesApiWebSearchActionOther(msgspec.Struct, tag_field="type", tag="other", kw_only=True, frozen=True):
     """codex wire ``other``.
     """
 
@@ -409,7 +409,7 @@ class ResponsesApiWebSearchActionOther(msgspec.Struct, tag_field="type", tag="ot
 ResponsesApiWebSearchAction = ResponsesApiWebSearchActionSearch | ResponsesApiWebSearchActionOpenPage | ResponsesApiWebSearchActionFindInPage | ResponsesApiWebSearchActionOther
 
 
-class WebSearchItem(CodexItem, tag_field="type", tag="WebSearch", kw_only=True, frozen=True, omit_defaults=True):
+class WebSearchItem(CodexItem, tag_field="type", tag="WebSearch", kw_only=True, frozen=True):
     """codex wire ``WebSearch``. Hosted Responses API web-search item handled directly by core.
     
     Standalone web search uses Self::Extension instead because its display schema is owned by the web-search extension.
@@ -421,7 +421,7 @@ class WebSearchItem(CodexItem, tag_field="type", tag="WebSearch", kw_only=True, 
     results: list[Any] | None = None
 
 
-class ImageViewItem(CodexItem, tag_field="type", tag="ImageView", kw_only=True, frozen=True, omit_defaults=True):
+class ImageViewItem(CodexItem, tag_field="type", tag="ImageView", kw_only=True, frozen=True):
     """codex wire ``ImageView``.
     """
 
@@ -429,7 +429,7 @@ class ImageViewItem(CodexItem, tag_field="type", tag="ImageView", kw_only=True, 
     path: PathUri
 
 
-class WebSearchActionSearch(msgspec.Struct, tag_field="type", tag="search", kw_only=True, frozen=True, omit_defaults=True):
+class WebSearchActionSearch(msgspec.Struct, tag_field="type", tag="search", kw_only=True, frozen=True):
     """codex wire ``search``.
     """
 
@@ -437,14 +437,14 @@ class WebSearchActionSearch(msgspec.Struct, tag_field="type", tag="search", kw_o
     query: str | None = None
 
 
-class WebSearchActionOpenPage(msgspec.Struct, tag_field="type", tag="openPage", kw_only=True, frozen=True, omit_defaults=True):
+class WebSearchActionOpenPage(msgspec.Struct, tag_field="type", tag="openPage", kw_only=True, frozen=True):
     """codex wire ``openPage``.
     """
 
     url: str | None = None
 
 
-class WebSearchActionFindInPage(msgspec.Struct, tag_field="type", tag="findInPage", kw_only=True, frozen=True, omit_defaults=True):
+class WebSearchActionFindInPage(msgspec.Struct, tag_field="type", tag="findInPage", kw_only=True, frozen=True):
     """codex wire ``findInPage``.
     """
 
@@ -452,7 +452,7 @@ class WebSearchActionFindInPage(msgspec.Struct, tag_field="type", tag="findInPag
     url: str | None = None
 
 
-class WebSearchActionOther(msgspec.Struct, tag_field="type", tag="other", kw_only=True, frozen=True, omit_defaults=True):
+class WebSearchActionOther(msgspec.Struct, tag_field="type", tag="other", kw_only=True, frozen=True):
     """codex wire ``other``.
     """
 
@@ -465,7 +465,7 @@ WebSearchAction = WebSearchActionSearch | WebSearchActionOpenPage | WebSearchAct
 AbsolutePathBuf = str
 
 
-class ExtensionItem(CodexItem, tag_field="type", tag="Extension", kw_only=True, frozen=True, omit_defaults=True):
+class ExtensionItem(CodexItem, tag_field="type", tag="Extension", kw_only=True, frozen=True):
     """codex wire ``Extension``. Item whose schema and lifecycle details are owned by an extension.
     
     Standalone image generation, sleep, and web search use this path. App-server wraps the same typed items in their public variants.
@@ -483,7 +483,7 @@ class ExtensionItem(CodexItem, tag_field="type", tag="Extension", kw_only=True, 
     status: str = ""
 
 
-class ImageGenerationItem(CodexItem, tag_field="type", tag="ImageGeneration", kw_only=True, frozen=True, omit_defaults=True):
+class ImageGenerationItem(CodexItem, tag_field="type", tag="ImageGeneration", kw_only=True, frozen=True):
     """codex wire ``ImageGeneration``. Hosted Responses API image-generation item handled directly by core.
     
     This remains separate from [`Self::Extension`] because core still owns hosted image persistence and legacy-event fanout.
@@ -496,21 +496,21 @@ class ImageGenerationItem(CodexItem, tag_field="type", tag="ImageGeneration", kw
     saved_path: AbsolutePathBuf | None = None
 
 
-class ReviewTargetUncommittedChanges(msgspec.Struct, tag_field="type", tag="uncommittedChanges", kw_only=True, frozen=True, omit_defaults=True):
+class ReviewTargetUncommittedChanges(msgspec.Struct, tag_field="type", tag="uncommittedChanges", kw_only=True, frozen=True):
     """codex wire ``uncommittedChanges``. Review the working tree: staged, unstaged, and untracked files.
     """
 
     pass
 
 
-class ReviewTargetBaseBranch(msgspec.Struct, tag_field="type", tag="baseBranch", kw_only=True, frozen=True, omit_defaults=True):
+class ReviewTargetBaseBranch(msgspec.Struct, tag_field="type", tag="baseBranch", kw_only=True, frozen=True):
     """codex wire ``baseBranch``. Review changes between the current branch and the given base branch.
     """
 
     branch: str
 
 
-class ReviewTargetCommit(msgspec.Struct, tag_field="type", tag="commit", kw_only=True, frozen=True, omit_defaults=True):
+class ReviewTargetCommit(msgspec.Struct, tag_field="type", tag="commit", kw_only=True, frozen=True):
     """codex wire ``commit``. Review the changes introduced by a specific commit.
     """
 
@@ -518,7 +518,7 @@ class ReviewTargetCommit(msgspec.Struct, tag_field="type", tag="commit", kw_only
     title: str | None = None
 
 
-class ReviewTargetCustom(msgspec.Struct, tag_field="type", tag="custom", kw_only=True, frozen=True, omit_defaults=True):
+class ReviewTargetCustom(msgspec.Struct, tag_field="type", tag="custom", kw_only=True, frozen=True):
     """codex wire ``custom``. Arbitrary instructions provided by the user.
     """
 
@@ -528,7 +528,7 @@ class ReviewTargetCustom(msgspec.Struct, tag_field="type", tag="custom", kw_only
 ReviewTarget = ReviewTargetUncommittedChanges | ReviewTargetBaseBranch | ReviewTargetCommit | ReviewTargetCustom
 
 
-class EnteredReviewModeItem(CodexItem, tag_field="type", tag="EnteredReviewMode", kw_only=True, frozen=True, omit_defaults=True):
+class EnteredReviewModeItem(CodexItem, tag_field="type", tag="EnteredReviewMode", kw_only=True, frozen=True):
     """codex wire ``EnteredReviewMode``.
     """
 
@@ -537,7 +537,7 @@ class EnteredReviewModeItem(CodexItem, tag_field="type", tag="EnteredReviewMode"
     user_facing_hint: str
 
 
-class ReviewLineRange(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ReviewLineRange(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ReviewLineRange``. Inclusive line range in a file associated with the finding.
     """
 
@@ -545,7 +545,7 @@ class ReviewLineRange(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     start: int
 
 
-class ReviewCodeLocation(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ReviewCodeLocation(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ReviewCodeLocation``. Location of the code related to a review finding.
     """
 
@@ -553,7 +553,7 @@ class ReviewCodeLocation(msgspec.Struct, kw_only=True, frozen=True, omit_default
     line_range: ReviewLineRange
 
 
-class ReviewFinding(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ReviewFinding(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ReviewFinding``. A single review finding describing an observed issue or recommendation.
     """
 
@@ -564,7 +564,7 @@ class ReviewFinding(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tru
     title: str
 
 
-class ReviewOutputEvent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ReviewOutputEvent(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ReviewOutputEvent``. Structured review result produced by a child review session.
     """
 
@@ -574,7 +574,7 @@ class ReviewOutputEvent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults
     overall_explanation: str
 
 
-class ExitedReviewModeItem(CodexItem, tag_field="type", tag="ExitedReviewMode", kw_only=True, frozen=True, omit_defaults=True):
+class ExitedReviewModeItem(CodexItem, tag_field="type", tag="ExitedReviewMode", kw_only=True, frozen=True):
     """codex wire ``ExitedReviewMode``.
     """
 
@@ -582,21 +582,21 @@ class ExitedReviewModeItem(CodexItem, tag_field="type", tag="ExitedReviewMode", 
     review_output: ReviewOutputEvent | None = None
 
 
-class FileChangeAdd(msgspec.Struct, tag_field="type", tag="add", kw_only=True, frozen=True, omit_defaults=True):
+class FileChangeAdd(msgspec.Struct, tag_field="type", tag="add", kw_only=True, frozen=True):
     """codex wire ``add``.
     """
 
     content: str
 
 
-class FileChangeDelete(msgspec.Struct, tag_field="type", tag="delete", kw_only=True, frozen=True, omit_defaults=True):
+class FileChangeDelete(msgspec.Struct, tag_field="type", tag="delete", kw_only=True, frozen=True):
     """codex wire ``delete``.
     """
 
     content: str
 
 
-class FileChangeUpdate(msgspec.Struct, tag_field="type", tag="update", kw_only=True, frozen=True, omit_defaults=True):
+class FileChangeUpdate(msgspec.Struct, tag_field="type", tag="update", kw_only=True, frozen=True):
     """codex wire ``update``.
     """
 
@@ -610,7 +610,7 @@ FileChange = FileChangeAdd | FileChangeDelete | FileChangeUpdate
 PatchApplyStatus = Literal["completed", "failed", "declined"]
 
 
-class FileChangeItem(CodexItem, tag_field="type", tag="FileChange", kw_only=True, frozen=True, omit_defaults=True):
+class FileChangeItem(CodexItem, tag_field="type", tag="FileChange", kw_only=True, frozen=True):
     """codex wire ``FileChange``.
     """
 
@@ -625,14 +625,14 @@ class FileChangeItem(CodexItem, tag_field="type", tag="FileChange", kw_only=True
 McpToolCallStatus = Literal["inProgress", "completed", "failed"]
 
 
-class McpToolCallError(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class McpToolCallError(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``McpToolCallError``.
     """
 
     message: str
 
 
-class CallToolResult(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CallToolResult(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``CallToolResult``. The server's response to a tool call.
     """
 
@@ -642,7 +642,7 @@ class CallToolResult(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tr
     structuredContent: Any = None
 
 
-class McpToolCallItem(CodexItem, tag_field="type", tag="McpToolCall", kw_only=True, frozen=True, omit_defaults=True):
+class McpToolCallItem(CodexItem, tag_field="type", tag="McpToolCall", kw_only=True, frozen=True):
     """codex wire ``McpToolCall``.
     """
 
@@ -662,35 +662,35 @@ class McpToolCallItem(CodexItem, tag_field="type", tag="McpToolCall", kw_only=Tr
     result: CallToolResult | None = None
 
 
-class ContextCompactionItem(CodexItem, tag_field="type", tag="ContextCompaction", kw_only=True, frozen=True, omit_defaults=True):
+class ContextCompactionItem(CodexItem, tag_field="type", tag="ContextCompaction", kw_only=True, frozen=True):
     """codex wire ``ContextCompaction``.
     """
 
     id: str
 
 
-class CodexErrorInfoDataHttpConnectionFailed(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CodexErrorInfoDataHttpConnectionFailed(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
     http_status_code: int | None = None
 
 
-class CodexErrorInfoDataResponseStreamConnectionFailed(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CodexErrorInfoDataResponseStreamConnectionFailed(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
     http_status_code: int | None = None
 
 
-class CodexErrorInfoDataResponseStreamDisconnected(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CodexErrorInfoDataResponseStreamDisconnected(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
     http_status_code: int | None = None
 
 
-class CodexErrorInfoDataResponseTooManyFailedAttempts(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CodexErrorInfoDataResponseTooManyFailedAttempts(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
@@ -700,7 +700,7 @@ class CodexErrorInfoDataResponseTooManyFailedAttempts(msgspec.Struct, kw_only=Tr
 NonSteerableTurnKind = Literal["review", "compact"]
 
 
-class CodexErrorInfoDataActiveTurnNotSteerable(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CodexErrorInfoDataActiveTurnNotSteerable(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
@@ -720,7 +720,7 @@ class CodexErrorInfoData(msgspec.Struct, kw_only=True, frozen=True, omit_default
 CodexErrorInfo = Literal["context_window_exceeded", "session_budget_exceeded", "usage_limit_exceeded", "server_overloaded", "cyber_policy", "internal_server_error", "unauthorized", "bad_request", "sandbox_error", "thread_rollback_failed", "other"] | CodexErrorInfoData
 
 
-class ErrorEvent(CodexEvent, tag_field="type", tag="error", kw_only=True, frozen=True, omit_defaults=True):
+class ErrorEvent(CodexEvent, tag_field="type", tag="error", kw_only=True, frozen=True):
     """codex wire ``error``. Error while executing a submission
     """
 
@@ -728,14 +728,14 @@ class ErrorEvent(CodexEvent, tag_field="type", tag="error", kw_only=True, frozen
     codex_error_info: CodexErrorInfo | None = None
 
 
-class WarningEvent(CodexEvent, tag_field="type", tag="warning", kw_only=True, frozen=True, omit_defaults=True):
+class WarningEvent(CodexEvent, tag_field="type", tag="warning", kw_only=True, frozen=True):
     """codex wire ``warning``. Warning issued while processing a submission. Unlike `Error`, this indicates the turn continued but the user should still be notified.
     """
 
     message: str
 
 
-class GuardianWarning(CodexEvent, tag_field="type", tag="guardian_warning", kw_only=True, frozen=True, omit_defaults=True):
+class GuardianWarning(CodexEvent, tag_field="type", tag="guardian_warning", kw_only=True, frozen=True):
     """codex wire ``guardian_warning``. Warning issued by the guardian automatic approval reviewer.
     """
 
@@ -745,7 +745,7 @@ class GuardianWarning(CodexEvent, tag_field="type", tag="guardian_warning", kw_o
 RealtimeConversationVersion = Literal["v1", "v2", "v3"]
 
 
-class RealtimeConversationStarted(CodexEvent, tag_field="type", tag="realtime_conversation_started", kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeConversationStarted(CodexEvent, tag_field="type", tag="realtime_conversation_started", kw_only=True, frozen=True):
     """codex wire ``realtime_conversation_started``. Realtime conversation lifecycle start event.
     """
 
@@ -753,7 +753,7 @@ class RealtimeConversationStarted(CodexEvent, tag_field="type", tag="realtime_co
     realtime_session_id: str | None = None
 
 
-class RealtimeEventDataSessionUpdated(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeEventDataSessionUpdated(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
@@ -761,28 +761,28 @@ class RealtimeEventDataSessionUpdated(msgspec.Struct, kw_only=True, frozen=True,
     instructions: str | None = None
 
 
-class RealtimeInputAudioSpeechStarted(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeInputAudioSpeechStarted(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeInputAudioSpeechStarted``.
     """
 
     item_id: str | None = None
 
 
-class RealtimeTranscriptDelta(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeTranscriptDelta(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeTranscriptDelta``.
     """
 
     delta: str
 
 
-class RealtimeTranscriptDone(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeTranscriptDone(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeTranscriptDone``.
     """
 
     text: str
 
 
-class RealtimeAudioFrame(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeAudioFrame(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeAudioFrame``.
     """
 
@@ -793,35 +793,35 @@ class RealtimeAudioFrame(msgspec.Struct, kw_only=True, frozen=True, omit_default
     samples_per_channel: int | None = None
 
 
-class RealtimeResponseCreated(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeResponseCreated(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeResponseCreated``.
     """
 
     response_id: str | None = None
 
 
-class RealtimeResponseCancelled(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeResponseCancelled(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeResponseCancelled``.
     """
 
     response_id: str | None = None
 
 
-class RealtimeResponseDone(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeResponseDone(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeResponseDone``.
     """
 
     response_id: str | None = None
 
 
-class RealtimeEventDataConversationItemDone(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeEventDataConversationItemDone(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
     item_id: str
 
 
-class RealtimeTranscriptEntry(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeTranscriptEntry(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeTranscriptEntry``.
     """
 
@@ -829,7 +829,7 @@ class RealtimeTranscriptEntry(msgspec.Struct, kw_only=True, frozen=True, omit_de
     text: str
 
 
-class RealtimeHandoffRequested(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeHandoffRequested(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeHandoffRequested``.
     """
 
@@ -839,7 +839,7 @@ class RealtimeHandoffRequested(msgspec.Struct, kw_only=True, frozen=True, omit_d
     item_id: str
 
 
-class RealtimeNoopRequested(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeNoopRequested(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeNoopRequested``.
     """
 
@@ -870,21 +870,21 @@ class RealtimeEventData(msgspec.Struct, kw_only=True, frozen=True, omit_defaults
 RealtimeEvent = RealtimeEventData
 
 
-class RealtimeConversationRealtime(CodexEvent, tag_field="type", tag="realtime_conversation_realtime", kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeConversationRealtime(CodexEvent, tag_field="type", tag="realtime_conversation_realtime", kw_only=True, frozen=True):
     """codex wire ``realtime_conversation_realtime``. Realtime conversation streaming payload event.
     """
 
     payload: RealtimeEvent
 
 
-class RealtimeConversationClosed(CodexEvent, tag_field="type", tag="realtime_conversation_closed", kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeConversationClosed(CodexEvent, tag_field="type", tag="realtime_conversation_closed", kw_only=True, frozen=True):
     """codex wire ``realtime_conversation_closed``. Realtime conversation lifecycle close event.
     """
 
     reason: str | None = None
 
 
-class RealtimeConversationSdp(CodexEvent, tag_field="type", tag="realtime_conversation_sdp", kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeConversationSdp(CodexEvent, tag_field="type", tag="realtime_conversation_sdp", kw_only=True, frozen=True):
     """codex wire ``realtime_conversation_sdp``. Realtime session description protocol payload.
     """
 
@@ -894,7 +894,7 @@ class RealtimeConversationSdp(CodexEvent, tag_field="type", tag="realtime_conver
 ModelRerouteReason = Literal["high_risk_cyber_activity"]
 
 
-class ModelReroute(CodexEvent, tag_field="type", tag="model_reroute", kw_only=True, frozen=True, omit_defaults=True):
+class ModelReroute(CodexEvent, tag_field="type", tag="model_reroute", kw_only=True, frozen=True):
     """codex wire ``model_reroute``. Model routing changed from the requested model to a different model.
     """
 
@@ -906,21 +906,21 @@ class ModelReroute(CodexEvent, tag_field="type", tag="model_reroute", kw_only=Tr
 ModelVerificationPayload = Literal["trusted_access_for_cyber"]
 
 
-class ModelVerification(CodexEvent, tag_field="type", tag="model_verification", kw_only=True, frozen=True, omit_defaults=True):
+class ModelVerification(CodexEvent, tag_field="type", tag="model_verification", kw_only=True, frozen=True):
     """codex wire ``model_verification``. Backend recommends additional account verification for this turn.
     """
 
     verifications: list[ModelVerificationPayload]
 
 
-class TurnModerationMetadata(CodexEvent, tag_field="type", tag="turn_moderation_metadata", kw_only=True, frozen=True, omit_defaults=True):
+class TurnModerationMetadata(CodexEvent, tag_field="type", tag="turn_moderation_metadata", kw_only=True, frozen=True):
     """codex wire ``turn_moderation_metadata``. Backend moderation metadata intended for first-party turn presentation.
     """
 
     metadata: Any
 
 
-class SafetyBuffering(CodexEvent, tag_field="type", tag="safety_buffering", kw_only=True, frozen=True, omit_defaults=True):
+class SafetyBuffering(CodexEvent, tag_field="type", tag="safety_buffering", kw_only=True, frozen=True):
     """codex wire ``safety_buffering``. Backend indicates that response output is waiting on a safety review.
     """
 
@@ -931,14 +931,14 @@ class SafetyBuffering(CodexEvent, tag_field="type", tag="safety_buffering", kw_o
     faster_model: str | None = None
 
 
-class ContextCompacted(CodexEvent, tag_field="type", tag="context_compacted", kw_only=True, frozen=True, omit_defaults=True):
+class ContextCompacted(CodexEvent, tag_field="type", tag="context_compacted", kw_only=True, frozen=True):
     """codex wire ``context_compacted``. Conversation history was compacted (either automatically or manually).
     """
 
     pass
 
 
-class ThreadRolledBack(CodexEvent, tag_field="type", tag="thread_rolled_back", kw_only=True, frozen=True, omit_defaults=True):
+class ThreadRolledBack(CodexEvent, tag_field="type", tag="thread_rolled_back", kw_only=True, frozen=True):
     """codex wire ``thread_rolled_back``. Conversation history was rolled back by dropping the last N user turns.
     """
 
@@ -948,7 +948,7 @@ class ThreadRolledBack(CodexEvent, tag_field="type", tag="thread_rolled_back", k
 ModeKind = Literal["plan", "default"]
 
 
-class TurnStarted(CodexEvent, tag_field="type", tag="task_started", kw_only=True, frozen=True, omit_defaults=True):
+class TurnStarted(CodexEvent, tag_field="type", tag="task_started", kw_only=True, frozen=True):
     """codex wire ``task_started``. Agent has started a turn. v1 wire format uses `task_started`; accept `turn_started` for v2 interop.
     """
 
@@ -959,7 +959,7 @@ class TurnStarted(CodexEvent, tag_field="type", tag="task_started", kw_only=True
     trace_id: str | None = None
 
 
-class GranularApprovalConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class GranularApprovalConfig(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``GranularApprovalConfig``.
     """
 
@@ -982,7 +982,7 @@ AskForApproval = Literal["untrusted", "on-request", "never"] | AskForApprovalDat
 ApprovalsReviewer = Literal["user", "auto_review", "guardian_subagent"]
 
 
-class Settings(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``Settings``. Settings for a collaboration mode.
     """
 
@@ -991,7 +991,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     reasoning_effort: ReasoningEffort | None = None
 
 
-class CollaborationMode(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CollaborationMode(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``CollaborationMode``. Collaboration mode for a Codex session.
     """
 
@@ -1002,56 +1002,56 @@ class CollaborationMode(msgspec.Struct, kw_only=True, frozen=True, omit_defaults
 FileSystemAccessMode = Literal["read", "write", "deny"]
 
 
-class FileSystemPathPath(msgspec.Struct, tag_field="type", tag="path", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemPathPath(msgspec.Struct, tag_field="type", tag="path", kw_only=True, frozen=True):
     """codex wire ``path``.
     """
 
     path: AbsolutePathBuf
 
 
-class FileSystemPathGlobPattern(msgspec.Struct, tag_field="type", tag="glob_pattern", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemPathGlobPattern(msgspec.Struct, tag_field="type", tag="glob_pattern", kw_only=True, frozen=True):
     """codex wire ``glob_pattern``. A git-style glob pattern. Pattern entries currently support FileSystemAccessMode::Deny only.
     """
 
     pattern: str
 
 
-class FileSystemSpecialPathRoot(msgspec.Struct, tag_field="kind", tag="root", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemSpecialPathRoot(msgspec.Struct, tag_field="kind", tag="root", kw_only=True, frozen=True):
     """codex wire ``root``.
     """
 
     pass
 
 
-class FileSystemSpecialPathMinimal(msgspec.Struct, tag_field="kind", tag="minimal", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemSpecialPathMinimal(msgspec.Struct, tag_field="kind", tag="minimal", kw_only=True, frozen=True):
     """codex wire ``minimal``.
     """
 
     pass
 
 
-class FileSystemSpecialPathProjectRoots(msgspec.Struct, tag_field="kind", tag="project_roots", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemSpecialPathProjectRoots(msgspec.Struct, tag_field="kind", tag="project_roots", kw_only=True, frozen=True):
     """codex wire ``project_roots``.
     """
 
     subpath: str | None = None
 
 
-class FileSystemSpecialPathTmpdir(msgspec.Struct, tag_field="kind", tag="tmpdir", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemSpecialPathTmpdir(msgspec.Struct, tag_field="kind", tag="tmpdir", kw_only=True, frozen=True):
     """codex wire ``tmpdir``.
     """
 
     pass
 
 
-class FileSystemSpecialPathSlashTmp(msgspec.Struct, tag_field="kind", tag="slash_tmp", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemSpecialPathSlashTmp(msgspec.Struct, tag_field="kind", tag="slash_tmp", kw_only=True, frozen=True):
     """codex wire ``slash_tmp``.
     """
 
     pass
 
 
-class FileSystemSpecialPathUnknown(msgspec.Struct, tag_field="kind", tag="unknown", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemSpecialPathUnknown(msgspec.Struct, tag_field="kind", tag="unknown", kw_only=True, frozen=True):
     """codex wire ``unknown``. WARNING: `:special_path` tokens are part of config compatibility. Do not make older runtimes reject newly introduced tokens. New parser support should be additive, while unknown values must stay representable so config from a newer Codex degrades to warn-and-ignore instead of failing to load. Codex 0.112.0 rejected unknown values here, which broke forward compatibility for newer config. Preserves future special-path tokens so older runtimes can ignore them without rejecting config authored by a newer release.
     """
 
@@ -1062,7 +1062,7 @@ class FileSystemSpecialPathUnknown(msgspec.Struct, tag_field="kind", tag="unknow
 FileSystemSpecialPath = FileSystemSpecialPathRoot | FileSystemSpecialPathMinimal | FileSystemSpecialPathProjectRoots | FileSystemSpecialPathTmpdir | FileSystemSpecialPathSlashTmp | FileSystemSpecialPathUnknown
 
 
-class FileSystemPathSpecial(msgspec.Struct, tag_field="type", tag="special", kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemPathSpecial(msgspec.Struct, tag_field="type", tag="special", kw_only=True, frozen=True):
     """codex wire ``special``.
     """
 
@@ -1075,7 +1075,7 @@ FileSystemPath = FileSystemPathPath | FileSystemPathGlobPattern | FileSystemPath
 FileSystemSandboxEntryMissingPathBehavior = Literal["skip"]
 
 
-class FileSystemSandboxEntry(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class FileSystemSandboxEntry(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``FileSystemSandboxEntry``.
     """
 
@@ -1084,7 +1084,7 @@ class FileSystemSandboxEntry(msgspec.Struct, kw_only=True, frozen=True, omit_def
     missing_path_behavior: FileSystemSandboxEntryMissingPathBehavior | None = None
 
 
-class ManagedFileSystemPermissionsRestricted(msgspec.Struct, tag_field="type", tag="restricted", kw_only=True, frozen=True, omit_defaults=True):
+class ManagedFileSystemPermissionsRestricted(msgspec.Struct, tag_field="type", tag="restricted", kw_only=True, frozen=True):
     """codex wire ``restricted``. Apply a managed filesystem sandbox from the listed entries.
     """
 
@@ -1092,7 +1092,7 @@ class ManagedFileSystemPermissionsRestricted(msgspec.Struct, tag_field="type", t
     glob_scan_max_depth: int | None = None
 
 
-class ManagedFileSystemPermissionsUnrestricted(msgspec.Struct, tag_field="type", tag="unrestricted", kw_only=True, frozen=True, omit_defaults=True):
+class ManagedFileSystemPermissionsUnrestricted(msgspec.Struct, tag_field="type", tag="unrestricted", kw_only=True, frozen=True):
     """codex wire ``unrestricted``. Apply a managed sandbox that allows all filesystem access.
     """
 
@@ -1105,7 +1105,7 @@ ManagedFileSystemPermissions = ManagedFileSystemPermissionsRestricted | ManagedF
 NetworkSandboxPolicy = Literal["restricted", "enabled"]
 
 
-class PermissionProfileManaged(msgspec.Struct, tag_field="type", tag="managed", kw_only=True, frozen=True, omit_defaults=True):
+class PermissionProfileManaged(msgspec.Struct, tag_field="type", tag="managed", kw_only=True, frozen=True):
     """codex wire ``managed``. Codex owns sandbox construction for this profile.
     """
 
@@ -1113,14 +1113,14 @@ class PermissionProfileManaged(msgspec.Struct, tag_field="type", tag="managed", 
     network: NetworkSandboxPolicy
 
 
-class PermissionProfileDisabled(msgspec.Struct, tag_field="type", tag="disabled", kw_only=True, frozen=True, omit_defaults=True):
+class PermissionProfileDisabled(msgspec.Struct, tag_field="type", tag="disabled", kw_only=True, frozen=True):
     """codex wire ``disabled``. Do not apply an outer sandbox.
     """
 
     pass
 
 
-class PermissionProfileExternal(msgspec.Struct, tag_field="type", tag="external", kw_only=True, frozen=True, omit_defaults=True):
+class PermissionProfileExternal(msgspec.Struct, tag_field="type", tag="external", kw_only=True, frozen=True):
     """codex wire ``external``. Filesystem isolation is enforced by an external caller.
     """
 
@@ -1130,7 +1130,7 @@ class PermissionProfileExternal(msgspec.Struct, tag_field="type", tag="external"
 PermissionProfile = PermissionProfileManaged | PermissionProfileDisabled | PermissionProfileExternal
 
 
-class ActivePermissionProfile(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ActivePermissionProfile(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ActivePermissionProfile``. Metadata for the named or implicit built-in permissions profile that produced the active `PermissionProfile`.
     
     The runtime must honor `PermissionProfile`; this sidecar exists so clients can display stable profile identity without trying to reverse-engineer a name from the compiled permissions.
@@ -1146,7 +1146,7 @@ Personality = Literal["none", "friendly", "pragmatic"]
 ReasoningSummary = Literal["auto", "concise", "detailed", "none"]
 
 
-class ThreadSettingsSnapshot(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ThreadSettingsSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ThreadSettingsSnapshot``.
     """
 
@@ -1164,14 +1164,14 @@ class ThreadSettingsSnapshot(msgspec.Struct, kw_only=True, frozen=True, omit_def
     service_tier: str | None = None
 
 
-class ThreadSettingsApplied(CodexEvent, tag_field="type", tag="thread_settings_applied", kw_only=True, frozen=True, omit_defaults=True):
+class ThreadSettingsApplied(CodexEvent, tag_field="type", tag="thread_settings_applied", kw_only=True, frozen=True):
     """codex wire ``thread_settings_applied``. Persistent thread-settings overrides from the correlated submission have been applied to the session configuration.
     """
 
     thread_settings: ThreadSettingsSnapshot
 
 
-class ErrorEventPayload(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ErrorEventPayload(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ErrorEvent``.
     """
 
@@ -1179,7 +1179,7 @@ class ErrorEventPayload(msgspec.Struct, kw_only=True, frozen=True, omit_defaults
     codex_error_info: CodexErrorInfo | None = None
 
 
-class TurnComplete(CodexEvent, tag_field="type", tag="task_complete", kw_only=True, frozen=True, omit_defaults=True):
+class TurnComplete(CodexEvent, tag_field="type", tag="task_complete", kw_only=True, frozen=True):
     """codex wire ``task_complete``. Agent has completed all actions. v1 wire format uses `task_complete`; accept `turn_complete` for v2 interop.
     """
 
@@ -1192,7 +1192,7 @@ class TurnComplete(CodexEvent, tag_field="type", tag="task_complete", kw_only=Tr
     time_to_first_token_ms: int | None = None
 
 
-class TokenUsage(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class TokenUsage(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``TokenUsage``.
     """
 
@@ -1204,7 +1204,7 @@ class TokenUsage(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     cache_write_input_tokens: int = 0
 
 
-class TokenUsageInfo(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class TokenUsageInfo(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``TokenUsageInfo``.
     """
 
@@ -1213,7 +1213,7 @@ class TokenUsageInfo(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tr
     model_context_window: int | None = None
 
 
-class CreditsSnapshot(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CreditsSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``CreditsSnapshot``.
     """
 
@@ -1222,7 +1222,7 @@ class CreditsSnapshot(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     balance: str | None = None
 
 
-class SpendControlLimitSnapshot(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class SpendControlLimitSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``SpendControlLimitSnapshot``.
     """
 
@@ -1235,7 +1235,7 @@ class SpendControlLimitSnapshot(msgspec.Struct, kw_only=True, frozen=True, omit_
 PlanType = Literal["free", "go", "plus", "pro", "prolite", "team", "self_serve_business_usage_based", "business", "enterprise_cbp_usage_based", "enterprise", "edu", "unknown"]
 
 
-class RateLimitWindow(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RateLimitWindow(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RateLimitWindow``.
     """
 
@@ -1247,7 +1247,7 @@ class RateLimitWindow(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
 RateLimitReachedType = Literal["rate_limit_reached", "workspace_owner_credits_depleted", "workspace_member_credits_depleted", "workspace_owner_usage_limit_reached", "workspace_member_usage_limit_reached"]
 
 
-class RateLimitSnapshot(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RateLimitSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RateLimitSnapshot``.
     """
 
@@ -1262,7 +1262,7 @@ class RateLimitSnapshot(msgspec.Struct, kw_only=True, frozen=True, omit_defaults
     spend_control_reached: bool | None = None
 
 
-class TokenCount(CodexEvent, tag_field="type", tag="token_count", kw_only=True, frozen=True, omit_defaults=True):
+class TokenCount(CodexEvent, tag_field="type", tag="token_count", kw_only=True, frozen=True):
     """codex wire ``token_count``. Usage update for the current session, including totals and last turn. Optional means unknown — UIs should not display when `None`.
     """
 
@@ -1270,7 +1270,7 @@ class TokenCount(CodexEvent, tag_field="type", tag="token_count", kw_only=True, 
     rate_limits: RateLimitSnapshot | None = None
 
 
-class AgentMessage(CodexEvent, tag_field="type", tag="agent_message", kw_only=True, frozen=True, omit_defaults=True):
+class AgentMessage(CodexEvent, tag_field="type", tag="agent_message", kw_only=True, frozen=True):
     """codex wire ``agent_message``. Agent text output message
     """
 
@@ -1279,7 +1279,7 @@ class AgentMessage(CodexEvent, tag_field="type", tag="agent_message", kw_only=Tr
     phase: MessagePhase | None = None
 
 
-class UserMessage(CodexEvent, tag_field="type", tag="user_message", kw_only=True, frozen=True, omit_defaults=True):
+class UserMessage(CodexEvent, tag_field="type", tag="user_message", kw_only=True, frozen=True):
     """codex wire ``user_message``. User/system input message (what was sent to the model)
     """
 
@@ -1294,21 +1294,21 @@ class UserMessage(CodexEvent, tag_field="type", tag="user_message", kw_only=True
     text_elements: list[TextElement] = []
 
 
-class AgentReasoning(CodexEvent, tag_field="type", tag="agent_reasoning", kw_only=True, frozen=True, omit_defaults=True):
+class AgentReasoning(CodexEvent, tag_field="type", tag="agent_reasoning", kw_only=True, frozen=True):
     """codex wire ``agent_reasoning``. Reasoning event from agent.
     """
 
     text: str
 
 
-class AgentReasoningRawContent(CodexEvent, tag_field="type", tag="agent_reasoning_raw_content", kw_only=True, frozen=True, omit_defaults=True):
+class AgentReasoningRawContent(CodexEvent, tag_field="type", tag="agent_reasoning_raw_content", kw_only=True, frozen=True):
     """codex wire ``agent_reasoning_raw_content``. Raw chain-of-thought from agent.
     """
 
     text: str
 
 
-class AgentReasoningSectionBreak(CodexEvent, tag_field="type", tag="agent_reasoning_section_break", kw_only=True, frozen=True, omit_defaults=True):
+class AgentReasoningSectionBreak(CodexEvent, tag_field="type", tag="agent_reasoning_section_break", kw_only=True, frozen=True):
     """codex wire ``agent_reasoning_section_break``. Signaled when the model begins a new reasoning summary section (e.g., a new titled block).
     """
 
@@ -1319,7 +1319,7 @@ class AgentReasoningSectionBreak(CodexEvent, tag_field="type", tag="agent_reason
 SessionId = str
 
 
-class SessionNetworkProxyRuntime(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class SessionNetworkProxyRuntime(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``SessionNetworkProxyRuntime``.
     """
 
@@ -1336,7 +1336,7 @@ class ThreadSourceData(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=
 ThreadSource = Literal["User", "Subagent", "MemoryConsolidation"] | ThreadSourceData
 
 
-class SessionConfigured(CodexEvent, tag_field="type", tag="session_configured", kw_only=True, frozen=True, omit_defaults=True):
+class SessionConfigured(CodexEvent, tag_field="type", tag="session_configured", kw_only=True, frozen=True):
     """codex wire ``session_configured``. Ack the client's configure message.
     """
 
@@ -1360,14 +1360,14 @@ class SessionConfigured(CodexEvent, tag_field="type", tag="session_configured", 
     thread_source: ThreadSource | None = None
 
 
-class EnvironmentConnected(CodexEvent, tag_field="type", tag="environment_connected", kw_only=True, frozen=True, omit_defaults=True):
+class EnvironmentConnected(CodexEvent, tag_field="type", tag="environment_connected", kw_only=True, frozen=True):
     """codex wire ``environment_connected``. A selected environment completed its connection handshake.
     """
 
     environment_id: str
 
 
-class EnvironmentDisconnected(CodexEvent, tag_field="type", tag="environment_disconnected", kw_only=True, frozen=True, omit_defaults=True):
+class EnvironmentDisconnected(CodexEvent, tag_field="type", tag="environment_disconnected", kw_only=True, frozen=True):
     """codex wire ``environment_disconnected``. A selected environment lost its established connection.
     """
 
@@ -1377,7 +1377,7 @@ class EnvironmentDisconnected(CodexEvent, tag_field="type", tag="environment_dis
 ThreadGoalStatus = Literal["active", "paused", "blocked", "usageLimited", "budgetLimited", "complete"]
 
 
-class ThreadGoal(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ThreadGoal(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``ThreadGoal``.
     """
 
@@ -1391,7 +1391,7 @@ class ThreadGoal(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     tokenBudget: int | None = None
 
 
-class ThreadGoalUpdated(CodexEvent, tag_field="type", tag="thread_goal_updated", kw_only=True, frozen=True, omit_defaults=True):
+class ThreadGoalUpdated(CodexEvent, tag_field="type", tag="thread_goal_updated", kw_only=True, frozen=True):
     """codex wire ``thread_goal_updated``. Updated long-running goal metadata for the thread.
     """
 
@@ -1400,14 +1400,14 @@ class ThreadGoalUpdated(CodexEvent, tag_field="type", tag="thread_goal_updated",
     turnId: str | None = None
 
 
-class McpStartupStatusStarting(msgspec.Struct, tag_field="state", tag="starting", kw_only=True, frozen=True, omit_defaults=True):
+class McpStartupStatusStarting(msgspec.Struct, tag_field="state", tag="starting", kw_only=True, frozen=True):
     """codex wire ``starting``.
     """
 
     pass
 
 
-class McpStartupStatusReady(msgspec.Struct, tag_field="state", tag="ready", kw_only=True, frozen=True, omit_defaults=True):
+class McpStartupStatusReady(msgspec.Struct, tag_field="state", tag="ready", kw_only=True, frozen=True):
     """codex wire ``ready``.
     """
 
@@ -1417,7 +1417,7 @@ class McpStartupStatusReady(msgspec.Struct, tag_field="state", tag="ready", kw_o
 McpStartupFailureReason = Literal["reauthentication_required"]
 
 
-class McpStartupStatusFailed(msgspec.Struct, tag_field="state", tag="failed", kw_only=True, frozen=True, omit_defaults=True):
+class McpStartupStatusFailed(msgspec.Struct, tag_field="state", tag="failed", kw_only=True, frozen=True):
     """codex wire ``failed``.
     """
 
@@ -1425,7 +1425,7 @@ class McpStartupStatusFailed(msgspec.Struct, tag_field="state", tag="failed", kw
     reason: McpStartupFailureReason | None = None
 
 
-class McpStartupStatusCancelled(msgspec.Struct, tag_field="state", tag="cancelled", kw_only=True, frozen=True, omit_defaults=True):
+class McpStartupStatusCancelled(msgspec.Struct, tag_field="state", tag="cancelled", kw_only=True, frozen=True):
     """codex wire ``cancelled``.
     """
 
@@ -1435,7 +1435,7 @@ class McpStartupStatusCancelled(msgspec.Struct, tag_field="state", tag="cancelle
 McpStartupStatus = McpStartupStatusStarting | McpStartupStatusReady | McpStartupStatusFailed | McpStartupStatusCancelled
 
 
-class McpStartupUpdate(CodexEvent, tag_field="type", tag="mcp_startup_update", kw_only=True, frozen=True, omit_defaults=True):
+class McpStartupUpdate(CodexEvent, tag_field="type", tag="mcp_startup_update", kw_only=True, frozen=True):
     """codex wire ``mcp_startup_update``. Incremental MCP startup progress updates.
     """
 
@@ -1443,7 +1443,7 @@ class McpStartupUpdate(CodexEvent, tag_field="type", tag="mcp_startup_update", k
     status: McpStartupStatus
 
 
-class McpStartupFailure(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class McpStartupFailure(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``McpStartupFailure``.
     """
 
@@ -1451,7 +1451,7 @@ class McpStartupFailure(msgspec.Struct, kw_only=True, frozen=True, omit_defaults
     server: str
 
 
-class McpStartupComplete(CodexEvent, tag_field="type", tag="mcp_startup_complete", kw_only=True, frozen=True, omit_defaults=True):
+class McpStartupComplete(CodexEvent, tag_field="type", tag="mcp_startup_complete", kw_only=True, frozen=True):
     """codex wire ``mcp_startup_complete``. Aggregate MCP startup completion summary.
     """
 
@@ -1460,7 +1460,7 @@ class McpStartupComplete(CodexEvent, tag_field="type", tag="mcp_startup_complete
     ready: list[str]
 
 
-class McpInvocation(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class McpInvocation(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``McpInvocation``.
     """
 
@@ -1469,7 +1469,7 @@ class McpInvocation(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tru
     arguments: Any = None
 
 
-class McpToolCallBegin(CodexEvent, tag_field="type", tag="mcp_tool_call_begin", kw_only=True, frozen=True, omit_defaults=True):
+class McpToolCallBegin(CodexEvent, tag_field="type", tag="mcp_tool_call_begin", kw_only=True, frozen=True):
     """codex wire ``mcp_tool_call_begin``.
     """
 
@@ -1493,7 +1493,7 @@ class ResultOfCallToolResultOrStringData(msgspec.Struct, kw_only=True, frozen=Tr
 ResultOfCallToolResultOrString = ResultOfCallToolResultOrStringData
 
 
-class McpToolCallEnd(CodexEvent, tag_field="type", tag="mcp_tool_call_end", kw_only=True, frozen=True, omit_defaults=True):
+class McpToolCallEnd(CodexEvent, tag_field="type", tag="mcp_tool_call_end", kw_only=True, frozen=True):
     """codex wire ``mcp_tool_call_end``.
     """
 
@@ -1509,14 +1509,14 @@ class McpToolCallEnd(CodexEvent, tag_field="type", tag="mcp_tool_call_end", kw_o
     plugin_id: str | None = None
 
 
-class WebSearchBegin(CodexEvent, tag_field="type", tag="web_search_begin", kw_only=True, frozen=True, omit_defaults=True):
+class WebSearchBegin(CodexEvent, tag_field="type", tag="web_search_begin", kw_only=True, frozen=True):
     """codex wire ``web_search_begin``.
     """
 
     call_id: str
 
 
-class WebSearchEnd(CodexEvent, tag_field="type", tag="web_search_end", kw_only=True, frozen=True, omit_defaults=True):
+class WebSearchEnd(CodexEvent, tag_field="type", tag="web_search_end", kw_only=True, frozen=True):
     """codex wire ``web_search_end``.
     """
 
@@ -1526,14 +1526,14 @@ class WebSearchEnd(CodexEvent, tag_field="type", tag="web_search_end", kw_only=T
     results: list[Any] | None = None
 
 
-class ImageGenerationBegin(CodexEvent, tag_field="type", tag="image_generation_begin", kw_only=True, frozen=True, omit_defaults=True):
+class ImageGenerationBegin(CodexEvent, tag_field="type", tag="image_generation_begin", kw_only=True, frozen=True):
     """codex wire ``image_generation_begin``.
     """
 
     call_id: str
 
 
-class ImageGenerationEnd(CodexEvent, tag_field="type", tag="image_generation_end", kw_only=True, frozen=True, omit_defaults=True):
+class ImageGenerationEnd(CodexEvent, tag_field="type", tag="image_generation_end", kw_only=True, frozen=True):
     """codex wire ``image_generation_end``.
     """
 
@@ -1544,7 +1544,7 @@ class ImageGenerationEnd(CodexEvent, tag_field="type", tag="image_generation_end
     saved_path: AbsolutePathBuf | None = None
 
 
-class ExecCommandBegin(CodexEvent, tag_field="type", tag="exec_command_begin", kw_only=True, frozen=True, omit_defaults=True):
+class ExecCommandBegin(CodexEvent, tag_field="type", tag="exec_command_begin", kw_only=True, frozen=True):
     """codex wire ``exec_command_begin``. Notification that the server is about to execute a command.
     """
 
@@ -1562,7 +1562,7 @@ class ExecCommandBegin(CodexEvent, tag_field="type", tag="exec_command_begin", k
 ExecOutputStream = Literal["stdout", "stderr"]
 
 
-class ExecCommandOutputDelta(CodexEvent, tag_field="type", tag="exec_command_output_delta", kw_only=True, frozen=True, omit_defaults=True):
+class ExecCommandOutputDelta(CodexEvent, tag_field="type", tag="exec_command_output_delta", kw_only=True, frozen=True):
     """codex wire ``exec_command_output_delta``. Incremental chunk of output from a running command.
     """
 
@@ -1571,7 +1571,7 @@ class ExecCommandOutputDelta(CodexEvent, tag_field="type", tag="exec_command_out
     stream: ExecOutputStream
 
 
-class TerminalInteraction(CodexEvent, tag_field="type", tag="terminal_interaction", kw_only=True, frozen=True, omit_defaults=True):
+class TerminalInteraction(CodexEvent, tag_field="type", tag="terminal_interaction", kw_only=True, frozen=True):
     """codex wire ``terminal_interaction``. Terminal interaction for an in-progress command (stdin sent and stdout observed).
     """
 
@@ -1583,7 +1583,7 @@ class TerminalInteraction(CodexEvent, tag_field="type", tag="terminal_interactio
 ExecCommandStatus = Literal["completed", "failed", "declined"]
 
 
-class ExecCommandEnd(CodexEvent, tag_field="type", tag="exec_command_end", kw_only=True, frozen=True, omit_defaults=True):
+class ExecCommandEnd(CodexEvent, tag_field="type", tag="exec_command_end", kw_only=True, frozen=True):
     """codex wire ``exec_command_end``.
     """
 
@@ -1605,7 +1605,7 @@ class ExecCommandEnd(CodexEvent, tag_field="type", tag="exec_command_end", kw_on
     source: ExecCommandSource = "agent"
 
 
-class ViewImageToolCall(CodexEvent, tag_field="type", tag="view_image_tool_call", kw_only=True, frozen=True, omit_defaults=True):
+class ViewImageToolCall(CodexEvent, tag_field="type", tag="view_image_tool_call", kw_only=True, frozen=True):
     """codex wire ``view_image_tool_call``. Notification that the agent attached a local image via the view_image tool.
     """
 
@@ -1613,14 +1613,14 @@ class ViewImageToolCall(CodexEvent, tag_field="type", tag="view_image_tool_call"
     path: PathUri
 
 
-class NetworkPermissions(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class NetworkPermissions(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``NetworkPermissions``.
     """
 
     enabled: bool | None = None
 
 
-class AdditionalPermissionProfile(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class AdditionalPermissionProfile(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``AdditionalPermissionProfile``. Partial permission overlay used for per-command requests and approved session/turn grants.
     """
 
@@ -1628,7 +1628,7 @@ class AdditionalPermissionProfile(msgspec.Struct, kw_only=True, frozen=True, omi
     network: NetworkPermissions | None = None
 
 
-class ReviewDecisionDataApprovedExecpolicyAmendment(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ReviewDecisionDataApprovedExecpolicyAmendment(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
@@ -1638,7 +1638,7 @@ class ReviewDecisionDataApprovedExecpolicyAmendment(msgspec.Struct, kw_only=True
 NetworkPolicyRuleAction = Literal["allow", "deny"]
 
 
-class NetworkPolicyAmendment(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class NetworkPolicyAmendment(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``NetworkPolicyAmendment``.
     """
 
@@ -1646,14 +1646,14 @@ class NetworkPolicyAmendment(msgspec.Struct, kw_only=True, frozen=True, omit_def
     host: str
 
 
-class ReviewDecisionDataNetworkPolicyAmendment(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ReviewDecisionDataNetworkPolicyAmendment(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
     network_policy_amendment: NetworkPolicyAmendment
 
 
-class ReviewDecisionDataDenied(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class ReviewDecisionDataDenied(msgspec.Struct, kw_only=True, frozen=True):
     """codex payload.
     """
 
@@ -1674,7 +1674,7 @@ ReviewDecision = Literal["approved", "approved_for_session", "timed_out", "abort
 NetworkApprovalProtocol = Literal["http", "https", "socks5_tcp", "socks5_udp"]
 
 
-class NetworkApprovalContext(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class NetworkApprovalContext(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``NetworkApprovalContext``.
     """
 
@@ -1682,7 +1682,7 @@ class NetworkApprovalContext(msgspec.Struct, kw_only=True, frozen=True, omit_def
     protocol: NetworkApprovalProtocol
 
 
-class ExecApprovalRequest(CodexEvent, tag_field="type", tag="exec_approval_request", kw_only=True, frozen=True, omit_defaults=True):
+class ExecApprovalRequest(CodexEvent, tag_field="type", tag="exec_approval_request", kw_only=True, frozen=True):
     """codex wire ``exec_approval_request``.
     """
 
@@ -1707,7 +1707,7 @@ class ExecApprovalRequest(CodexEvent, tag_field="type", tag="exec_approval_reque
         return self.approval_id or self.call_id
 
 
-class RequestPermissionProfile(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RequestPermissionProfile(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RequestPermissionProfile``.
     """
 
@@ -1715,7 +1715,7 @@ class RequestPermissionProfile(msgspec.Struct, kw_only=True, frozen=True, omit_d
     network: NetworkPermissions | None = None
 
 
-class RequestPermissions(CodexEvent, tag_field="type", tag="request_permissions", kw_only=True, frozen=True, omit_defaults=True):
+class RequestPermissions(CodexEvent, tag_field="type", tag="request_permissions", kw_only=True, frozen=True):
     """codex wire ``request_permissions``.
     """
 
@@ -1728,7 +1728,7 @@ class RequestPermissions(CodexEvent, tag_field="type", tag="request_permissions"
     turn_id: str = ""
 
 
-class RequestUserInputQuestionOption(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RequestUserInputQuestionOption(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RequestUserInputQuestionOption``.
     """
 
@@ -1736,7 +1736,7 @@ class RequestUserInputQuestionOption(msgspec.Struct, kw_only=True, frozen=True, 
     label: str
 
 
-class RequestUserInputQuestion(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RequestUserInputQuestion(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RequestUserInputQuestion``.
     """
 
@@ -1748,7 +1748,7 @@ class RequestUserInputQuestion(msgspec.Struct, kw_only=True, frozen=True, omit_d
     options: list[RequestUserInputQuestionOption] | None = None
 
 
-class RequestUserInput(CodexEvent, tag_field="type", tag="request_user_input", kw_only=True, frozen=True, omit_defaults=True):
+class RequestUserInput(CodexEvent, tag_field="type", tag="request_user_input", kw_only=True, frozen=True):
     """codex wire ``request_user_input``.
     """
 
@@ -1758,7 +1758,7 @@ class RequestUserInput(CodexEvent, tag_field="type", tag="request_user_input", k
     turn_id: str = ""
 
 
-class DynamicToolCallRequest(CodexEvent, tag_field="type", tag="dynamic_tool_call_request", kw_only=True, frozen=True, omit_defaults=True):
+class DynamicToolCallRequest(CodexEvent, tag_field="type", tag="dynamic_tool_call_request", kw_only=True, frozen=True):
     """codex wire ``dynamic_tool_call_request``.
     """
 
@@ -1770,7 +1770,7 @@ class DynamicToolCallRequest(CodexEvent, tag_field="type", tag="dynamic_tool_cal
     startedAtMs: int = 0
 
 
-class DynamicToolCallResponse(CodexEvent, tag_field="type", tag="dynamic_tool_call_response", kw_only=True, frozen=True, omit_defaults=True):
+class DynamicToolCallResponse(CodexEvent, tag_field="type", tag="dynamic_tool_call_response", kw_only=True, frozen=True):
     """codex wire ``dynamic_tool_call_response``.
     """
 
@@ -1789,7 +1789,7 @@ class DynamicToolCallResponse(CodexEvent, tag_field="type", tag="dynamic_tool_ca
 RequestId = str | int
 
 
-class ElicitationRequestPayloadForm(msgspec.Struct, tag_field="mode", tag="form", kw_only=True, frozen=True, omit_defaults=True):
+class ElicitationRequestPayloadForm(msgspec.Struct, tag_field="mode", tag="form", kw_only=True, frozen=True):
     """codex wire ``form``.
     """
 
@@ -1798,7 +1798,7 @@ class ElicitationRequestPayloadForm(msgspec.Struct, tag_field="mode", tag="form"
     _meta: Any = None
 
 
-class ElicitationRequestPayloadOpenaiForm(msgspec.Struct, tag_field="mode", tag="openai/form", kw_only=True, frozen=True, omit_defaults=True):
+class ElicitationRequestPayloadOpenaiForm(msgspec.Struct, tag_field="mode", tag="openai/form", kw_only=True, frozen=True):
     """codex wire ``openai/form``.
     """
 
@@ -1807,7 +1807,7 @@ class ElicitationRequestPayloadOpenaiForm(msgspec.Struct, tag_field="mode", tag=
     _meta: Any = None
 
 
-class ElicitationRequestPayloadUrl(msgspec.Struct, tag_field="mode", tag="url", kw_only=True, frozen=True, omit_defaults=True):
+class ElicitationRequestPayloadUrl(msgspec.Struct, tag_field="mode", tag="url", kw_only=True, frozen=True):
     """codex wire ``url``.
     """
 
@@ -1820,7 +1820,7 @@ class ElicitationRequestPayloadUrl(msgspec.Struct, tag_field="mode", tag="url", 
 ElicitationRequestPayload = ElicitationRequestPayloadForm | ElicitationRequestPayloadOpenaiForm | ElicitationRequestPayloadUrl
 
 
-class ElicitationRequest(CodexEvent, tag_field="type", tag="elicitation_request", kw_only=True, frozen=True, omit_defaults=True):
+class ElicitationRequest(CodexEvent, tag_field="type", tag="elicitation_request", kw_only=True, frozen=True):
     """codex wire ``elicitation_request``.
     """
 
@@ -1830,7 +1830,7 @@ class ElicitationRequest(CodexEvent, tag_field="type", tag="elicitation_request"
     turn_id: str | None = None
 
 
-class ApplyPatchApprovalRequest(CodexEvent, tag_field="type", tag="apply_patch_approval_request", kw_only=True, frozen=True, omit_defaults=True):
+class ApplyPatchApprovalRequest(CodexEvent, tag_field="type", tag="apply_patch_approval_request", kw_only=True, frozen=True):
     """codex wire ``apply_patch_approval_request``.
     """
 
@@ -1845,7 +1845,7 @@ class ApplyPatchApprovalRequest(CodexEvent, tag_field="type", tag="apply_patch_a
 GuardianCommandSource = Literal["shell", "unified_exec"]
 
 
-class GuardianAssessmentActionCommand(msgspec.Struct, tag_field="type", tag="command", kw_only=True, frozen=True, omit_defaults=True):
+class GuardianAssessmentActionCommand(msgspec.Struct, tag_field="type", tag="command", kw_only=True, frozen=True):
     """codex wire ``command``.
     """
 
@@ -1854,7 +1854,7 @@ class GuardianAssessmentActionCommand(msgspec.Struct, tag_field="type", tag="com
     source: GuardianCommandSource
 
 
-class GuardianAssessmentActionExecve(msgspec.Struct, tag_field="type", tag="execve", kw_only=True, frozen=True, omit_defaults=True):
+class GuardianAssessmentActionExecve(msgspec.Struct, tag_field="type", tag="execve", kw_only=True, frozen=True):
     """codex wire ``execve``.
     """
 
@@ -1864,7 +1864,7 @@ class GuardianAssessmentActionExecve(msgspec.Struct, tag_field="type", tag="exec
     source: GuardianCommandSource
 
 
-class GuardianAssessmentActionApplyPatch(msgspec.Struct, tag_field="type", tag="apply_patch", kw_only=True, frozen=True, omit_defaults=True):
+class GuardianAssessmentActionApplyPatch(msgspec.Struct, tag_field="type", tag="apply_patch", kw_only=True, frozen=True):
     """codex wire ``apply_patch``.
     """
 
@@ -1872,7 +1872,7 @@ class GuardianAssessmentActionApplyPatch(msgspec.Struct, tag_field="type", tag="
     files: list[AbsolutePathBuf]
 
 
-class GuardianAssessmentActionNetworkAccess(msgspec.Struct, tag_field="type", tag="network_access", kw_only=True, frozen=True, omit_defaults=True):
+class GuardianAssessmentActionNetworkAccess(msgspec.Struct, tag_field="type", tag="network_access", kw_only=True, frozen=True):
     """codex wire ``network_access``.
     """
 
@@ -1882,7 +1882,7 @@ class GuardianAssessmentActionNetworkAccess(msgspec.Struct, tag_field="type", ta
     target: str
 
 
-class GuardianAssessmentActionMcpToolCall(msgspec.Struct, tag_field="type", tag="mcp_tool_call", kw_only=True, frozen=True, omit_defaults=True):
+class GuardianAssessmentActionMcpToolCall(msgspec.Struct, tag_field="type", tag="mcp_tool_call", kw_only=True, frozen=True):
     """codex wire ``mcp_tool_call``.
     """
 
@@ -1893,7 +1893,7 @@ class GuardianAssessmentActionMcpToolCall(msgspec.Struct, tag_field="type", tag=
     tool_title: str | None = None
 
 
-class GuardianAssessmentActionRequestPermissions(msgspec.Struct, tag_field="type", tag="request_permissions", kw_only=True, frozen=True, omit_defaults=True):
+class GuardianAssessmentActionRequestPermissions(msgspec.Struct, tag_field="type", tag="request_permissions", kw_only=True, frozen=True):
     """codex wire ``request_permissions``.
     """
 
@@ -1916,7 +1916,7 @@ GuardianRiskLevel = Literal["low", "medium", "high", "critical"]
 GuardianUserAuthorization = Literal["unknown", "low", "medium", "high"]
 
 
-class GuardianAssessment(CodexEvent, tag_field="type", tag="guardian_assessment", kw_only=True, frozen=True, omit_defaults=True):
+class GuardianAssessment(CodexEvent, tag_field="type", tag="guardian_assessment", kw_only=True, frozen=True):
     """codex wire ``guardian_assessment``. Structured lifecycle event for a guardian-reviewed approval request.
     """
 
@@ -1933,7 +1933,7 @@ class GuardianAssessment(CodexEvent, tag_field="type", tag="guardian_assessment"
     user_authorization: GuardianUserAuthorization | None = None
 
 
-class DeprecationNotice(CodexEvent, tag_field="type", tag="deprecation_notice", kw_only=True, frozen=True, omit_defaults=True):
+class DeprecationNotice(CodexEvent, tag_field="type", tag="deprecation_notice", kw_only=True, frozen=True):
     """codex wire ``deprecation_notice``. Notification advising the user that something they are using has been deprecated and should be phased out.
     """
 
@@ -1941,7 +1941,7 @@ class DeprecationNotice(CodexEvent, tag_field="type", tag="deprecation_notice", 
     details: str | None = None
 
 
-class StreamError(CodexEvent, tag_field="type", tag="stream_error", kw_only=True, frozen=True, omit_defaults=True):
+class StreamError(CodexEvent, tag_field="type", tag="stream_error", kw_only=True, frozen=True):
     """codex wire ``stream_error``. Notification that a model stream experienced an error or disconnect and the system is handling it (e.g., retrying with backoff).
     """
 
@@ -1950,7 +1950,7 @@ class StreamError(CodexEvent, tag_field="type", tag="stream_error", kw_only=True
     codex_error_info: CodexErrorInfo | None = None
 
 
-class PatchApplyBegin(CodexEvent, tag_field="type", tag="patch_apply_begin", kw_only=True, frozen=True, omit_defaults=True):
+class PatchApplyBegin(CodexEvent, tag_field="type", tag="patch_apply_begin", kw_only=True, frozen=True):
     """codex wire ``patch_apply_begin``. Notification that the agent is about to apply a code patch. Mirrors `ExecCommandBegin` so front‑ends can show progress indicators.
     """
 
@@ -1960,7 +1960,7 @@ class PatchApplyBegin(CodexEvent, tag_field="type", tag="patch_apply_begin", kw_
     turn_id: str = ""
 
 
-class PatchApplyUpdated(CodexEvent, tag_field="type", tag="patch_apply_updated", kw_only=True, frozen=True, omit_defaults=True):
+class PatchApplyUpdated(CodexEvent, tag_field="type", tag="patch_apply_updated", kw_only=True, frozen=True):
     """codex wire ``patch_apply_updated``. Latest model-generated structured changes for an `apply_patch` call.
     """
 
@@ -1968,7 +1968,7 @@ class PatchApplyUpdated(CodexEvent, tag_field="type", tag="patch_apply_updated",
     changes: dict[str, FileChange]
 
 
-class PatchApplyEnd(CodexEvent, tag_field="type", tag="patch_apply_end", kw_only=True, frozen=True, omit_defaults=True):
+class PatchApplyEnd(CodexEvent, tag_field="type", tag="patch_apply_end", kw_only=True, frozen=True):
     """codex wire ``patch_apply_end``. Notification that a patch application has finished.
     """
 
@@ -1981,7 +1981,7 @@ class PatchApplyEnd(CodexEvent, tag_field="type", tag="patch_apply_end", kw_only
     turn_id: str = ""
 
 
-class TurnDiff(CodexEvent, tag_field="type", tag="turn_diff", kw_only=True, frozen=True, omit_defaults=True):
+class TurnDiff(CodexEvent, tag_field="type", tag="turn_diff", kw_only=True, frozen=True):
     """codex wire ``turn_diff``.
     """
 
@@ -1991,7 +1991,7 @@ class TurnDiff(CodexEvent, tag_field="type", tag="turn_diff", kw_only=True, froz
 RealtimeVoice = Literal["alloy", "arbor", "ash", "ballad", "breeze", "cedar", "coral", "cove", "echo", "ember", "juniper", "maple", "marin", "sage", "shimmer", "sol", "spruce", "vale", "verse"]
 
 
-class RealtimeVoicesList(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeVoicesList(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``RealtimeVoicesList``.
     """
 
@@ -2001,7 +2001,7 @@ class RealtimeVoicesList(msgspec.Struct, kw_only=True, frozen=True, omit_default
     v2: list[RealtimeVoice]
 
 
-class RealtimeConversationListVoicesResponse(CodexEvent, tag_field="type", tag="realtime_conversation_list_voices_response", kw_only=True, frozen=True, omit_defaults=True):
+class RealtimeConversationListVoicesResponse(CodexEvent, tag_field="type", tag="realtime_conversation_list_voices_response", kw_only=True, frozen=True):
     """codex wire ``realtime_conversation_list_voices_response``. List of voices supported by realtime conversation streams.
     """
 
@@ -2011,7 +2011,7 @@ class RealtimeConversationListVoicesResponse(CodexEvent, tag_field="type", tag="
 StepStatus = Literal["pending", "in_progress", "completed"]
 
 
-class PlanItemArg(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class PlanItemArg(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``PlanItemArg``.
     """
 
@@ -2019,7 +2019,7 @@ class PlanItemArg(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True)
     step: str
 
 
-class PlanUpdate(CodexEvent, tag_field="type", tag="plan_update", kw_only=True, frozen=True, omit_defaults=True):
+class PlanUpdate(CodexEvent, tag_field="type", tag="plan_update", kw_only=True, frozen=True):
     """codex wire ``plan_update``.
     """
 
@@ -2030,7 +2030,7 @@ class PlanUpdate(CodexEvent, tag_field="type", tag="plan_update", kw_only=True, 
 TurnAbortReason = Literal["interrupted", "replaced", "review_ended", "budget_limited"]
 
 
-class TurnAborted(CodexEvent, tag_field="type", tag="turn_aborted", kw_only=True, frozen=True, omit_defaults=True):
+class TurnAborted(CodexEvent, tag_field="type", tag="turn_aborted", kw_only=True, frozen=True):
     """codex wire ``turn_aborted``.
     """
 
@@ -2041,14 +2041,14 @@ class TurnAborted(CodexEvent, tag_field="type", tag="turn_aborted", kw_only=True
     turn_id: str | None = None
 
 
-class ShutdownComplete(CodexEvent, tag_field="type", tag="shutdown_complete", kw_only=True, frozen=True, omit_defaults=True):
+class ShutdownComplete(CodexEvent, tag_field="type", tag="shutdown_complete", kw_only=True, frozen=True):
     """codex wire ``shutdown_complete``. Notification that the agent is shutting down.
     """
 
     pass
 
 
-class EnteredReviewMode(CodexEvent, tag_field="type", tag="entered_review_mode", kw_only=True, frozen=True, omit_defaults=True):
+class EnteredReviewMode(CodexEvent, tag_field="type", tag="entered_review_mode", kw_only=True, frozen=True):
     """codex wire ``entered_review_mode``. Entered review mode.
     """
 
@@ -2058,7 +2058,7 @@ class EnteredReviewMode(CodexEvent, tag_field="type", tag="entered_review_mode",
     user_facing_hint: str | None = None
 
 
-class ExitedReviewMode(CodexEvent, tag_field="type", tag="exited_review_mode", kw_only=True, frozen=True, omit_defaults=True):
+class ExitedReviewMode(CodexEvent, tag_field="type", tag="exited_review_mode", kw_only=True, frozen=True):
     """codex wire ``exited_review_mode``. Exited review mode with an optional final result to apply.
     """
 
@@ -2067,14 +2067,14 @@ class ExitedReviewMode(CodexEvent, tag_field="type", tag="exited_review_mode", k
     turn_id: str | None = None
 
 
-class ContentItemInputText(msgspec.Struct, tag_field="type", tag="input_text", kw_only=True, frozen=True, omit_defaults=True):
+class ContentItemInputText(msgspec.Struct, tag_field="type", tag="input_text", kw_only=True, frozen=True):
     """codex wire ``input_text``.
     """
 
     text: str
 
 
-class ContentItemInputImage(msgspec.Struct, tag_field="type", tag="input_image", kw_only=True, frozen=True, omit_defaults=True):
+class ContentItemInputImage(msgspec.Struct, tag_field="type", tag="input_image", kw_only=True, frozen=True):
     """codex wire ``input_image``.
     """
 
@@ -2082,14 +2082,14 @@ class ContentItemInputImage(msgspec.Struct, tag_field="type", tag="input_image",
     detail: ImageDetail | None = None
 
 
-class ContentItemInputAudio(msgspec.Struct, tag_field="type", tag="input_audio", kw_only=True, frozen=True, omit_defaults=True):
+class ContentItemInputAudio(msgspec.Struct, tag_field="type", tag="input_audio", kw_only=True, frozen=True):
     """codex wire ``input_audio``.
     """
 
     audio_url: str
 
 
-class ContentItemOutputText(msgspec.Struct, tag_field="type", tag="output_text", kw_only=True, frozen=True, omit_defaults=True):
+class ContentItemOutputText(msgspec.Struct, tag_field="type", tag="output_text", kw_only=True, frozen=True):
     """codex wire ``output_text``.
     """
 
@@ -2099,7 +2099,7 @@ class ContentItemOutputText(msgspec.Struct, tag_field="type", tag="output_text",
 ContentItem = ContentItemInputText | ContentItemInputImage | ContentItemInputAudio | ContentItemOutputText
 
 
-class InternalChatMessageMetadataPassthrough(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class InternalChatMessageMetadataPassthrough(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``InternalChatMessageMetadataPassthrough``. Internal Responses API passthrough metadata copied into underlying chat messages.
     
     Responses API strongly types this payload. Do not modify it without first getting API approval and making the corresponding Responses API change.
@@ -2108,7 +2108,7 @@ class InternalChatMessageMetadataPassthrough(msgspec.Struct, kw_only=True, froze
     turn_id: str | None = None
 
 
-class ResponseItemMessage(msgspec.Struct, tag_field="type", tag="message", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemMessage(msgspec.Struct, tag_field="type", tag="message", kw_only=True, frozen=True):
     """codex wire ``message``.
     """
 
@@ -2119,14 +2119,14 @@ class ResponseItemMessage(msgspec.Struct, tag_field="type", tag="message", kw_on
     phase: MessagePhase | None = None
 
 
-class AgentMessageInputContentInputText(msgspec.Struct, tag_field="type", tag="input_text", kw_only=True, frozen=True, omit_defaults=True):
+class AgentMessageInputContentInputText(msgspec.Struct, tag_field="type", tag="input_text", kw_only=True, frozen=True):
     """codex wire ``input_text``.
     """
 
     text: str
 
 
-class AgentMessageInputContentEncryptedContent(msgspec.Struct, tag_field="type", tag="encrypted_content", kw_only=True, frozen=True, omit_defaults=True):
+class AgentMessageInputContentEncryptedContent(msgspec.Struct, tag_field="type", tag="encrypted_content", kw_only=True, frozen=True):
     """codex wire ``encrypted_content``.
     """
 
@@ -2136,7 +2136,7 @@ class AgentMessageInputContentEncryptedContent(msgspec.Struct, tag_field="type",
 AgentMessageInputContent = AgentMessageInputContentInputText | AgentMessageInputContentEncryptedContent
 
 
-class ResponseItemAgentMessage(msgspec.Struct, tag_field="type", tag="agent_message", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemAgentMessage(msgspec.Struct, tag_field="type", tag="agent_message", kw_only=True, frozen=True):
     """codex wire ``agent_message``.
     """
 
@@ -2147,7 +2147,7 @@ class ResponseItemAgentMessage(msgspec.Struct, tag_field="type", tag="agent_mess
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class ReasoningItemReasoningSummarySummaryText(msgspec.Struct, tag_field="type", tag="summary_text", kw_only=True, frozen=True, omit_defaults=True):
+class ReasoningItemReasoningSummarySummaryText(msgspec.Struct, tag_field="type", tag="summary_text", kw_only=True, frozen=True):
     """codex wire ``summary_text``.
     """
 
@@ -2157,14 +2157,14 @@ class ReasoningItemReasoningSummarySummaryText(msgspec.Struct, tag_field="type",
 ReasoningItemReasoningSummary = ReasoningItemReasoningSummarySummaryText
 
 
-class ReasoningItemContentReasoningText(msgspec.Struct, tag_field="type", tag="reasoning_text", kw_only=True, frozen=True, omit_defaults=True):
+class ReasoningItemContentReasoningText(msgspec.Struct, tag_field="type", tag="reasoning_text", kw_only=True, frozen=True):
     """codex wire ``reasoning_text``.
     """
 
     text: str
 
 
-class ReasoningItemContentText(msgspec.Struct, tag_field="type", tag="text", kw_only=True, frozen=True, omit_defaults=True):
+class ReasoningItemContentText(msgspec.Struct, tag_field="type", tag="text", kw_only=True, frozen=True):
     """codex wire ``text``.
     """
 
@@ -2174,7 +2174,7 @@ class ReasoningItemContentText(msgspec.Struct, tag_field="type", tag="text", kw_
 ReasoningItemContent = ReasoningItemContentReasoningText | ReasoningItemContentText
 
 
-class ResponseItemReasoning(msgspec.Struct, tag_field="type", tag="reasoning", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemReasoning(msgspec.Struct, tag_field="type", tag="reasoning", kw_only=True, frozen=True):
     """codex wire ``reasoning``.
     """
 
@@ -2185,7 +2185,7 @@ class ResponseItemReasoning(msgspec.Struct, tag_field="type", tag="reasoning", k
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class LocalShellActionExec(msgspec.Struct, tag_field="type", tag="exec", kw_only=True, frozen=True, omit_defaults=True):
+class LocalShellActionExec(msgspec.Struct, tag_field="type", tag="exec", kw_only=True, frozen=True):
     """codex wire ``exec``.
     """
 
@@ -2202,7 +2202,7 @@ LocalShellAction = LocalShellActionExec
 LocalShellStatus = Literal["completed", "in_progress", "incomplete"]
 
 
-class ResponseItemLocalShellCall(msgspec.Struct, tag_field="type", tag="local_shell_call", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemLocalShellCall(msgspec.Struct, tag_field="type", tag="local_shell_call", kw_only=True, frozen=True):
     """codex wire ``local_shell_call``.
     """
 
@@ -2213,7 +2213,7 @@ class ResponseItemLocalShellCall(msgspec.Struct, tag_field="type", tag="local_sh
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class ResponseItemFunctionCall(msgspec.Struct, tag_field="type", tag="function_call", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemFunctionCall(msgspec.Struct, tag_field="type", tag="function_call", kw_only=True, frozen=True):
     """codex wire ``function_call``.
     """
 
@@ -2225,7 +2225,7 @@ class ResponseItemFunctionCall(msgspec.Struct, tag_field="type", tag="function_c
     namespace: str | None = None
 
 
-class ResponseItemToolSearchCall(msgspec.Struct, tag_field="type", tag="tool_search_call", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemToolSearchCall(msgspec.Struct, tag_field="type", tag="tool_search_call", kw_only=True, frozen=True):
     """codex wire ``tool_search_call``.
     """
 
@@ -2237,14 +2237,14 @@ class ResponseItemToolSearchCall(msgspec.Struct, tag_field="type", tag="tool_sea
     status: str | None = None
 
 
-class FunctionCallOutputContentItemInputText(msgspec.Struct, tag_field="type", tag="input_text", kw_only=True, frozen=True, omit_defaults=True):
+class FunctionCallOutputContentItemInputText(msgspec.Struct, tag_field="type", tag="input_text", kw_only=True, frozen=True):
     """codex wire ``input_text``.
     """
 
     text: str
 
 
-class FunctionCallOutputContentItemInputImage(msgspec.Struct, tag_field="type", tag="input_image", kw_only=True, frozen=True, omit_defaults=True):
+class FunctionCallOutputContentItemInputImage(msgspec.Struct, tag_field="type", tag="input_image", kw_only=True, frozen=True):
     """codex wire ``input_image``.
     """
 
@@ -2252,14 +2252,14 @@ class FunctionCallOutputContentItemInputImage(msgspec.Struct, tag_field="type", 
     detail: ImageDetail | None = None
 
 
-class FunctionCallOutputContentItemInputAudio(msgspec.Struct, tag_field="type", tag="input_audio", kw_only=True, frozen=True, omit_defaults=True):
+class FunctionCallOutputContentItemInputAudio(msgspec.Struct, tag_field="type", tag="input_audio", kw_only=True, frozen=True):
     """codex wire ``input_audio``.
     """
 
     audio_url: str
 
 
-class FunctionCallOutputContentItemEncryptedContent(msgspec.Struct, tag_field="type", tag="encrypted_content", kw_only=True, frozen=True, omit_defaults=True):
+class FunctionCallOutputContentItemEncryptedContent(msgspec.Struct, tag_field="type", tag="encrypted_content", kw_only=True, frozen=True):
     """codex wire ``encrypted_content``.
     """
 
@@ -2272,7 +2272,7 @@ FunctionCallOutputContentItem = FunctionCallOutputContentItemInputText | Functio
 FunctionCallOutputBody = str | list[FunctionCallOutputContentItem]
 
 
-class ResponseItemFunctionCallOutput(msgspec.Struct, tag_field="type", tag="function_call_output", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemFunctionCallOutput(msgspec.Struct, tag_field="type", tag="function_call_output", kw_only=True, frozen=True):
     """codex wire ``function_call_output``.
     """
 
@@ -2282,7 +2282,7 @@ class ResponseItemFunctionCallOutput(msgspec.Struct, tag_field="type", tag="func
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class ResponseItemCustomToolCall(msgspec.Struct, tag_field="type", tag="custom_tool_call", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemCustomToolCall(msgspec.Struct, tag_field="type", tag="custom_tool_call", kw_only=True, frozen=True):
     """codex wire ``custom_tool_call``.
     """
 
@@ -2295,7 +2295,7 @@ class ResponseItemCustomToolCall(msgspec.Struct, tag_field="type", tag="custom_t
     status: str | None = None
 
 
-class ResponseItemCustomToolCallOutput(msgspec.Struct, tag_field="type", tag="custom_tool_call_output", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemCustomToolCallOutput(msgspec.Struct, tag_field="type", tag="custom_tool_call_output", kw_only=True, frozen=True):
     """codex wire ``custom_tool_call_output``.
     """
 
@@ -2306,7 +2306,7 @@ class ResponseItemCustomToolCallOutput(msgspec.Struct, tag_field="type", tag="cu
     name: str | None = None
 
 
-class ResponseItemToolSearchOutput(msgspec.Struct, tag_field="type", tag="tool_search_output", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemToolSearchOutput(msgspec.Struct, tag_field="type", tag="tool_search_output", kw_only=True, frozen=True):
     """codex wire ``tool_search_output``.
     """
 
@@ -2318,7 +2318,7 @@ class ResponseItemToolSearchOutput(msgspec.Struct, tag_field="type", tag="tool_s
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class ResponseItemWebSearchCall(msgspec.Struct, tag_field="type", tag="web_search_call", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemWebSearchCall(msgspec.Struct, tag_field="type", tag="web_search_call", kw_only=True, frozen=True):
     """codex wire ``web_search_call``.
     """
 
@@ -2328,7 +2328,7 @@ class ResponseItemWebSearchCall(msgspec.Struct, tag_field="type", tag="web_searc
     status: str | None = None
 
 
-class ResponseItemImageGenerationCall(msgspec.Struct, tag_field="type", tag="image_generation_call", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemImageGenerationCall(msgspec.Struct, tag_field="type", tag="image_generation_call", kw_only=True, frozen=True):
     """codex wire ``image_generation_call``.
     """
 
@@ -2339,7 +2339,7 @@ class ResponseItemImageGenerationCall(msgspec.Struct, tag_field="type", tag="ima
     revised_prompt: str | None = None
 
 
-class ResponseItemCompaction(msgspec.Struct, tag_field="type", tag="compaction", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemCompaction(msgspec.Struct, tag_field="type", tag="compaction", kw_only=True, frozen=True):
     """codex wire ``compaction``.
     """
 
@@ -2348,14 +2348,14 @@ class ResponseItemCompaction(msgspec.Struct, tag_field="type", tag="compaction",
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class ResponseItemCompactionTrigger(msgspec.Struct, tag_field="type", tag="compaction_trigger", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemCompactionTrigger(msgspec.Struct, tag_field="type", tag="compaction_trigger", kw_only=True, frozen=True):
     """codex wire ``compaction_trigger``.
     """
 
     pass
 
 
-class ResponseItemContextCompaction(msgspec.Struct, tag_field="type", tag="context_compaction", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemContextCompaction(msgspec.Struct, tag_field="type", tag="context_compaction", kw_only=True, frozen=True):
     """codex wire ``context_compaction``.
     """
 
@@ -2364,7 +2364,7 @@ class ResponseItemContextCompaction(msgspec.Struct, tag_field="type", tag="conte
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class ResponseItemOther(msgspec.Struct, tag_field="type", tag="other", kw_only=True, frozen=True, omit_defaults=True):
+class ResponseItemOther(msgspec.Struct, tag_field="type", tag="other", kw_only=True, frozen=True):
     """codex wire ``other``.
     """
 
@@ -2374,14 +2374,14 @@ class ResponseItemOther(msgspec.Struct, tag_field="type", tag="other", kw_only=T
 ResponseItem = ResponseItemMessage | ResponseItemAgentMessage | ResponseItemReasoning | ResponseItemLocalShellCall | ResponseItemFunctionCall | ResponseItemToolSearchCall | ResponseItemFunctionCallOutput | ResponseItemCustomToolCall | ResponseItemCustomToolCallOutput | ResponseItemToolSearchOutput | ResponseItemWebSearchCall | ResponseItemImageGenerationCall | ResponseItemCompaction | ResponseItemCompactionTrigger | ResponseItemContextCompaction | ResponseItemOther
 
 
-class RawResponseItem(CodexEvent, tag_field="type", tag="raw_response_item", kw_only=True, frozen=True, omit_defaults=True):
+class RawResponseItem(CodexEvent, tag_field="type", tag="raw_response_item", kw_only=True, frozen=True):
     """codex wire ``raw_response_item``.
     """
 
     item: ResponseItem
 
 
-class RawResponseCompleted(CodexEvent, tag_field="type", tag="raw_response_completed", kw_only=True, frozen=True, omit_defaults=True):
+class RawResponseCompleted(CodexEvent, tag_field="type", tag="raw_response_completed", kw_only=True, frozen=True):
     """codex wire ``raw_response_completed``. Exact usage reported by one upstream Responses API completion.
     
     Unlike TokenCountEvent, this is not accumulated, estimated, or replayed.
@@ -2391,7 +2391,7 @@ class RawResponseCompleted(CodexEvent, tag_field="type", tag="raw_response_compl
     token_usage: TokenUsage | None = None
 
 
-class ItemStarted(CodexEvent, tag_field="type", tag="item_started", kw_only=True, frozen=True, omit_defaults=True):
+class ItemStarted(CodexEvent, tag_field="type", tag="item_started", kw_only=True, frozen=True):
     """codex wire ``item_started``.
     """
 
@@ -2401,7 +2401,7 @@ class ItemStarted(CodexEvent, tag_field="type", tag="item_started", kw_only=True
     turn_id: str
 
 
-class ItemCompleted(CodexEvent, tag_field="type", tag="item_completed", kw_only=True, frozen=True, omit_defaults=True):
+class ItemCompleted(CodexEvent, tag_field="type", tag="item_completed", kw_only=True, frozen=True):
     """codex wire ``item_completed``.
     """
 
@@ -2414,7 +2414,7 @@ class ItemCompleted(CodexEvent, tag_field="type", tag="item_completed", kw_only=
 HookOutputEntryKind = Literal["warning", "stop", "feedback", "context", "error"]
 
 
-class HookOutputEntry(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class HookOutputEntry(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``HookOutputEntry``.
     """
 
@@ -2440,7 +2440,7 @@ HookRunStatus = Literal["running", "completed", "failed", "blocked", "stopped"]
 HookSource = Literal["system", "user", "project", "mdm", "session_flags", "plugin", "cloud_requirements", "cloud_managed_config", "legacy_managed_config_file", "legacy_managed_config_mdm", "unknown"]
 
 
-class HookRunSummary(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class HookRunSummary(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``HookRunSummary``.
     """
 
@@ -2460,7 +2460,7 @@ class HookRunSummary(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tr
     status_message: str | None = None
 
 
-class HookStarted(CodexEvent, tag_field="type", tag="hook_started", kw_only=True, frozen=True, omit_defaults=True):
+class HookStarted(CodexEvent, tag_field="type", tag="hook_started", kw_only=True, frozen=True):
     """codex wire ``hook_started``.
     """
 
@@ -2468,7 +2468,7 @@ class HookStarted(CodexEvent, tag_field="type", tag="hook_started", kw_only=True
     turn_id: str | None = None
 
 
-class HookCompleted(CodexEvent, tag_field="type", tag="hook_completed", kw_only=True, frozen=True, omit_defaults=True):
+class HookCompleted(CodexEvent, tag_field="type", tag="hook_completed", kw_only=True, frozen=True):
     """codex wire ``hook_completed``.
     """
 
@@ -2476,7 +2476,7 @@ class HookCompleted(CodexEvent, tag_field="type", tag="hook_completed", kw_only=
     turn_id: str | None = None
 
 
-class AgentMessageContentDelta(CodexEvent, tag_field="type", tag="agent_message_content_delta", kw_only=True, frozen=True, omit_defaults=True):
+class AgentMessageContentDelta(CodexEvent, tag_field="type", tag="agent_message_content_delta", kw_only=True, frozen=True):
     """codex wire ``agent_message_content_delta``.
     """
 
@@ -2486,7 +2486,7 @@ class AgentMessageContentDelta(CodexEvent, tag_field="type", tag="agent_message_
     turn_id: str
 
 
-class PlanDelta(CodexEvent, tag_field="type", tag="plan_delta", kw_only=True, frozen=True, omit_defaults=True):
+class PlanDelta(CodexEvent, tag_field="type", tag="plan_delta", kw_only=True, frozen=True):
     """codex wire ``plan_delta``.
     """
 
@@ -2496,7 +2496,7 @@ class PlanDelta(CodexEvent, tag_field="type", tag="plan_delta", kw_only=True, fr
     turn_id: str
 
 
-class ReasoningContentDelta(CodexEvent, tag_field="type", tag="reasoning_content_delta", kw_only=True, frozen=True, omit_defaults=True):
+class ReasoningContentDelta(CodexEvent, tag_field="type", tag="reasoning_content_delta", kw_only=True, frozen=True):
     """codex wire ``reasoning_content_delta``.
     """
 
@@ -2507,7 +2507,7 @@ class ReasoningContentDelta(CodexEvent, tag_field="type", tag="reasoning_content
     summary_index: int = 0
 
 
-class ReasoningRawContentDelta(CodexEvent, tag_field="type", tag="reasoning_raw_content_delta", kw_only=True, frozen=True, omit_defaults=True):
+class ReasoningRawContentDelta(CodexEvent, tag_field="type", tag="reasoning_raw_content_delta", kw_only=True, frozen=True):
     """codex wire ``reasoning_raw_content_delta``.
     """
 
@@ -2518,7 +2518,7 @@ class ReasoningRawContentDelta(CodexEvent, tag_field="type", tag="reasoning_raw_
     content_index: int = 0
 
 
-class CollabAgentSpawnBegin(CodexEvent, tag_field="type", tag="collab_agent_spawn_begin", kw_only=True, frozen=True, omit_defaults=True):
+class CollabAgentSpawnBegin(CodexEvent, tag_field="type", tag="collab_agent_spawn_begin", kw_only=True, frozen=True):
     """codex wire ``collab_agent_spawn_begin``. Collab interaction: agent spawn begin.
     """
 
@@ -2530,7 +2530,7 @@ class CollabAgentSpawnBegin(CodexEvent, tag_field="type", tag="collab_agent_spaw
     started_at_ms: int = 0
 
 
-class CollabAgentSpawnEnd(CodexEvent, tag_field="type", tag="collab_agent_spawn_end", kw_only=True, frozen=True, omit_defaults=True):
+class CollabAgentSpawnEnd(CodexEvent, tag_field="type", tag="collab_agent_spawn_end", kw_only=True, frozen=True):
     """codex wire ``collab_agent_spawn_end``. Collab interaction: agent spawn end.
     """
 
@@ -2546,7 +2546,7 @@ class CollabAgentSpawnEnd(CodexEvent, tag_field="type", tag="collab_agent_spawn_
     new_thread_id: ThreadId | None = None
 
 
-class CollabAgentInteractionBegin(CodexEvent, tag_field="type", tag="collab_agent_interaction_begin", kw_only=True, frozen=True, omit_defaults=True):
+class CollabAgentInteractionBegin(CodexEvent, tag_field="type", tag="collab_agent_interaction_begin", kw_only=True, frozen=True):
     """codex wire ``collab_agent_interaction_begin``. Collab interaction: agent interaction begin.
     """
 
@@ -2557,7 +2557,7 @@ class CollabAgentInteractionBegin(CodexEvent, tag_field="type", tag="collab_agen
     started_at_ms: int = 0
 
 
-class CollabAgentInteractionEnd(CodexEvent, tag_field="type", tag="collab_agent_interaction_end", kw_only=True, frozen=True, omit_defaults=True):
+class CollabAgentInteractionEnd(CodexEvent, tag_field="type", tag="collab_agent_interaction_end", kw_only=True, frozen=True):
     """codex wire ``collab_agent_interaction_end``. Collab interaction: agent interaction end.
     """
 
@@ -2571,7 +2571,7 @@ class CollabAgentInteractionEnd(CodexEvent, tag_field="type", tag="collab_agent_
     receiver_agent_role: str | None = None
 
 
-class CollabWaitingBegin(CodexEvent, tag_field="type", tag="collab_waiting_begin", kw_only=True, frozen=True, omit_defaults=True):
+class CollabWaitingBegin(CodexEvent, tag_field="type", tag="collab_waiting_begin", kw_only=True, frozen=True):
     """codex wire ``collab_waiting_begin``. Collab interaction: waiting begin.
     """
 
@@ -2582,7 +2582,7 @@ class CollabWaitingBegin(CodexEvent, tag_field="type", tag="collab_waiting_begin
     started_at_ms: int = 0
 
 
-class CollabAgentStatusEntry(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class CollabAgentStatusEntry(msgspec.Struct, kw_only=True, frozen=True):
     """codex ``CollabAgentStatusEntry``.
     """
 
@@ -2592,7 +2592,7 @@ class CollabAgentStatusEntry(msgspec.Struct, kw_only=True, frozen=True, omit_def
     agent_role: str | None = None
 
 
-class CollabWaitingEnd(CodexEvent, tag_field="type", tag="collab_waiting_end", kw_only=True, frozen=True, omit_defaults=True):
+class CollabWaitingEnd(CodexEvent, tag_field="type", tag="collab_waiting_end", kw_only=True, frozen=True):
     """codex wire ``collab_waiting_end``. Collab interaction: waiting end.
     """
 
@@ -2603,7 +2603,7 @@ class CollabWaitingEnd(CodexEvent, tag_field="type", tag="collab_waiting_end", k
     completed_at_ms: int = 0
 
 
-class CollabCloseBegin(CodexEvent, tag_field="type", tag="collab_close_begin", kw_only=True, frozen=True, omit_defaults=True):
+class CollabCloseBegin(CodexEvent, tag_field="type", tag="collab_close_begin", kw_only=True, frozen=True):
     """codex wire ``collab_close_begin``. Collab interaction: close begin.
     """
 
@@ -2613,7 +2613,7 @@ class CollabCloseBegin(CodexEvent, tag_field="type", tag="collab_close_begin", k
     started_at_ms: int = 0
 
 
-class CollabCloseEnd(CodexEvent, tag_field="type", tag="collab_close_end", kw_only=True, frozen=True, omit_defaults=True):
+class CollabCloseEnd(CodexEvent, tag_field="type", tag="collab_close_end", kw_only=True, frozen=True):
     """codex wire ``collab_close_end``. Collab interaction: close end.
     """
 
@@ -2626,7 +2626,7 @@ class CollabCloseEnd(CodexEvent, tag_field="type", tag="collab_close_end", kw_on
     receiver_agent_role: str | None = None
 
 
-class CollabResumeBegin(CodexEvent, tag_field="type", tag="collab_resume_begin", kw_only=True, frozen=True, omit_defaults=True):
+class CollabResumeBegin(CodexEvent, tag_field="type", tag="collab_resume_begin", kw_only=True, frozen=True):
     """codex wire ``collab_resume_begin``. Collab interaction: resume begin.
     """
 
@@ -2638,7 +2638,7 @@ class CollabResumeBegin(CodexEvent, tag_field="type", tag="collab_resume_begin",
     started_at_ms: int = 0
 
 
-class CollabResumeEnd(CodexEvent, tag_field="type", tag="collab_resume_end", kw_only=True, frozen=True, omit_defaults=True):
+class CollabResumeEnd(CodexEvent, tag_field="type", tag="collab_resume_end", kw_only=True, frozen=True):
     """codex wire ``collab_resume_end``. Collab interaction: resume end.
     """
 
@@ -2651,7 +2651,7 @@ class CollabResumeEnd(CodexEvent, tag_field="type", tag="collab_resume_end", kw_
     receiver_agent_role: str | None = None
 
 
-class SubAgentActivity(CodexEvent, tag_field="type", tag="sub_agent_activity", kw_only=True, frozen=True, omit_defaults=True):
+class SubAgentActivity(CodexEvent, tag_field="type", tag="sub_agent_activity", kw_only=True, frozen=True):
     """codex wire ``sub_agent_activity``. Path-based v2 sub-agent activity.
     """
 

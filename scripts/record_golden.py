@@ -1,0 +1,108 @@
+"""Records the real event streams of representative turns into ``tests/golden/*.jsonl``.
+
+    python3 scripts/record_golden.py
+
+Each scenario runs the real codex-core (the installed codexrs) against the scripted model; every
+event the pump hands to Python is written as one JSON line, exactly as codex-core's serde wrote
+it (``{"id": <submission id>, "msg": {"type": ..., ...}}``). ``tests/test_golden.py`` decodes
+every line into its typed class and checks it encodes back unchanged. Re-record after moving
+to a newer codex-core. Scenarios: a streamed text turn, a shell command, an apply_patch edit,
+an approval answered by a handler, a model error, an interrupted turn.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import codexrs
+from codexrs import _client
+from codexrs import events as ev
+from codexrs.testing import ScriptedModel, ScriptedResponse, apply_patch, exec_command, http_error, text
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "golden"
+
+
+def _approve(request: Any) -> str:
+    return "approved"
+
+
+def _one_turn(thread: codexrs.Thread) -> None:
+    thread.turn("golden").result()
+
+
+def _interrupted(thread: codexrs.Thread) -> None:
+    turn = thread.turn("say a lot")
+    for event in turn.stream():
+        if isinstance(event, ev.AgentMessageContentDelta):
+            turn.interrupt()
+    assert turn.result().status == "interrupted"
+
+
+SLOW = [f"word{n} " for n in range(200)]
+
+# name -> (scripted responses, thread options, what to do with the thread)
+SCENARIOS: dict[str, tuple[list[ScriptedResponse], dict[str, Any], Callable[[codexrs.Thread], None]]] = {
+    "text": ([text("Hello from the golden stream.", deltas=["Hello ", "from the ", "golden stream."])], {}, _one_turn),
+    "shell_command": (
+        [exec_command("echo golden"), text("ran it").delayed(0.2)],
+        {"approval_policy": "never", "sandbox": "workspace-write"},
+        _one_turn,
+    ),
+    "apply_patch": (
+        [apply_patch("*** Begin Patch\n*** Add File: golden.txt\n+golden\n*** End Patch\n"), text("patched")],
+        {"approval_policy": "never", "sandbox": "workspace-write"},
+        _one_turn,
+    ),
+    "approval": (
+        [exec_command("touch golden-approved"), text("approved and ran").delayed(0.2)],
+        {"approval_policy": "untrusted", "sandbox": "workspace-write", "on_approval": _approve},
+        _one_turn,
+    ),
+    "error": ([http_error(400, "golden bad request")], {}, _one_turn),
+    "interrupted": (
+        [text("".join(SLOW), deltas=SLOW).delayed(0.0, between_events=0.02)],
+        {},
+        _interrupted,
+    ),
+}
+
+
+def record(name: str) -> list[str]:
+    responses, options, drive = SCENARIOS[name]
+    lines: list[str] = []
+    real: Callable[[bytes], Any] = _client.decode_batch  # type: ignore[attr-defined]
+
+    def recording(batch: bytes) -> Any:
+        lines.extend(json.dumps(envelope, ensure_ascii=False) for envelope in json.loads(batch))
+        return real(batch)
+
+    setattr(_client, "decode_batch", recording)
+    try:
+        with tempfile.TemporaryDirectory(prefix="codexrs-golden-") as tmp, ScriptedModel() as model:
+            repo = Path(tmp) / "repo"
+            repo.mkdir()
+            subprocess.run(["git", "init", "-q", str(repo)], check=True)
+            model.enqueue(*responses)
+            with codexrs.Codex(codex_home=Path(tmp) / "home", cwd=repo, config=model.config()) as codex:
+                drive(codex.thread_start(**options))
+    finally:
+        setattr(_client, "decode_batch", real)
+    return lines
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in SCENARIOS:
+        lines = record(name)
+        (OUT / f"{name}.jsonl").write_text("".join(line + "\n" for line in lines))
+        print(f"{name}: {len(lines)} events")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
