@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import codexrs
-from codexrs import _client, events
+from codexrs import _turn, events
 from codexrs.testing import ScriptedModel, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,13 +34,13 @@ BEFORE = "cbb61b3"  # the last commit with the hand-written codexrs.events
 def record_batches(deltas: int) -> list[bytes]:
     """The raw batches of one real turn streaming ``deltas`` deltas."""
     batches: list[bytes] = []
-    real: Callable[[bytes], Any] = _client.decode_batch  # type: ignore[attr-defined]
+    real: Callable[[bytes], Any] = _turn.decode_batch  # type: ignore[attr-defined]
 
     def recording(batch: bytes) -> Any:
         batches.append(bytes(batch))
         return real(batch)
 
-    setattr(_client, "decode_batch", recording)
+    setattr(_turn, "decode_batch", recording)
     try:
         with tempfile.TemporaryDirectory() as tmp, ScriptedModel() as model:
             repo = Path(tmp) / "repo"
@@ -52,7 +52,7 @@ def record_batches(deltas: int) -> list[bytes]:
                 result = codex.thread_start().run("go")
                 assert result.status == "completed"
     finally:
-        setattr(_client, "decode_batch", real)
+        setattr(_turn, "decode_batch", real)
     return batches
 
 

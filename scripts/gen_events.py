@@ -25,6 +25,8 @@ Schema tool gets wrong (see the README, "Types from codex's schema"). The rules:
   require defaults to its schema ``default`` or ``None``;
 * any other union of several object shapes, and ``{}``, become ``Any`` (msgspec cannot tell
   untagged objects apart);
+* a newtype over a string (``ThreadId``, ``AbsolutePathBuf``, ...) becomes
+  ``Annotated[str, Meta(extra={"codex": name})]`` with the schema's ``minLength``;
 * a few fields whose serde form differs from their schema are overridden (``OVERRIDES``).
 """
 
@@ -212,6 +214,11 @@ class Generator:
         node = self.defs[name]
         if node.get("properties") and not ("oneOf" in node or "anyOf" in node):
             self.struct(py, node, claimed=True, source=name)
+        elif node.get("type") == "string" and "enum" not in node:
+            # A newtype over a string (ThreadId, AbsolutePathBuf, ...): its codex name rides
+            # along (tests build valid values from it), with the schema's length bound.
+            bound = f"min_length={node['minLength']}, " if "minLength" in node else ""
+            self.blocks.append(f'{py} = Annotated[str, msgspec.Meta({bound}extra={{"codex": "{name}"}})]\n')
         else:
             target = self.type_of(node, py)
             if target != py:
@@ -321,7 +328,7 @@ Public names are re-exported by :mod:`codexrs.events` and :mod:`codexrs.items`.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import codexrs
-from codexrs import _client
+from codexrs import _turn
 from codexrs import events as ev
 from codexrs.testing import ScriptedModel, ScriptedResponse, apply_patch, exec_command, http_error, text
 
@@ -75,13 +75,13 @@ SCENARIOS: dict[str, tuple[list[ScriptedResponse], dict[str, Any], Callable[[cod
 def record(name: str) -> list[str]:
     responses, options, drive = SCENARIOS[name]
     lines: list[str] = []
-    real: Callable[[bytes], Any] = _client.decode_batch  # type: ignore[attr-defined]
+    real: Callable[[bytes], Any] = _turn.decode_batch  # type: ignore[attr-defined]
 
     def recording(batch: bytes) -> Any:
         lines.extend(json.dumps(envelope, ensure_ascii=False) for envelope in json.loads(batch))
         return real(batch)
 
-    setattr(_client, "decode_batch", recording)
+    setattr(_turn, "decode_batch", recording)
     try:
         with tempfile.TemporaryDirectory(prefix="codexrs-golden-") as tmp, ScriptedModel() as model:
             repo = Path(tmp) / "repo"
@@ -91,7 +91,7 @@ def record(name: str) -> list[str]:
             with codexrs.Codex(codex_home=Path(tmp) / "home", cwd=repo, config=model.config()) as codex:
                 drive(codex.thread_start(**options))
     finally:
-        setattr(_client, "decode_batch", real)
+        setattr(_turn, "decode_batch", real)
     return lines
 
 

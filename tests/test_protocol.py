@@ -18,7 +18,7 @@ import msgspec
 import pytest
 
 import codexrs
-from codexrs import _client, _native, _protocol
+from codexrs import _native, _protocol, _turn
 from codexrs.approvals import ApprovalRequest, Decision
 from codexrs.events import GenericEvent
 from codexrs.testing import ScriptedModel, apply_patch, exec_command, http_error, text
@@ -82,13 +82,13 @@ def _same_modulo_defaults(a: Any, b: Any) -> bool:
 def _capture(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every event codex-core's pump hands to Python, as the JSON it serialized."""
     seen: list[dict[str, Any]] = []
-    real: Callable[[bytes], Any] = _client.decode_batch  # type: ignore[attr-defined]
+    real: Callable[[bytes], Any] = _turn.decode_batch  # type: ignore[attr-defined]
 
     def recording(batch: bytes) -> Any:
         seen.extend(envelope["msg"] for envelope in json.loads(batch))
         return real(batch)
 
-    monkeypatch.setattr(_client, "decode_batch", recording)
+    monkeypatch.setattr(_turn, "decode_batch", recording)
     return seen
 
 

@@ -66,7 +66,7 @@ def test_run_returns_final_response(codex: codexrs.Codex, scripted_model: Script
 
 def test_tool_turn_output_reaches_exec_command_end(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
     marker = f"tool-{uuid.uuid4().hex}"
-    scripted_model.enqueue(exec_command(f"echo {marker}"), text("ran it"))
+    scripted_model.enqueue(exec_command(f"echo {marker}"), text("ran it").delayed(0.2))
     thread = codex.thread_start(approval_policy="never", sandbox="workspace-write")
     turn = thread.turn("run echo")
     seen = list(turn.stream())
@@ -81,7 +81,13 @@ def test_tool_turn_output_reaches_exec_command_end(codex: codexrs.Codex, scripte
         ends = [e for e in later if isinstance(e, ev.ExecCommandEnd) and e.turn_id == turn.turn_id]
     assert len(ends) == 1, [e.type for e in seen]
     assert ends[0].exit_code == 0
-    assert marker in ends[0].aggregated_output
+    # The output reaches the user in the end event's aggregated_output when codex-core ends the
+    # command itself; when its watcher does (the command outlived the first check), the output
+    # came as exec_command_output_delta events and the end carries none.
+    streamed = "".join(
+        e.chunk.decode() for e in seen if isinstance(e, ev.ExecCommandOutputDelta) and e.call_id == ends[0].call_id
+    )
+    assert marker in ends[0].aggregated_output + streamed
     assert turn.result().final_response == "ran it"
     # codex sent the command's output back to the model.
     follow_up = scripted_model.response_requests()[1]

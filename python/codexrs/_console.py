@@ -9,8 +9,6 @@ the assistant's text as it streams, then the turn's diff and token usage. Lifecy
 from __future__ import annotations
 
 import shlex
-from typing import Any
-
 from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
@@ -28,22 +26,18 @@ def command_line(command: list[str]) -> str:
     return shlex.join(command)
 
 
-def patch_text(changes: dict[str, Any]) -> str:
+def patch_text(changes: dict[str, ev.FileChange]) -> str:
     """A ``patch_apply_begin`` event's changes (codex ``FileChange`` per path) as one diff text."""
     parts = []
     for path, change in changes.items():
-        kind = change.get("type") if isinstance(change, dict) else None
-        if kind == "add":
-            body = "".join(f"+{line}\n" for line in str(change.get("content", "")).splitlines())
+        if isinstance(change, ev.FileChangeAdd):
+            body = "".join(f"+{line}\n" for line in change.content.splitlines())
             parts.append(f"--- /dev/null\n+++ {path}\n{body}")
-        elif kind == "delete":
-            body = "".join(f"-{line}\n" for line in str(change.get("content", "")).splitlines())
+        elif isinstance(change, ev.FileChangeDelete):
+            body = "".join(f"-{line}\n" for line in change.content.splitlines())
             parts.append(f"--- {path}\n+++ /dev/null\n{body}")
-        elif kind == "update":
-            target = change.get("move_path") or path
-            parts.append(f"--- {path}\n+++ {target}\n{change.get('unified_diff', '')}")
         else:
-            parts.append(f"{path}: {change!r}\n")
+            parts.append(f"--- {path}\n+++ {change.move_path or path}\n{change.unified_diff}")
     return "".join(parts)
 
 

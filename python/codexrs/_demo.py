@@ -69,10 +69,12 @@ def demo(console: Console, *, verbose: bool = False) -> int:
             result = turn.result()
         printer.finish(result)
 
-        ran = any(
-            isinstance(e, ev.ExecCommandEnd) and e.exit_code == 0 and "hello from codex-core" in e.aggregated_output
-            for e in seen
-        )
+        # The output is in the end event, or (when codex-core's watcher ended the command) in
+        # the exec_command_output_delta events before it.
+        ends = [e for e in seen if isinstance(e, ev.ExecCommandEnd)]
+        output = "".join(e.chunk.decode("utf-8", "replace") for e in seen if isinstance(e, ev.ExecCommandOutputDelta))
+        output += "".join(e.aggregated_output for e in ends)
+        ran = "hello from codex-core" in output and any(e.exit_code == 0 for e in ends)
         patched = any(isinstance(e, ev.PatchApplyEnd) and e.success for e in seen)
         created = (repo / DEMO_FILE).is_file() and "Hello from codexrs!" in (repo / DEMO_FILE).read_text()
         checks = {

@@ -9,7 +9,7 @@ Public names are re-exported by :mod:`codexrs.events` and :mod:`codexrs.items`.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -193,7 +193,7 @@ class ReasoningItem(CodexItem, tag_field="type", tag="Reasoning", kw_only=True, 
     raw_content: list[str] = []
 
 
-PathUri = str
+PathUri = Annotated[str, msgspec.Meta(extra={"codex": "PathUri"})]
 
 
 class ParsedCommandRead(msgspec.Struct, tag_field="type", tag="read", kw_only=True, frozen=True):
@@ -313,7 +313,7 @@ class DynamicToolCallItem(CodexItem, tag_field="type", tag="DynamicToolCall", kw
     success: bool | None = None
 
 
-ThreadId = str
+ThreadId = Annotated[str, msgspec.Meta(extra={"codex": "ThreadId"})]
 
 
 CollabAgentToolCallStatus = Literal["in_progress", "completed", "failed"]
@@ -332,7 +332,7 @@ class AgentStatusData(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
 AgentStatus = Literal["pending_init", "running", "interrupted", "shutdown", "not_found"] | AgentStatusData
 
 
-ReasoningEffort = str
+ReasoningEffort = Annotated[str, msgspec.Meta(min_length=1, extra={"codex": "ReasoningEffort"})]
 
 
 class CollabAgentRef(msgspec.Struct, kw_only=True, frozen=True):
@@ -360,7 +360,7 @@ class CollabAgentToolCallItem(CodexItem, tag_field="type", tag="CollabAgentToolC
     receiver_thread_ids: list[ThreadId] = []
 
 
-AgentPath = str
+AgentPath = Annotated[str, msgspec.Meta(extra={"codex": "AgentPath"})]
 
 
 SubAgentActivityKind = Literal["started", "interacted", "interrupted"]
@@ -462,7 +462,7 @@ class WebSearchActionOther(msgspec.Struct, tag_field="type", tag="other", kw_onl
 WebSearchAction = WebSearchActionSearch | WebSearchActionOpenPage | WebSearchActionFindInPage | WebSearchActionOther
 
 
-AbsolutePathBuf = str
+AbsolutePathBuf = Annotated[str, msgspec.Meta(extra={"codex": "AbsolutePathBuf"})]
 
 
 class ExtensionItem(CodexItem, tag_field="type", tag="Extension", kw_only=True, frozen=True):
@@ -1316,7 +1316,7 @@ class AgentReasoningSectionBreak(CodexEvent, tag_field="type", tag="agent_reason
     summary_index: int = 0
 
 
-SessionId = str
+SessionId = Annotated[str, msgspec.Meta(extra={"codex": "SessionId"})]
 
 
 class SessionNetworkProxyRuntime(msgspec.Struct, kw_only=True, frozen=True):

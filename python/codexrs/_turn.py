@@ -1,0 +1,401 @@
+"""A thread's event state machine and a turn's result: what sync and async share.
+
+:class:`_ThreadCore` reads a thread's batches, tracks its turns (keyed off codex's wire names
+and submission ids), answers approvals and settles abandoned turns; :class:`TurnResult` and
+:class:`Usage` are how a turn ended. The waiting differs by side: the sync side blocks in Rust
+without the GIL, the async side waits on a file descriptor with ``loop.add_reader``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal, Mapping, Sequence, Union
+
+from . import _native
+from .approvals import ApprovalHandler, decision_json, deny_json
+from .errors import ConfigError, TurnInProgressError
+from .events import (
+    AgentMessage,
+    ApplyPatchApprovalRequest,
+    ErrorEvent,
+    Event,
+    ExecApprovalRequest,
+    ItemCompleted,
+    RateLimitSnapshot,
+    TokenCount,
+    TokenUsage,
+    TurnAborted,
+    TurnComplete,
+    TurnStarted,
+    decode_batch,
+)
+from .items import TurnItem
+
+__all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
+
+Input = Union[str, Mapping[str, Any], Sequence[Union[str, Mapping[str, Any]]]]
+"""Turn input: text, one codex ``UserInput`` dict (``{"type": "local_image", "path": ...}``),
+or a list of those."""
+
+#: How long settling an abandoned turn may take before the thread is declared stuck.
+SETTLE_TIMEOUT_S = 30.0
+
+
+def _items_json(value: Input) -> str:
+    parts: Iterable[str | Mapping[str, Any]]
+    if isinstance(value, str) or isinstance(value, Mapping):
+        parts = [value]
+    else:
+        parts = value
+    items: list[Mapping[str, Any]] = []
+    for part in parts:
+        if isinstance(part, str):
+            items.append({"type": "text", "text": part, "text_elements": []})
+        elif isinstance(part, Mapping):
+            items.append(part)
+        else:
+            raise ConfigError(f"turn input must be str or a codex UserInput dict, not {type(part).__name__}")
+    if not items:
+        raise ConfigError("turn input is empty")
+    return json.dumps(items)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one turn used, from codex-core's ``token_count`` events (real provider counts).
+
+    Computed as the thread's cumulative ``total_token_usage`` at the turn's end minus at its
+    start. All values are token counts.
+    """
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_output_tokens: int = 0
+    total_tokens: int = 0
+
+    @staticmethod
+    def between(start: TokenUsage, end: TokenUsage) -> Usage:
+        return Usage(
+            input_tokens=end.input_tokens - start.input_tokens,
+            cached_input_tokens=end.cached_input_tokens - start.cached_input_tokens,
+            cache_write_input_tokens=end.cache_write_input_tokens - start.cache_write_input_tokens,
+            output_tokens=end.output_tokens - start.output_tokens,
+            reasoning_output_tokens=end.reasoning_output_tokens - start.reasoning_output_tokens,
+            total_tokens=end.total_tokens - start.total_tokens,
+        )
+
+
+TurnStatus = Literal["completed", "interrupted", "failed"]
+"""How a turn ended: ``task_complete`` without error, ``turn_aborted``, or with an error."""
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """How a turn ended.
+
+    Attributes:
+        id: codex's turn id (``task_started.turn_id``). ``turn_id`` is a deprecated alias.
+        status: ``"completed"``, ``"interrupted"`` or ``"failed"``.
+        final_response: The last assistant message (``task_complete.last_agent_message``), or
+            ``None``.
+        items: Every completed turn item, typed (:mod:`codexrs.items`, codex ``TurnItem``
+            from ``item_completed``), in codex's order.
+        usage: Tokens this turn used.
+        error: The ``error`` event that failed the turn, if any.
+        rate_limits: The last rate-limit snapshot the provider reported during the turn
+            (parsed by codex-core from response headers), or ``None`` if it reported none.
+        duration_ms: Turn wall time as codex measured it (milliseconds), if reported.
+        started_at: When the turn started, Unix seconds (``task_started.started_at``), if
+            reported.
+        completed_at: When it ended, Unix seconds (``task_complete`` / ``turn_aborted``
+            ``completed_at``), if reported.
+    """
+
+    id: str
+    status: TurnStatus
+    final_response: str | None
+    items: list[TurnItem]
+    usage: Usage
+    error: ErrorEvent | None = None
+    rate_limits: RateLimitSnapshot | None = None
+    duration_ms: int | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
+
+    @property
+    def turn_id(self) -> str:
+        """Deprecated alias of :attr:`id` (the official SDK's name)."""
+        warnings.warn("TurnResult.turn_id is deprecated: use TurnResult.id", DeprecationWarning, stacklevel=2)
+        return self.id
+
+
+HANDLER_RAISED = "the codexrs approval handler raised an exception"
+HANDLER_INVALID = "the codexrs approval handler returned an invalid decision"
+
+_ZERO = TokenUsage(input_tokens=0, cached_input_tokens=0, output_tokens=0, reasoning_output_tokens=0, total_tokens=0)
+
+
+@dataclass
+class _Turn:
+    turn_id: str
+    usage_start: TokenUsage
+    usage_end: TokenUsage
+    done: bool = False
+    abandoned: bool = False
+    #: Whether anyone ever opened a stream on the turn.
+    streamed: bool = False
+    #: Streams opened on the turn and not yet closed or dropped.
+    open_streams: int = 0
+    #: Whether ``interrupt()`` was called: the next turn may read this one to its end.
+    interrupt_requested: bool = False
+    status: TurnStatus | Literal["running"] = "running"
+    last_message: str | None = None
+    final_response: str | None = None
+    items: list[TurnItem] = field(default_factory=list)
+    error: ErrorEvent | None = None
+    rate_limits: RateLimitSnapshot | None = None
+    duration_ms: int | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
+    #: Events read after the turn's reader went away (kept, never dropped).
+    tail: list[Event] = field(default_factory=list)
+
+    def result(self) -> TurnResult:
+        if self.status == "running":
+            raise _native.InternalError(f"turn {self.turn_id} has no result before it ends")
+        return TurnResult(
+            id=self.turn_id,
+            status=self.status,
+            final_response=self.final_response,
+            items=self.items,
+            usage=Usage.between(self.usage_start, self.usage_end),
+            error=self.error,
+            rate_limits=self.rate_limits,
+            duration_ms=self.duration_ms,
+            started_at=self.started_at,
+            completed_at=self.completed_at,
+        )
+
+
+class _ThreadCore:
+    """The event state machine shared by :class:`Thread` and :class:`AsyncThread`."""
+
+    def __init__(self, native: _native.ThreadHandle, on_approval: ApprovalHandler | None) -> None:
+        self.native = native
+        self.on_approval = on_approval
+        self.pending: deque[tuple[str, Event]] = deque()
+        self.total: TokenUsage = _ZERO
+        self.active: _Turn | None = None
+        #: An async submission of a turn is in flight.
+        self.starting = False
+
+    def feed(self, batch: bytes) -> None:
+        self.pending.extend(decode_batch(batch))
+
+    def take(self, turn: _Turn) -> Event | None:
+        """Pops and records the next read event, or ``None`` when none is read yet."""
+        if not self.pending:
+            return None
+        sub_id, event = self.pending.popleft()
+        self.observe(sub_id, event, turn)
+        return event
+
+    def observe(self, sub_id: str, event: Event, turn: _Turn) -> None:
+        if isinstance(event, TokenCount):
+            if event.info is not None:
+                self.total = event.info.total_token_usage
+                turn.usage_end = self.total
+            if event.rate_limits is not None:
+                turn.rate_limits = event.rate_limits
+        if turn.done or sub_id != turn.turn_id:
+            return
+        if isinstance(event, TurnStarted):
+            turn.started_at = event.started_at
+        elif isinstance(event, AgentMessage):
+            turn.last_message = event.message
+        elif isinstance(event, ItemCompleted):
+            turn.items.append(event.item)
+        elif isinstance(event, ErrorEvent):
+            turn.error = event
+        # The turn's end keys off the wire name, so a payload that fails to decode
+        # (a GenericEvent with decode_error) still ends it.
+        elif event.type == "task_complete":
+            if isinstance(event, TurnComplete):
+                if event.error is not None:
+                    turn.error = ErrorEvent(message=event.error.message, codex_error_info=event.error.codex_error_info)
+                turn.final_response = event.last_agent_message
+                turn.duration_ms = event.duration_ms
+                turn.started_at = turn.started_at or event.started_at
+                turn.completed_at = event.completed_at
+            self._finish(turn, "failed" if turn.error is not None else "completed")
+            turn.final_response = turn.final_response or turn.last_message
+        elif event.type == "turn_aborted":
+            self._finish(turn, "interrupted")
+            turn.final_response = turn.last_message
+            if isinstance(event, TurnAborted):
+                turn.duration_ms = event.duration_ms
+                turn.started_at = turn.started_at or event.started_at
+                turn.completed_at = event.completed_at
+
+    def _finish(self, turn: _Turn, status: TurnStatus) -> None:
+        turn.done = True
+        turn.status = status
+        turn.usage_end = self.total
+
+    def needs_answer(self, event: Event) -> bool:
+        return isinstance(event, (ExecApprovalRequest, ApplyPatchApprovalRequest)) and not self.native.auto_deny
+
+    def respond(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: str) -> None:
+        if isinstance(event, ExecApprovalRequest):
+            self.native.respond_exec_approval(event.effective_approval_id, event.turn_id or None, decision)
+        else:
+            self.native.respond_patch_approval(event.call_id, decision)
+
+    def handler_result(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: object) -> None:
+        try:
+            encoded = decision_json(decision)
+        except BaseException:
+            self.respond(event, deny_json(HANDLER_INVALID))
+            raise
+        self.respond(event, encoded)
+
+    def handler_failed(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest) -> None:
+        self.respond(event, deny_json(HANDLER_RAISED))
+
+    async def respond_async(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: str) -> None:
+        """:meth:`respond` without blocking the event loop."""
+        if isinstance(event, ExecApprovalRequest):
+            pending = self.native.start_exec_approval(event.effective_approval_id, event.turn_id or None, decision)
+        else:
+            pending = self.native.start_patch_approval(event.call_id, decision)
+        await _await_pending(pending)
+
+    def _check_can_begin(self) -> None:
+        if self.starting:
+            raise TurnInProgressError("a turn is being submitted on this thread: await turn() first")
+        prev = self.active
+        if prev is not None and not prev.done and not self._settleable(prev):
+            raise TurnInProgressError(
+                f"turn {prev.turn_id} is still running on this thread: read it to the end "
+                "(result()) or interrupt() it first"
+            )
+
+    def _started(self, turn_id: str) -> _Turn:
+        turn = _Turn(turn_id=turn_id, usage_start=self.total, usage_end=self.total)
+        self.active = turn
+        return turn
+
+    def begin(self, input: Input) -> _Turn:
+        """Submits a turn after checking no other turn is being read."""
+        self._check_can_begin()
+        return self._started(self.native.submit_input(_items_json(input)))
+
+    async def begin_async(self, input: Input) -> _Turn:
+        """:meth:`begin` without blocking the event loop (the submission is awaited)."""
+        self._check_can_begin()
+        self.starting = True
+        try:
+            turn_id = await _await_pending(self.native.start_input(_items_json(input)))
+        finally:
+            self.starting = False
+        return self._started(str(turn_id))
+
+    def abandon(self, turn: _Turn) -> None:
+        """The reader went away before the turn ended: interrupt it (once)."""
+        if turn.done or turn.abandoned:
+            return
+        turn.abandoned = True
+        try:
+            self.native.interrupt_nowait()  # never blocks: this may run in __del__ or on a loop
+        except _native.CodexError:
+            pass  # the runtime is gone; nothing left to interrupt
+
+    @staticmethod
+    def _settleable(turn: _Turn) -> bool:
+        return turn.abandoned or turn.interrupt_requested
+
+    def _unsettled(self) -> _Turn | None:
+        turn = self.active
+        return turn if turn is not None and not turn.done and self._settleable(turn) else None
+
+    @staticmethod
+    def _stuck(turn: _Turn) -> _native.InternalError:
+        return _native.InternalError(f"interrupted turn {turn.turn_id} did not end within {SETTLE_TIMEOUT_S}s")
+
+    def settle_sync(self) -> None:
+        """Reads an abandoned or interrupted turn to its end, keeping its events on the turn."""
+        turn = self._unsettled()
+        if turn is None:
+            return
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while not turn.done:
+            event = self.take(turn)
+            if event is not None:
+                turn.tail.append(event)
+                continue
+            remaining = deadline - time.monotonic()
+            batch = self.native.next_batch(max(remaining, 0.0)) if remaining > 0 else None
+            if batch is None:
+                raise self._stuck(turn)
+            self.feed(batch)
+
+    async def settle_async(self) -> None:
+        """The asyncio twin of :meth:`settle_sync`."""
+        turn = self._unsettled()
+        if turn is None:
+            return
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                while not turn.done:
+                    event = self.take(turn)
+                    if event is not None:
+                        turn.tail.append(event)
+                        continue
+                    self.feed(await _next_batch(self.native))
+        except TimeoutError:
+            raise self._stuck(turn) from None
+
+
+async def _readable(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+async def _next_batch(native: _native.ThreadHandle) -> bytes:
+    """Waits for the next batch without blocking the event loop or parking a thread."""
+    while True:
+        batch = native.try_next_batch()
+        if batch is not None:
+            return batch
+        native.arm()
+        batch = native.try_next_batch()
+        if batch is not None:
+            return batch
+        await _readable(native.fileno())
+
+
+async def _await_pending(pending: _native.Pending) -> Any:
+    try:
+        if not pending.done():
+            await _readable(pending.fileno())
+    except BaseException:
+        pending.cancel()
+        raise
+    return pending.result()

@@ -1,0 +1,114 @@
+"""Python and codex-core agree on every field: a cross-language round trip, property-based.
+
+Hypothesis builds events from the generated classes themselves (``msgspec.inspect`` of each
+``EventMsg`` class), msgspec encodes them, codex's own serde types decode and re-encode them
+(``_native.roundtrip_event``), and the JSON must be the same up to serde's defaults. A field
+Rust refuses, or one it changes, is a disagreement between the two and fails with the variant.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codexrs import _native, _protocol
+from test_protocol import _same_modulo_defaults
+
+# Newtypes over strings that serde checks: values codex-core accepts, by codex type name.
+CODEX_STRINGS: dict[str, st.SearchStrategy[str]] = {
+    "ThreadId": st.uuids().map(str),
+    "SessionId": st.uuids().map(str),
+    "AbsolutePathBuf": st.sampled_from(["/tmp", "/work/repo", "/tmp/a b/c.txt"]),
+    "PathUri": st.sampled_from(["file:///tmp", "file:///work/repo"]),
+    "AgentPath": st.sampled_from(["/root", "/root/worker"]),
+    "ReasoningEffort": st.sampled_from(["low", "medium", "high"]),
+}
+
+# Wire values serde accepts but writes differently (deserialize-only aliases the schema lists).
+ALIASES = {"guardian_subagent"}
+
+_FLOAT = (
+    "codex's serde cannot decode a float inside an internally tagged enum in this build: "
+    "serde_json's arbitrary_precision feature is on (serde-rs/json#505)"
+)
+# Variants the round trip cannot cover yet, and why. Every other variant is covered.
+NOT_YET: dict[str, str] = {
+    "token_count": _FLOAT,
+    "exited_review_mode": _FLOAT,
+    "item_started": _FLOAT + " (review items)",
+    "item_completed": _FLOAT + " (review items)",
+    "raw_response_item": "ResponseItem has hand-written serde (reasoning content, tool output) its schema does not describe",
+    "session_configured": "a collection codex requires non-empty (serde: invalid length 0), not stated in the schema",
+    "collab_waiting_end": "a collection codex requires non-empty (serde: invalid length 0), not stated in the schema",
+}
+
+
+def _unset_default(field: mi.Field) -> bool:
+    """Whether the field defaults to UNSET (msgspec.inspect shows it optional, without default)."""
+    return not field.required and field.default is msgspec.NODEFAULT and field.default_factory is msgspec.NODEFAULT
+
+
+def _strategy(t: mi.Type, depth: int = 0) -> st.SearchStrategy[Any]:
+    if isinstance(t, mi.Metadata):
+        codex = (t.extra or {}).get("codex")
+        if codex in CODEX_STRINGS:
+            return CODEX_STRINGS[codex]
+        return _strategy(t.type, depth)
+    if depth > 4:  # recursive types (SessionConfigured carries EventMsgs): stop nesting
+        if isinstance(t, mi.ListType):
+            return st.just([])
+        if isinstance(t, mi.DictType):
+            return st.just({})
+        if isinstance(t, mi.UnionType) and any(isinstance(x, mi.NoneType) for x in t.types):
+            return st.none()
+    if isinstance(t, mi.StrType):
+        return st.text(min_size=t.min_length or 0, max_size=8)
+    if isinstance(t, mi.IntType):
+        return st.integers(0, 1000)
+    if isinstance(t, mi.FloatType):
+        return st.floats(0, 100, allow_nan=False)
+    if isinstance(t, mi.BoolType):
+        return st.booleans()
+    if isinstance(t, (mi.NoneType, mi.AnyType)):
+        return st.none()
+    if isinstance(t, mi.BytesType):
+        return st.binary(max_size=8)
+    if isinstance(t, mi.LiteralType):
+        return st.sampled_from([v for v in t.values if v not in ALIASES])
+    if isinstance(t, mi.ListType):
+        return st.lists(_strategy(t.item_type, depth + 1), max_size=2)
+    if isinstance(t, mi.DictType):
+        return st.dictionaries(st.text(max_size=4), _strategy(t.value_type, depth + 1), max_size=2)
+    if isinstance(t, mi.UnionType):
+        return st.one_of([_strategy(x, depth + 1) for x in t.types])
+    if isinstance(t, mi.StructType):
+        fields = list(t.fields)
+        if fields and all(_unset_default(f) for f in fields):
+            # An externally tagged enum's data variants: exactly one is set.
+            return st.one_of([st.builds(t.cls, **{f.name: _strategy(f.type, depth + 1)}) for f in fields])
+        return st.builds(t.cls, **{f.name: _strategy(f.type, depth + 1) for f in fields})
+    raise AssertionError(f"no strategy for {t!r}")
+
+
+VARIANTS = sorted(_protocol.EVENT_CLASSES.items())
+
+
+@pytest.mark.parametrize(("wire", "cls"), VARIANTS, ids=[w for w, _ in VARIANTS])
+def test_codex_decodes_and_re_encodes_what_msgspec_encodes(wire: str, cls: type[msgspec.Struct]) -> None:
+    if wire in NOT_YET:
+        pytest.skip(NOT_YET[wire])
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(_strategy(mi.type_info(cls)))
+    def round_trip(event: msgspec.Struct) -> None:
+        sent = json.loads(msgspec.json.encode(event))
+        back = json.loads(_native.roundtrip_event(json.dumps(sent)))
+        assert _same_modulo_defaults(back, sent), (sent, back)
+
+    round_trip()
