@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import atexit
 
-from . import _native, events
+from . import _native, events, items
 from ._client import (
     AsyncCodex,
     AsyncThread,
@@ -74,6 +74,7 @@ __all__ = [
     "Usage",
     "default_codex_home",
     "events",
+    "items",
 ]
 
 #: The crates.io package codex-core was linked from (the typeduck republish, pinned).
