@@ -24,35 +24,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 import codexrs
-from codexrs import _turn, events
-from codexrs.testing import ScriptedModel, text
+from codexrs import events
+from codexrs.testing import ScriptedModel, record_batches, text
 
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "cbb61b3"  # the last commit with the hand-written codexrs.events
 
 
-def record_batches(deltas: int) -> list[bytes]:
+def turn_batches(deltas: int) -> list[bytes]:
     """The raw batches of one real turn streaming ``deltas`` deltas."""
-    batches: list[bytes] = []
-    real: Callable[[bytes], Any] = _turn.decode_batch  # type: ignore[attr-defined]
-
-    def recording(batch: bytes) -> Any:
-        batches.append(bytes(batch))
-        return real(batch)
-
-    setattr(_turn, "decode_batch", recording)
-    try:
-        with tempfile.TemporaryDirectory() as tmp, ScriptedModel() as model:
-            repo = Path(tmp) / "repo"
-            repo.mkdir()
-            subprocess.run(["git", "init", "-q", str(repo)], check=True)
-            parts = [f"d{i} " for i in range(deltas)]
-            model.enqueue(text("".join(parts), deltas=parts))
-            with codexrs.Codex(codex_home=Path(tmp) / "home", cwd=repo, config=model.config()) as codex:
-                result = codex.thread_start().run("go")
-                assert result.status == "completed"
-    finally:
-        setattr(_turn, "decode_batch", real)
+    with tempfile.TemporaryDirectory() as tmp, ScriptedModel() as model, record_batches() as batches:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        parts = [f"d{i} " for i in range(deltas)]
+        model.enqueue(text("".join(parts), deltas=parts))
+        with codexrs.Codex(codex_home=Path(tmp) / "home", cwd=repo, config=model.config()) as codex:
+            result = codex.thread_start().run("go")
+            assert result.status == "completed"
     return batches
 
 
@@ -83,7 +72,7 @@ def main() -> None:
     parser.add_argument("--before", default=BEFORE)
     args = parser.parse_args()
 
-    batches = record_batches(args.deltas)
+    batches = turn_batches(args.deltas)
     count = sum(len(json.loads(b)) for b in batches)
     before = load_before(args.before)
     typed_before = sum(not isinstance(e, before.GenericEvent) for b in batches for _, e in before.decode_batch(b))

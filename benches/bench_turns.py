@@ -21,16 +21,15 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import codexrs
 from codexrs import events as ev
+from codexrs.testing import ScriptedModelProcess, ScriptedResponse
 from codexrs.testing.model import config_for, text
 
 BIG = 10_000
@@ -44,25 +43,10 @@ class Figures:
     cpu_us_per_delta: float
 
 
-class ModelProcess:
-    """The scripted model in its own process, scripted over HTTP."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codexrs.testing"], stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-
-    def enqueue(self, n_deltas: int) -> None:
-        deltas = [f"d{i} " for i in range(n_deltas)]
-        body = json.dumps([text("".join(deltas), deltas=deltas).to_json()]).encode()
-        base = self.url.removesuffix("/v1")
-        urllib.request.urlopen(urllib.request.Request(f"{base}/_codexrs/enqueue", data=body, method="POST")).read()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait()
+def deltas_turn(n: int) -> ScriptedResponse:
+    """A text response streamed as ``n`` deltas."""
+    deltas = [f"d{i} " for i in range(n)]
+    return text("".join(deltas), deltas=deltas)
 
 
 class DeltaClock:
@@ -107,15 +91,15 @@ def _children() -> list[int]:
 
 
 def measure(
-    model: ModelProcess, run_turn: Callable[[], tuple[float, float, int]], reps: int, extra_pids: Callable[[], list[int]]
+    model: ScriptedModelProcess, run_turn: Callable[[], tuple[float, float, int]], reps: int, extra_pids: Callable[[], list[int]]
 ) -> Figures:
     trips = []
     for _ in range(reps):
-        model.enqueue(SMALL)
+        model.enqueue(deltas_turn(SMALL))
         t0 = time.perf_counter()
         run_turn()
         trips.append((time.perf_counter() - t0) * 1000)
-    model.enqueue(BIG)
+    model.enqueue(deltas_turn(BIG))
     pids = [os.getpid(), *extra_pids()]
     cpu0 = _cpu_s(pids)
     first, last, count = run_turn()
@@ -124,7 +108,7 @@ def measure(
     return Figures(statistics.median(trips), (count - 1) / (last - first), cpu / count * 1e6)
 
 
-def codexrs_sync(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
+def codexrs_sync(model: ScriptedModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
     with codexrs.Codex(codex_home=home, cwd=cwd, config=config_for(model.url)) as codex:
         thread = codex.thread_start(approval_policy="never")
 
@@ -138,7 +122,7 @@ def codexrs_sync(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figur
         return measure(model, turn, reps, lambda: [])
 
 
-def codexrs_async(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
+def codexrs_async(model: ScriptedModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
     loop = asyncio.new_event_loop()
     codex = codexrs.AsyncCodex(codex_home=home, cwd=cwd, config=config_for(model.url))
     try:
@@ -158,7 +142,7 @@ def codexrs_async(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figu
         loop.close()
 
 
-def _official_config(model: ModelProcess, home: Path, cwd: Path) -> Any:
+def _official_config(model: ScriptedModelProcess, home: Path, cwd: Path) -> Any:
     from openai_codex import CodexConfig
 
     overrides = tuple(f"{k}={json.dumps(v)}" for k, v in {**config_for(model.url), **_codexrs_defaults()}.items())
@@ -174,7 +158,7 @@ def _is_delta(event: Any) -> bool:
     return getattr(event, "method", "") == "item/agentMessage/delta"
 
 
-def official_sync(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
+def official_sync(model: ScriptedModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
     from openai_codex import Codex
 
     with Codex(_official_config(model, home, cwd)) as codex:
@@ -190,7 +174,7 @@ def official_sync(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figu
         return measure(model, turn, reps, _children)
 
 
-def official_async(model: ModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
+def official_async(model: ScriptedModelProcess, home: Path, cwd: Path, reps: int) -> Figures:
     from openai_codex import AsyncCodex
 
     loop = asyncio.new_event_loop()
@@ -217,7 +201,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     reps = 5 if args.quick else 20
-    model = ModelProcess()
+    model = ScriptedModelProcess()
     results: dict[str, Figures] = {}
     try:
         for name, fn in [

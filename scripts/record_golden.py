@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import codexrs
-from codexrs import _turn
 from codexrs import events as ev
-from codexrs.testing import ScriptedModel, ScriptedResponse, apply_patch, exec_command, http_error, text
+from codexrs.testing import ScriptedModel, ScriptedResponse, apply_patch, exec_command, http_error, record_batches, text
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "golden"
 
@@ -74,25 +73,14 @@ SCENARIOS: dict[str, tuple[list[ScriptedResponse], dict[str, Any], Callable[[cod
 
 def record(name: str) -> list[str]:
     responses, options, drive = SCENARIOS[name]
-    lines: list[str] = []
-    real: Callable[[bytes], Any] = _turn.decode_batch  # type: ignore[attr-defined]
-
-    def recording(batch: bytes) -> Any:
-        lines.extend(json.dumps(envelope, ensure_ascii=False) for envelope in json.loads(batch))
-        return real(batch)
-
-    setattr(_turn, "decode_batch", recording)
-    try:
-        with tempfile.TemporaryDirectory(prefix="codexrs-golden-") as tmp, ScriptedModel() as model:
-            repo = Path(tmp) / "repo"
-            repo.mkdir()
-            subprocess.run(["git", "init", "-q", str(repo)], check=True)
-            model.enqueue(*responses)
-            with codexrs.Codex(codex_home=Path(tmp) / "home", cwd=repo, config=model.config()) as codex:
-                drive(codex.thread_start(**options))
-    finally:
-        setattr(_turn, "decode_batch", real)
-    return lines
+    with tempfile.TemporaryDirectory(prefix="codexrs-golden-") as tmp, ScriptedModel() as model:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        model.enqueue(*responses)
+        with record_batches() as batches, codexrs.Codex(codex_home=Path(tmp) / "home", cwd=repo, config=model.config()) as codex:
+            drive(codex.thread_start(**options))
+    return [json.dumps(envelope, ensure_ascii=False) for batch in batches for envelope in json.loads(batch)]
 
 
 def main() -> int:

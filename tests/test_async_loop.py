@@ -14,12 +14,9 @@ runs in its own process, so its server threads do not compete with the loop for 
 from __future__ import annotations
 
 import asyncio
-import json
-import statistics
-import subprocess
 import sys
+import statistics
 import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
 from typing import Any, Iterator
@@ -30,37 +27,21 @@ import codexrs
 from codexrs import _native
 from codexrs import events as ev
 from codexrs.approvals import ApprovalRequest, Decision
-from codexrs.testing import ScriptedResponse, exec_command, text
+from codexrs.testing import ScriptedModelProcess, exec_command, text
 from codexrs.testing.model import config_for
 
 THREADS = 8
 MAX_STALL_S = 0.020
 
 
-class ModelProcess:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "codexrs.testing"], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-
-    def route(self, marker: str, *responses: ScriptedResponse) -> None:
-        body = json.dumps({"marker": marker, "responses": [r.to_json() for r in responses]}).encode()
-        request = urllib.request.Request(f"{self.url.removesuffix('/v1')}/_codexrs/route", data=body, method="POST")
-        urllib.request.urlopen(request).read()
-
-
 @pytest.fixture
-def model_process() -> Iterator[ModelProcess]:
-    model = ModelProcess()
-    try:
+def model_process() -> Iterator[ScriptedModelProcess]:
+    with ScriptedModelProcess() as model:
         yield model
-    finally:
-        model.proc.terminate()
-        model.proc.wait()
 
 
 async def test_submitting_answering_and_interrupting_never_stall_the_loop(
-    model_process: ModelProcess, codex_home: Path, workspace: Path
+    model_process: ScriptedModelProcess, codex_home: Path, workspace: Path
 ) -> None:
     native_types = (_native.ThreadHandle, _native.Pending, _native.Engine)
     calls: dict[str, float] = {}  # native method -> longest call, seconds

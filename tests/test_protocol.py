@@ -12,16 +12,15 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
-import pytest
 
 import codexrs
-from codexrs import _native, _protocol, _turn
+from codexrs import _native, _protocol
 from codexrs.approvals import ApprovalRequest, Decision
 from codexrs.events import GenericEvent
-from codexrs.testing import ScriptedModel, apply_patch, exec_command, http_error, text
+from codexrs.testing import ScriptedModel, apply_patch, exec_command, http_error, record_batches, text
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "rust" / "codexrs" / "schema" / "event_msg.json"
 
@@ -79,24 +78,9 @@ def _same_modulo_defaults(a: Any, b: Any) -> bool:
     return (_empty(a) and _empty(b)) or bool(a == b)
 
 
-def _capture(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every event codex-core's pump hands to Python, as the JSON it serialized."""
-    seen: list[dict[str, Any]] = []
-    real: Callable[[bytes], Any] = _turn.decode_batch  # type: ignore[attr-defined]
-
-    def recording(batch: bytes) -> Any:
-        seen.extend(envelope["msg"] for envelope in json.loads(batch))
-        return real(batch)
-
-    monkeypatch.setattr(_turn, "decode_batch", recording)
-    return seen
-
-
 def test_real_events_decode_to_their_classes_and_codex_accepts_them_back(
-    monkeypatch: pytest.MonkeyPatch, scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
 ) -> None:
-    seen = _capture(monkeypatch)
-
     def approve(request: ApprovalRequest) -> Decision:
         return "approved"
 
@@ -106,14 +90,16 @@ def test_real_events_decode_to_their_classes_and_codex_accepts_them_back(
         text("done", deltas=["do", "ne"]),
         http_error(400, "scripted failure"),
     )
-    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
-        thread = codex.thread_start(approval_policy="untrusted", sandbox="workspace-write", on_approval=approve)
-        work = thread.turn("work")
-        streamed = list(work.stream())
-        assert work.result().status == "completed"
-        fail = thread.turn("fail")
-        streamed += list(fail.stream())
-        assert fail.result().status == "failed"
+    with record_batches() as batches:
+        with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+            thread = codex.thread_start(approval_policy="untrusted", sandbox="workspace-write", on_approval=approve)
+            work = thread.turn("work")
+            streamed = list(work.stream())
+            assert work.result().status == "completed"
+            fail = thread.turn("fail")
+            streamed += list(fail.stream())
+            assert fail.result().status == "failed"
+    seen: list[dict[str, Any]] = [envelope["msg"] for batch in batches for envelope in json.loads(batch)]
     # A tool turn, a patch turn and an approval, streamed: every event typed.
     assert not [e for e in streamed if isinstance(e, GenericEvent)]
     assert (workspace / "made-by-command").exists()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import inspect
 
-from ._turn import HANDLER_INVALID, HANDLER_RAISED, TurnResult, _await_pending, _next_batch, _ThreadCore, _Turn
-from .approvals import decision_json, deny_json
+from ._turn import HANDLER_RAISED, TurnResult, _await_pending, _next_batch, _ThreadCore, _Turn
+from .approvals import deny_json
 from .errors import ConfigError, TurnFailedError
 from .events import ApplyPatchApprovalRequest, Event, ExecApprovalRequest
 
@@ -215,12 +215,10 @@ class AsyncTurnStream(_StreamBase):
         except BaseException:
             await core.respond_async(event, deny_json(HANDLER_RAISED))
             raise
-        try:
-            encoded = decision_json(decision)
-        except BaseException:
-            await core.respond_async(event, deny_json(HANDLER_INVALID))
-            raise
+        encoded, error = core.answer_for(decision)
         await core.respond_async(event, encoded)
+        if error is not None:
+            raise error
 
     async def aclose(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""

@@ -258,13 +258,20 @@ class _ThreadCore:
         else:
             self.native.respond_patch_approval(event.call_id, decision)
 
-    def handler_result(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: object) -> None:
+    @staticmethod
+    def answer_for(decision: object) -> tuple[str, BaseException | None]:
+        """The ``ReviewDecision`` JSON to send for a handler's decision, and the error to raise
+        once it is sent: an invalid decision is denied first (fail closed)."""
         try:
-            encoded = decision_json(decision)
-        except BaseException:
-            self.respond(event, deny_json(HANDLER_INVALID))
-            raise
+            return decision_json(decision), None
+        except BaseException as exc:
+            return deny_json(HANDLER_INVALID), exc
+
+    def handler_result(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: object) -> None:
+        encoded, error = self.answer_for(decision)
         self.respond(event, encoded)
+        if error is not None:
+            raise error
 
     def handler_failed(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest) -> None:
         self.respond(event, deny_json(HANDLER_RAISED))

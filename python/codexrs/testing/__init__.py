@@ -25,10 +25,12 @@ from .model import (
     http_error,
     text,
 )
+from .process import ScriptedModelProcess, record_batches
 
 __all__ = [
     "RecordedRequest",
     "ScriptedModel",
+    "ScriptedModelProcess",
     "ScriptedResponse",
     "apply_patch",
     "cut",
@@ -36,5 +38,6 @@ __all__ = [
     "failed",
     "garbage",
     "http_error",
+    "record_batches",
     "text",
 ]
