@@ -27,7 +27,8 @@ Schema tool gets wrong (see the README, "Types from codex's schema"). The rules:
   untagged objects apart);
 * a newtype over a string (``ThreadId``, ``AbsolutePathBuf``, ...) becomes
   ``Annotated[str, Meta(extra={"codex": name})]`` with the schema's ``minLength``;
-* a few fields whose serde form differs from their schema are overridden (``OVERRIDES``).
+* a few fields whose serde form differs from their schema are overridden (``OVERRIDES``,
+  ``OPAQUE``, ``AS_STRING``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ OVERRIDES = {
 }
 # Definitions whose hand-written serde form differs from their schema: kept as decoded JSON.
 OPAQUE = {"FileSystemPermissions"}
+# Enums serde writes as one string (``serde(try_from = "String", into = "String")``: "user",
+# "subagent", or a feature's name) while the schema describes the Rust enum (schemars 0.8
+# ignores ``schemars(with = "String")`` on an enum): string newtypes, like ThreadId.
+AS_STRING = {"ThreadSource"}
 # Hand-written members added to generated classes (by Python class name).
 EXTRAS = {
     "Duration": [
@@ -214,7 +219,7 @@ class Generator:
         node = self.defs[name]
         if node.get("properties") and not ("oneOf" in node or "anyOf" in node):
             self.struct(py, node, claimed=True, source=name)
-        elif node.get("type") == "string" and "enum" not in node:
+        elif (node.get("type") == "string" and "enum" not in node) or name in AS_STRING:
             # A newtype over a string (ThreadId, AbsolutePathBuf, ...): its codex name rides
             # along (tests build valid values from it), with the schema's length bound.
             bound = f"min_length={node['minLength']}, " if "minLength" in node else ""
@@ -272,17 +277,34 @@ class Generator:
         props = dict(node.get("properties") or {})
         if tag is not None:
             props.pop(tag[0], None)
-        if "oneOf" in node:  # a tagged object that nests a second tagged enum (TurnItem::Extension)
-            for m in node["oneOf"]:
+        nested_tag = None
+        if "oneOf" in node:
+            # A tagged object that nests a second tagged enum (TurnItem::Extension, by "kind"):
+            # one Struct with the inner tag as a Literal of every value, the fields every inner
+            # variant requires as required, and the rest optional (absent: None, not encoded).
+            members = [m for m in node["oneOf"] if m.get("properties")]
+            nested_tag = self.tag_field(members)
+            for m in members:
                 for k, p in (m.get("properties") or {}).items():
                     props.setdefault(k, p)
-        options = "kw_only=True, frozen=True"
+            required |= set.intersection(*(set(m.get("required", [])) for m in members))
+            if nested_tag is not None:
+                values = [m["properties"][nested_tag]["enum"][0] for m in members]
+                props[nested_tag] = {"type": "string", "enum": values}
+        options = "kw_only=True, frozen=True" + (", omit_defaults=True" if nested_tag else "")
         if tag is not None:
             options = f'tag_field="{tag[0]}", tag={json.dumps(tag[1])}, ' + options
         doc = (node.get("description") or "").strip().replace('"""', "'''")
         origin = f"codex ``{source}``" if source else f"codex wire ``{tag[1]}``" if tag else "codex payload"
         lines = [f"class {name}({base}, {options}):", f'    """{origin}.' + (f" {doc}" if doc else "")]
         lines[-1] = lines[-1].replace("\n", "\n    ")
+        if nested_tag is not None:
+            lines.append("")
+            lines.append(f"    Fields by ``{nested_tag}`` (the others are None):")
+            lines.append("")
+            for m in members:
+                keys = sorted(k for k in m["properties"] if k != nested_tag)
+                lines.append(f"    * ``{m['properties'][nested_tag]['enum'][0]}``: " + ", ".join(f"``{k}``" for k in keys))
         lines.append('    """')
         lines.append("")
         body = []
@@ -290,8 +312,10 @@ class Generator:
         for key in sorted(props, key=lambda k: (k not in required, k)):
             prop = props[key]
             typ = OVERRIDES.get((owner, key)) or OVERRIDES.get((name, key)) or self.type_of(prop, name + pascal(key))
-            if key in required and "oneOf" not in node:
+            if key in required:
                 body.append(self.field(key, typ, None))
+            elif nested_tag is not None:
+                body.append(self.field(key, typ if typ.endswith("| None") or typ == "Any" else f"{typ} | None", "None"))
             else:
                 default = prop.get("default") if isinstance(prop, dict) else None
                 if isinstance(default, (bool, int, float, str)) and not isinstance(default, dict):

@@ -23,7 +23,16 @@ FILES = sorted(GOLDEN.glob("*.jsonl"))
 
 def test_every_scenario_was_recorded() -> None:
     names = {f.stem for f in FILES}
-    assert {"text", "shell_command", "apply_patch", "approval", "error", "interrupted"} <= names
+    assert {
+        "text",
+        "reasoning",
+        "shell_command",
+        "apply_patch",
+        "approval",
+        "mcp_call",
+        "error",
+        "interrupted",
+    } <= names
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])

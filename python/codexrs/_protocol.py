@@ -465,22 +465,28 @@ WebSearchAction = WebSearchActionSearch | WebSearchActionOpenPage | WebSearchAct
 AbsolutePathBuf = Annotated[str, msgspec.Meta(extra={"codex": "AbsolutePathBuf"})]
 
 
-class ExtensionItem(CodexItem, tag_field="type", tag="Extension", kw_only=True, frozen=True):
+class ExtensionItem(CodexItem, tag_field="type", tag="Extension", kw_only=True, frozen=True, omit_defaults=True):
     """codex wire ``Extension``. Item whose schema and lifecycle details are owned by an extension.
     
     Standalone image generation, sleep, and web search use this path. App-server wraps the same typed items in their public variants.
+
+    Fields by ``kind`` (the others are None):
+
+    * ``image_gen.generation``: ``id``, ``result``, ``revisedPrompt``, ``savedPath``, ``status``
+    * ``clock.sleep``: ``durationMs``, ``id``
+    * ``web.search``: ``action``, ``id``, ``query``, ``results``
     """
 
+    id: str
+    kind: Literal["image_gen.generation", "clock.sleep", "web.search"]
     action: WebSearchAction | None = None
-    durationMs: int = 0
-    id: str = ""
-    kind: Literal["image_gen.generation"] | None = None
-    query: str = ""
-    result: str = ""
+    durationMs: int | None = None
+    query: str | None = None
+    result: str | None = None
     results: list[Any] | None = None
     revisedPrompt: str | None = None
     savedPath: AbsolutePathBuf | None = None
-    status: str = ""
+    status: str | None = None
 
 
 class ImageGenerationItem(CodexItem, tag_field="type", tag="ImageGeneration", kw_only=True, frozen=True):
@@ -1327,13 +1333,7 @@ class SessionNetworkProxyRuntime(msgspec.Struct, kw_only=True, frozen=True):
     socks_addr: str
 
 
-class ThreadSourceData(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """A data-carrying variant of ``ThreadSource``: exactly one field is set."""
-
-    Feature: str | UnsetType = UNSET
-
-
-ThreadSource = Literal["User", "Subagent", "MemoryConsolidation"] | ThreadSourceData
+ThreadSource = Annotated[str, msgspec.Meta(extra={"codex": "ThreadSource"})]
 
 
 class SessionConfigured(CodexEvent, tag_field="type", tag="session_configured", kw_only=True, frozen=True):
@@ -2975,7 +2975,6 @@ __all__ = [
     "ThreadSettingsApplied",
     "ThreadSettingsSnapshot",
     "ThreadSource",
-    "ThreadSourceData",
     "TokenCount",
     "TokenUsage",
     "TokenUsageInfo",

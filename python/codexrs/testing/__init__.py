@@ -21,8 +21,11 @@ from .model import (
     cut,
     exec_command,
     failed,
+    function_call,
     garbage,
     http_error,
+    mcp_call,
+    reasoning,
     text,
 )
 from .process import ScriptedModelProcess, record_batches
@@ -36,8 +39,11 @@ __all__ = [
     "cut",
     "exec_command",
     "failed",
+    "function_call",
     "garbage",
     "http_error",
+    "mcp_call",
+    "reasoning",
     "record_batches",
     "text",
 ]

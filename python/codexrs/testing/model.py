@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -179,19 +180,83 @@ def text(
     return ScriptedResponse(events=_wrap(items, (input_tokens, out, cached_input_tokens, reasoning_tokens)))
 
 
+def reasoning(
+    summary: list[str],
+    *,
+    content: list[str] | None = None,
+    message: str = "",
+    input_tokens: int = 100,
+    reasoning_tokens: int = 20,
+) -> ScriptedResponse:
+    """The model reasons, then (if ``message`` is not empty) answers with ``message``.
+
+    ``summary`` are the reasoning summary's parts, each streamed as one
+    ``response.reasoning_summary_text.delta`` (codex's ``agent_reasoning_delta`` events, then
+    ``agent_reasoning``); ``content`` is the raw reasoning text, streamed as
+    ``response.reasoning_text.delta`` (codex shows it as ``agent_reasoning_raw_content*`` only
+    with ``show_raw_agent_reasoning = true``). The item carries an opaque ``encrypted_content``.
+    """
+    raw = list(content or [])
+    item_id = _next_id("rs")
+    done_item: dict[str, Any] = {
+        "type": "reasoning",
+        "id": item_id,
+        "summary": [{"type": "summary_text", "text": part} for part in summary],
+        "encrypted_content": base64.b64encode(("scripted:" + "".join(raw)).encode()).decode(),
+    }
+    if raw:
+        done_item["content"] = [{"type": "reasoning_text", "text": part} for part in raw]
+    items: list[tuple[str, dict[str, Any]]] = [
+        ("response.output_item.added", {"output_index": 0, "item": {"type": "reasoning", "id": item_id, "summary": []}})
+    ]
+    for index, part in enumerate(summary):
+        items.append(("response.reasoning_summary_part.added", {"item_id": item_id, "output_index": 0, "summary_index": index}))
+        items.append(
+            (
+                "response.reasoning_summary_text.delta",
+                {"item_id": item_id, "output_index": 0, "summary_index": index, "delta": part},
+            )
+        )
+    items += [
+        ("response.reasoning_text.delta", {"item_id": item_id, "output_index": 0, "content_index": index, "delta": part})
+        for index, part in enumerate(raw)
+    ]
+    items.append(("response.output_item.done", {"output_index": 0, "item": done_item}))
+    if message:
+        items += text(message).events[1:-1]
+    return ScriptedResponse(events=_wrap(items, (input_tokens, reasoning_tokens + 1, 0, reasoning_tokens)))
+
+
+def function_call(
+    name: str, arguments: dict[str, Any], *, namespace: str | None = None, call_id: str | None = None
+) -> ScriptedResponse:
+    """The model calls the function tool ``name`` with ``arguments`` (a JSON object).
+
+    ``namespace`` selects a namespaced tool: an MCP server ``srv``'s tools are in ``mcp__srv``.
+    """
+    item: dict[str, Any] = {
+        "type": "function_call",
+        "id": _next_id("fc"),
+        "call_id": call_id or _next_id("call"),
+        "name": name,
+        "arguments": json.dumps(arguments),
+    }
+    if namespace is not None:
+        item["namespace"] = namespace
+    return ScriptedResponse(events=_wrap([("response.output_item.done", {"output_index": 0, "item": item})], (100, 10, 0, 0)))
+
+
+def mcp_call(server: str, tool: str, arguments: dict[str, Any], *, call_id: str | None = None) -> ScriptedResponse:
+    """The model calls ``tool`` of the MCP server configured as ``mcp_servers.<server>``."""
+    return function_call(tool, arguments, namespace=f"mcp__{server}", call_id=call_id)
+
+
 def exec_command(cmd: str, *, call_id: str | None = None, workdir: str | None = None) -> ScriptedResponse:
     """The model calls codex's ``exec_command`` tool with ``cmd`` (a shell command line)."""
     args: dict[str, Any] = {"cmd": cmd}
     if workdir is not None:
         args["workdir"] = workdir
-    item = {
-        "type": "function_call",
-        "id": _next_id("fc"),
-        "call_id": call_id or _next_id("call"),
-        "name": "exec_command",
-        "arguments": json.dumps(args),
-    }
-    return ScriptedResponse(events=_wrap([("response.output_item.done", {"output_index": 0, "item": item})], (100, 10, 0, 0)))
+    return function_call("exec_command", args, call_id=call_id)
 
 
 def apply_patch(patch: str, *, call_id: str | None = None) -> ScriptedResponse:
