@@ -70,7 +70,7 @@ def test_a_changed_task_complete_still_ends_the_turn() -> None:
     decoded = ev.decode_batch(batch)
     end = decoded[-1][1]
     assert isinstance(end, ev.GenericEvent) and end.type == "task_complete" and end.decode_error
-    core = _ThreadCore(cast(Any, None), None)
+    core = _ThreadCore(cast(Any, None), None, None)
     turn = _Turn(turn_id="t1", usage_start=_ZERO, usage_end=_ZERO)
     for sub_id, event in decoded:
         core.observe(sub_id, event, turn)
@@ -79,7 +79,11 @@ def test_a_changed_task_complete_still_ends_the_turn() -> None:
 
 
 def test_every_codex_variant_and_codexrs_event_has_one_class() -> None:
-    assert set(ev.TYPED_EVENTS) == set(_protocol.EVENT_CLASSES) | {"codexrs_approval_denied", "codexrs_encode_error"}
+    assert set(ev.TYPED_EVENTS) == set(_protocol.EVENT_CLASSES) | {
+        "codexrs_approval_denied",
+        "codexrs_request_timed_out",
+        "codexrs_encode_error",
+    }
     assert not hasattr(ev, "AgentReasoningDelta")  # gone from the linked codex-core
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import atexit
 
-from . import _native, events, items
+from . import _native, events, items, requests
 from ._client import (
     AsyncCodex,
     AsyncThread,
@@ -34,6 +34,7 @@ from ._client import (
 )
 from ._options import ApprovalPolicy, SandboxMode
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
+from .requests import DEFER, Request, RequestHandler, RequestKind
 from .errors import (
     CodexError,
     ConfigError,
@@ -57,12 +58,16 @@ __all__ = [
     "Codex",
     "CodexError",
     "ConfigError",
+    "DEFER",
     "Decision",
     "EngineClosedError",
     "Input",
     "SandboxMode",
     "InternalError",
     "ModelError",
+    "Request",
+    "RequestHandler",
+    "RequestKind",
     "Thread",
     "ThreadNotFoundError",
     "TurnFailedError",
@@ -75,6 +80,7 @@ __all__ = [
     "default_codex_home",
     "events",
     "items",
+    "requests",
 ]
 
 #: The crates.io package codex-core was linked from (the typeduck republish, pinned).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from . import _native
@@ -19,6 +20,7 @@ from ._options import ApprovalPolicy, SandboxMode, approval_policy_name, sandbox
 from ._stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
 from ._turn import Input, TurnResult, TurnStatus, Usage, _await_pending, _ThreadCore
 from .approvals import ApprovalHandler
+from .requests import DEFAULT_REQUEST_TIMEOUT, Request, RequestHandler
 from .errors import ConfigError, EngineClosedError, ThreadNotFoundError
 from .events import SessionConfigured
 
@@ -61,13 +63,16 @@ def _start_thread(
     approval_policy: ApprovalPolicy | None,
     sandbox: SandboxMode | None,
     config: Mapping[str, Any] | None,
-    on_approval: ApprovalHandler | None,
+    handlers: _Handlers,
     max_queued_events: int,
     raw_response_items: bool,
 ) -> _native.Pending:
     """The native ``thread_start`` both twins call; see :meth:`Codex.thread_start`."""
     if model is not None and not isinstance(model, str):
         raise TypeError(f"model must be a str, not {type(model).__name__}")
+    timeout = handlers.request_timeout
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
+        raise TypeError(f"request_timeout must be a number of seconds or None, not {type(timeout).__name__}")
     return engine.thread_start(
         cwd=None if cwd is None else str(cwd),
         model=model,
@@ -76,8 +81,27 @@ def _start_thread(
         config_json=_config_json(config),
         max_queued_events=max_queued_events,
         raw_response_items=raw_response_items,
-        auto_deny=on_approval is None,
+        handled=handlers.kinds(),
+        request_timeout=None if timeout is None else float(timeout),
     )
+
+
+@dataclass(frozen=True)
+class _Handlers:
+    """A thread's request handlers (see :mod:`codexrs.requests`)."""
+
+    on_approval: ApprovalHandler | None
+    on_request: RequestHandler | None
+    request_timeout: float | None
+
+    def kinds(self) -> list[str]:
+        """The request kinds Python answers; codexrs denies the others at once."""
+        kinds: list[str] = []
+        if self.on_approval is not None or self.on_request is not None:
+            kinds += ["exec", "patch"]
+        if self.on_request is not None:
+            kinds += ["permissions", "user_input", "elicitation", "dynamic_tool"]
+        return kinds
 
 
 class Thread:
@@ -88,9 +112,9 @@ class Thread:
         session: The thread's resolved settings (codex ``session_configured``).
     """
 
-    def __init__(self, codex: Codex, native: _native.ThreadHandle, on_approval: ApprovalHandler | None) -> None:
+    def __init__(self, codex: Codex, native: _native.ThreadHandle, handlers: _Handlers) -> None:
         self._codex = codex
-        self._core = _ThreadCore(native, on_approval)
+        self._core = _ThreadCore(native, handlers.on_approval, handlers.on_request)
         self.id: str = native.id
         self.session = _session(native)
 
@@ -112,6 +136,20 @@ class Thread:
                 everything the turn produced.
         """
         return self.turn(input).run()
+
+    def respond(self, request: Request, answer: object) -> bool:
+        """Answers a pending request of this thread, from any code and any Python thread
+        (e.g. after a handler returned :data:`codexrs.requests.DEFER`).
+
+        ``answer`` is what a handler would return (:mod:`codexrs.requests`). Returns ``True``
+        once codex-core accepted it; ``False``, sending nothing, when the request is no longer
+        pending (already answered, or denied at its ``request_timeout``).
+
+        Raises:
+            TypeError / ConfigError: ``answer`` is not an answer for the request's kind; the
+                request is denied (fail closed).
+        """
+        return self._core.respond(request, answer)
 
     def close(self) -> None:
         """Shuts the thread down (codex ``Op::Shutdown``) and waits for it."""
@@ -175,6 +213,8 @@ class Codex:
         sandbox: SandboxMode | None = None,
         config: Mapping[str, Any] | None = None,
         on_approval: ApprovalHandler | None = None,
+        on_request: RequestHandler | None = None,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
     ) -> Thread:
@@ -188,8 +228,15 @@ class Codex:
             sandbox: ``"read-only"``, ``"workspace-write"`` or ``"danger-full-access"``
                 (``"full-access"``, openai-codex's name, is accepted too).
             config: Per-thread codex config overrides (dotted keys).
-            on_approval: Called with each approval request; returns a decision
-                (:mod:`codexrs.approvals`). Without one, requests are denied (fail closed).
+            on_approval: Called with each approval request (exec, patch); returns a decision
+                (:mod:`codexrs.approvals`).
+            on_request: Called with each request codex-core waits on (approvals, permission
+                requests, user-input questions, MCP elicitations, dynamic tool calls; see
+                :mod:`codexrs.requests`); returns the answer, or ``DEFER`` to answer later with
+                :meth:`Thread.respond`. Answers approvals too unless ``on_approval`` is given.
+                A kind with no handler is denied at once (fail closed).
+            request_timeout: Seconds a request may wait for its answer before codexrs denies it
+                (default 300; ``None``: wait forever).
             max_queued_events: Events codexrs holds for this thread before it stops pulling
                 from codex-core (which then holds the rest): memory bound, never a drop.
             raw_response_items: Also deliver ``raw_response_item`` events (whole prompts).
@@ -200,10 +247,11 @@ class Codex:
             TypeError: A policy or model that is not a string.
             EngineClosedError: ``close()`` was called.
         """
+        handlers = _Handlers(on_approval, on_request, request_timeout)
         pending = _start_thread(
-            self._engine, cwd, model, approval_policy, sandbox, config, on_approval, max_queued_events, raw_response_items
+            self._engine, cwd, model, approval_policy, sandbox, config, handlers, max_queued_events, raw_response_items
         )
-        thread = Thread(self, pending.wait(), on_approval)
+        thread = Thread(self, pending.wait(), handlers)
         self._threads[thread.id] = thread
         return thread
 
@@ -237,9 +285,9 @@ class Codex:
 class AsyncThread:
     """A codex thread on an :class:`AsyncCodex`; see :class:`Thread`."""
 
-    def __init__(self, codex: AsyncCodex, native: _native.ThreadHandle, on_approval: ApprovalHandler | None) -> None:
+    def __init__(self, codex: AsyncCodex, native: _native.ThreadHandle, handlers: _Handlers) -> None:
         self._codex = codex
-        self._core = _ThreadCore(native, on_approval)
+        self._core = _ThreadCore(native, handlers.on_approval, handlers.on_request)
         self.id: str = native.id
         self.session = _session(native)
 
@@ -251,6 +299,10 @@ class AsyncThread:
     async def run(self, input: Input) -> TurnResult:
         """Runs one turn to its end; raises :class:`TurnFailedError` if it failed."""
         return await (await self.turn(input)).run()
+
+    async def respond(self, request: Request, answer: object) -> bool:
+        """Answers a pending request; see :meth:`Thread.respond`. Never blocks the loop."""
+        return await self._core.respond_async(request, answer)
 
     async def close(self) -> None:
         """Shuts the thread down and waits for it."""
@@ -301,18 +353,21 @@ class AsyncCodex:
         sandbox: SandboxMode | None = None,
         config: Mapping[str, Any] | None = None,
         on_approval: ApprovalHandler | None = None,
+        on_request: RequestHandler | None = None,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
     ) -> AsyncThread:
-        """Starts a codex thread; see :meth:`Codex.thread_start`. ``on_approval`` may be async."""
+        """Starts a codex thread; see :meth:`Codex.thread_start`. Handlers may be async."""
         await self.start()
         assert self._engine is not None
+        handlers = _Handlers(on_approval, on_request, request_timeout)
         native = await _await_pending(
             _start_thread(
-                self._engine, cwd, model, approval_policy, sandbox, config, on_approval, max_queued_events, raw_response_items
+                self._engine, cwd, model, approval_policy, sandbox, config, handlers, max_queued_events, raw_response_items
             )
         )
-        thread = AsyncThread(self, native, on_approval)
+        thread = AsyncThread(self, native, handlers)
         self._threads[thread.id] = thread
         return thread
 

@@ -1,18 +1,19 @@
 """Turn handles and their event streams, sync and async (``TurnHandle``, ``TurnStream``, ...).
 
 A stream reads the thread's batches through :class:`~codexrs._turn._ThreadCore` and answers
-approval requests with the thread's handler; the rule for when leaving a stream interrupts its
+requests (:mod:`codexrs.requests`) with the thread's handlers; the rule for when leaving a stream interrupts its
 turn is on :class:`_StreamBase`.
 """
 
 from __future__ import annotations
 
 import inspect
+from typing import cast
 
 from ._turn import HANDLER_RAISED, TurnResult, _await_pending, _next_batch, _ThreadCore, _Turn
-from .approvals import deny_json
 from .errors import ConfigError, TurnFailedError
-from .events import ApplyPatchApprovalRequest, Event, ExecApprovalRequest
+from .events import Event
+from .requests import DEFER, Request
 
 __all__ = ["AsyncTurnHandle", "AsyncTurnStream", "TurnHandle", "TurnStream"]
 
@@ -103,24 +104,26 @@ class TurnStream(_StreamBase):
                 if batch is not None:
                     core.feed(batch)
             if core.needs_answer(event):
-                assert isinstance(event, (ExecApprovalRequest, ApplyPatchApprovalRequest))
-                self._answer(event)
+                self._answer(cast(Request, event))
         except BaseException:
             core.abandon(turn)
             raise
         return event
 
-    def _answer(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest) -> None:
-        handler = self._core.on_approval
+    def _answer(self, request: Request) -> None:
+        handler = self._core.handler_for(request)
         assert handler is not None
         try:
-            decision = handler(event)
-            if inspect.isawaitable(decision):
-                raise ConfigError("on_approval returned an awaitable on a sync Codex; use AsyncCodex")
+            answer = handler(request)
+            if inspect.isawaitable(answer):
+                if inspect.iscoroutine(answer):
+                    answer.close()
+                raise ConfigError("a request handler returned an awaitable on a sync Codex; use AsyncCodex")
         except BaseException:
-            self._core.handler_failed(event)
+            self._core.deny(request, HANDLER_RAISED)
             raise
-        self._core.handler_result(event, decision)
+        if answer is not DEFER:
+            self._core.respond(request, answer)
 
     def close(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""
@@ -198,27 +201,25 @@ class AsyncTurnStream(_StreamBase):
                     break
                 core.feed(await _next_batch(core.native))
             if core.needs_answer(event):
-                assert isinstance(event, (ExecApprovalRequest, ApplyPatchApprovalRequest))
-                await self._answer(event)
+                await self._answer(cast(Request, event))
         except BaseException:
             core.abandon(turn)
             raise
         return event
 
-    async def _answer(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest) -> None:
-        handler, core = self._core.on_approval, self._core
+    async def _answer(self, request: Request) -> None:
+        core = self._core
+        handler = core.handler_for(request)
         assert handler is not None
         try:
-            decision = handler(event)
-            if inspect.isawaitable(decision):
-                decision = await decision
+            answer = handler(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
         except BaseException:
-            await core.respond_async(event, deny_json(HANDLER_RAISED))
+            core.deny(request, HANDLER_RAISED)
             raise
-        encoded, error = core.answer_for(decision)
-        await core.respond_async(event, encoded)
-        if error is not None:
-            raise error
+        if answer is not DEFER:
+            await core.respond_async(request, answer)
 
     async def aclose(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""

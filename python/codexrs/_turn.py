@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, Sequence, Union
 
 from . import _native
-from .approvals import ApprovalHandler, decision_json, deny_json
+from .approvals import ApprovalHandler
 from .errors import ConfigError, TurnInProgressError
 from .events import (
     AgentMessage,
-    ApplyPatchApprovalRequest,
     ErrorEvent,
     Event,
-    ExecApprovalRequest,
     ItemCompleted,
     RateLimitSnapshot,
     TokenCount,
@@ -35,6 +33,7 @@ from .events import (
     decode_batch,
 )
 from .items import TurnItem
+from .requests import Request, RequestHandler, answer_json, key_of, kind_of
 
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
 
@@ -136,8 +135,15 @@ class TurnResult:
         return self.id
 
 
-HANDLER_RAISED = "the codexrs approval handler raised an exception"
-HANDLER_INVALID = "the codexrs approval handler returned an invalid decision"
+HANDLER_RAISED = "denied by codexrs: the request handler raised an exception"
+HANDLER_INVALID = "denied by codexrs: the request handler returned an invalid answer"
+
+
+def _kind(request: Request) -> str:
+    kind = kind_of(request)
+    if kind is None:
+        raise TypeError(f"{type(request).__name__} is not a request codex-core waits on")
+    return kind
 
 _ZERO = TokenUsage(input_tokens=0, cached_input_tokens=0, output_tokens=0, reasoning_output_tokens=0, total_tokens=0)
 
@@ -187,9 +193,12 @@ class _Turn:
 class _ThreadCore:
     """The event state machine shared by :class:`Thread` and :class:`AsyncThread`."""
 
-    def __init__(self, native: _native.ThreadHandle, on_approval: ApprovalHandler | None) -> None:
+    def __init__(
+        self, native: _native.ThreadHandle, on_approval: ApprovalHandler | None, on_request: RequestHandler | None
+    ) -> None:
         self.native = native
         self.on_approval = on_approval
+        self.on_request = on_request
         self.pending: deque[tuple[str, Event]] = deque()
         self.total: TokenUsage = _ZERO
         self.active: _Turn | None = None
@@ -249,40 +258,39 @@ class _ThreadCore:
         turn.status = status
         turn.usage_end = self.total
 
+    def handler_for(self, event: Event) -> RequestHandler | None:
+        """The handler that answers ``event`` (a request), or ``None``."""
+        kind = kind_of(event)
+        if kind is None:
+            return None
+        if kind in ("exec", "patch") and self.on_approval is not None:
+            return self.on_approval
+        return self.on_request
+
     def needs_answer(self, event: Event) -> bool:
-        return isinstance(event, (ExecApprovalRequest, ApplyPatchApprovalRequest)) and not self.native.auto_deny
+        kind = kind_of(event)
+        return kind is not None and self.handler_for(event) is not None and self.native.handles(kind)
 
-    def respond(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: str) -> None:
-        if isinstance(event, ExecApprovalRequest):
-            self.native.respond_exec_approval(event.effective_approval_id, event.turn_id or None, decision)
-        else:
-            self.native.respond_patch_approval(event.call_id, decision)
+    def deny(self, request: Request, reason: str) -> bool:
+        """Refuses a pending request (never blocks); whether it was pending."""
+        return self.native.deny(_kind(request), key_of(request), reason)
 
-    @staticmethod
-    def answer_for(decision: object) -> tuple[str, BaseException | None]:
-        """The ``ReviewDecision`` JSON to send for a handler's decision, and the error to raise
-        once it is sent: an invalid decision is denied first (fail closed)."""
+    def _encode(self, request: Request, answer: object) -> str:
+        """``answer`` as codex's answer type; a junk answer denies the request, then raises."""
         try:
-            return decision_json(decision), None
-        except BaseException as exc:
-            return deny_json(HANDLER_INVALID), exc
+            return answer_json(request, answer)
+        except BaseException:
+            self.deny(request, HANDLER_INVALID)
+            raise
 
-    def handler_result(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: object) -> None:
-        encoded, error = self.answer_for(decision)
-        self.respond(event, encoded)
-        if error is not None:
-            raise error
+    def respond(self, request: Request, answer: object) -> bool:
+        """Answers a pending request; ``False`` if it is no longer pending (sends nothing)."""
+        return self.native.respond(_kind(request), key_of(request), self._encode(request, answer))
 
-    def handler_failed(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest) -> None:
-        self.respond(event, deny_json(HANDLER_RAISED))
-
-    async def respond_async(self, event: ExecApprovalRequest | ApplyPatchApprovalRequest, decision: str) -> None:
+    async def respond_async(self, request: Request, answer: object) -> bool:
         """:meth:`respond` without blocking the event loop."""
-        if isinstance(event, ExecApprovalRequest):
-            pending = self.native.start_exec_approval(event.effective_approval_id, event.turn_id or None, decision)
-        else:
-            pending = self.native.start_patch_approval(event.call_id, decision)
-        await _await_pending(pending)
+        pending = self.native.start_respond(_kind(request), key_of(request), self._encode(request, answer))
+        return bool(await _await_pending(pending))
 
     def _check_can_begin(self) -> None:
         if self.starting:

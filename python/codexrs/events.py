@@ -23,7 +23,7 @@ to (once, in Rust) by msgspec; no intermediate dicts are built for typed events.
 from __future__ import annotations
 
 import logging
-from typing import Any, Final, Union
+from typing import Any, Final, Literal, Union
 
 import msgspec
 
@@ -31,7 +31,15 @@ from . import _protocol
 from ._protocol import *  # noqa: F403  (every generated event and payload class)
 from ._protocol import EVENT_CLASSES, CodexEvent, EventMsg
 
-__all__ = ["ApprovalAutoDenied", "CodexrsEncodeError", "Event", "GenericEvent", "TYPED_EVENTS", "decode_batch"]
+__all__ = [
+    "ApprovalAutoDenied",
+    "CodexrsEncodeError",
+    "Event",
+    "GenericEvent",
+    "RequestTimedOut",
+    "TYPED_EVENTS",
+    "decode_batch",
+]
 __all__ += _protocol.__all__
 
 _log = logging.getLogger("codexrs")
@@ -40,27 +48,57 @@ _log = logging.getLogger("codexrs")
 # ---- codexrs's own events (not codex-core's) -----------------------------------------------
 
 
+RequestKindName = Literal["exec", "patch", "permissions", "user_input", "elicitation", "dynamic_tool"]
+
+
 class ApprovalAutoDenied(CodexEvent, tag="codexrs_approval_denied", kw_only=True, frozen=True):
-    """codexrs (not codex-core) denied an approval request because the thread has no handler.
+    """codexrs (not codex-core) denied a request at once because the thread has no handler
+    for its kind (see :mod:`codexrs.requests`).
 
     Follows the request it answers in the stream.
 
     Attributes:
-        kind: ``"exec"`` or ``"patch"``.
-        call_id: The tool call the request was for.
-        approval_id: The id the denial was sent with.
+        kind: The request kind: ``"exec"``, ``"patch"``, ``"permissions"``, ``"user_input"``,
+            ``"elicitation"`` or ``"dynamic_tool"``.
+        key: The id the denial was sent with (:func:`codexrs.requests.key_of`).
+        call_id: Same as ``key`` (kept for approvals' readers).
+        approval_id: Same as ``key`` (kept for approvals' readers).
         turn_id: The turn that asked.
         reason: The rejection text codex-core received.
         submitted: Whether codex-core accepted the denial.
         submit_error: codex-core's error when it did not.
     """
 
-    kind: str
+    kind: RequestKindName
     call_id: str
     approval_id: str
     turn_id: str
     reason: str
     submitted: bool
+    key: str = ""
+    submit_error: str | None = None
+
+
+class RequestTimedOut(CodexEvent, tag="codexrs_request_timed_out", kw_only=True, frozen=True):
+    """codexrs (not codex-core) denied a request nobody answered within the thread's
+    ``request_timeout`` (see :mod:`codexrs.requests`). An answer after this is refused.
+
+    Attributes:
+        kind: The request kind (as in :class:`ApprovalAutoDenied`).
+        key: The id the denial was sent with.
+        turn_id: The turn that asked.
+        reason: The rejection text codex-core received.
+        submitted: Whether codex-core accepted the denial.
+        submit_error: codex-core's error when it did not.
+    """
+
+    kind: RequestKindName
+    key: str
+    turn_id: str
+    reason: str
+    submitted: bool
+    call_id: str = ""
+    approval_id: str = ""
     submit_error: str | None = None
 
 
@@ -72,6 +110,7 @@ class CodexrsEncodeError(CodexEvent, tag="codexrs_encode_error", kw_only=True, f
 
 CODEXRS_EVENTS: Final[dict[str, type[CodexEvent]]] = {
     "codexrs_approval_denied": ApprovalAutoDenied,
+    "codexrs_request_timed_out": RequestTimedOut,
     "codexrs_encode_error": CodexrsEncodeError,
 }
 """codexrs's own events by wire name: the one place they are declared."""
@@ -94,7 +133,7 @@ class GenericEvent(msgspec.Struct, frozen=True):
     decode_error: str | None = None
 
 
-_Typed = Union[EventMsg, ApprovalAutoDenied, CodexrsEncodeError]
+_Typed = Union[EventMsg, ApprovalAutoDenied, RequestTimedOut, CodexrsEncodeError]
 
 Event = Union[_Typed, GenericEvent]
 """Every event type a stream yields."""

@@ -46,6 +46,8 @@ use crate::errors::CoreError;
 use crate::errors::CoreResult;
 use crate::pending::Finish;
 use crate::pending::Pending;
+use crate::requests::Kind;
+use crate::requests::Requests;
 use crate::thread::PumpOptions;
 use crate::thread::ThreadHandle;
 use crate::thread::Waker;
@@ -252,7 +254,8 @@ struct ThreadStart {
     options: ThreadOptions,
     max_queued_events: usize,
     raw_response_items: bool,
-    auto_deny: bool,
+    handled: Vec<Kind>,
+    request_timeout: Option<Duration>,
 }
 
 async fn start_thread(inner: Arc<Inner>, start: ThreadStart) -> CoreResult<ThreadHandle> {
@@ -267,20 +270,20 @@ async fn start_thread(inner: Arc<Inner>, start: ThreadStart) -> CoreResult<Threa
         .map_err(|e| CoreError::Config(format!("codex could not start the thread: {e}")))?;
     let (tx, rx) = mpsc::channel(start.max_queued_events.max(1));
     let waker = Waker::new()?;
-    let auto_deny = Arc::new(AtomicBool::new(start.auto_deny));
+    let requests = Requests::new(&start.handled, start.request_timeout);
     inner.routes.add(thread_id.to_string(), &tx, &waker);
     tokio::spawn(crate::thread::pump(
         Arc::clone(&thread),
         tx,
         Arc::clone(&waker),
-        PumpOptions { raw_response_items: start.raw_response_items, auto_deny: Arc::clone(&auto_deny) },
+        PumpOptions { raw_response_items: start.raw_response_items, requests: Arc::clone(&requests) },
     ));
     Ok(ThreadHandle {
         id: thread_id,
         thread,
         rx: Arc::new(Mutex::new(rx)),
         waker,
-        auto_deny,
+        requests,
         session_configured: serde_json::to_vec(&session_configured).unwrap_or_default(),
         manager: Arc::downgrade(&inner.manager),
     })
@@ -319,7 +322,10 @@ impl Engine {
 
     /// Starts a codex thread (`ThreadManager::start_thread`). Returns a `Pending` whose result
     /// is a `ThreadHandle`. Policy names are codex's (`never`, `workspace-write`, ...).
-    #[pyo3(signature = (cwd=None, model=None, approval_policy=None, sandbox=None, config_json="{}", max_queued_events=4096, raw_response_items=false, auto_deny=true))]
+    /// `handled`: the request kinds (`exec`, `patch`, `permissions`, `user_input`,
+    /// `elicitation`, `dynamic_tool`) Python answers; the rest are denied at once.
+    /// `request_timeout`: seconds after which an unanswered request is denied (`None`: never).
+    #[pyo3(signature = (cwd=None, model=None, approval_policy=None, sandbox=None, config_json="{}", max_queued_events=4096, raw_response_items=false, handled=Vec::new(), request_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn thread_start(
         &self,
@@ -330,11 +336,19 @@ impl Engine {
         config_json: &str,
         max_queued_events: usize,
         raw_response_items: bool,
-        auto_deny: bool,
+        handled: Vec<String>,
+        request_timeout: Option<f64>,
     ) -> PyResult<Pending> {
         if max_queued_events == 0 {
             return Err(CoreError::Config("max_queued_events must be at least 1".into()).into());
         }
+        let handled = handled.iter().map(|k| Kind::parse(k)).collect::<CoreResult<Vec<_>>>()?;
+        let request_timeout = match request_timeout {
+            Some(t) if !(t.is_finite() && t > 0.0) => {
+                return Err(CoreError::Config(format!("request_timeout must be a positive number of seconds, not {t}")).into());
+            }
+            t => t.map(Duration::from_secs_f64),
+        };
         let options = ThreadOptions {
             cwd,
             model,
@@ -342,7 +356,7 @@ impl Engine {
             sandbox: sandbox.map(parse_sandbox).transpose()?,
             overrides: parse_overrides(config_json)?,
         };
-        let start = ThreadStart { options, max_queued_events, raw_response_items, auto_deny };
+        let start = ThreadStart { options, max_queued_events, raw_response_items, handled, request_timeout };
         let inner = Arc::clone(&self.inner);
         Ok(Pending::spawn("thread start", async move {
             let handle = start_thread(inner, start).await?;

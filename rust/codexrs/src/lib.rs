@@ -2,7 +2,8 @@
 //!
 //! Modules: [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
 //! `ThreadManager` per `Codex`), [`thread`] (a thread's event pump, queue and ops), [`pending`]
-//! (slow operations as awaitable handles), [`config`] (Python values to codex config),
+//! (slow operations as awaitable handles), [`requests`] (codex-core's requests: answered or
+//! denied, never left waiting), [`config`] (Python values to codex config),
 //! [`errors`] (the error enum and the Python exception hierarchy), [`schema`] (codex's event
 //! schema and a serde round trip, for the generated types and their tests).
 
@@ -10,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod errors;
 pub mod pending;
+pub mod requests;
 pub mod runtime;
 pub mod schema;
 pub mod thread;
@@ -42,7 +44,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EngineClosedError", py.get_type::<errors::EngineClosedError>())?;
     m.add("TurnInProgressError", py.get_type::<errors::TurnInProgressError>())?;
     m.add("InternalError", py.get_type::<errors::InternalError>())?;
-    m.add("AUTO_DENY_REASON", thread::AUTO_DENY_REASON)?;
+    m.add("AUTO_DENY_REASON", requests::NO_HANDLER)?;
+    m.add("TIMED_OUT_REASON", requests::TIMED_OUT)?;
     m.add("CODEX_CORE_PACKAGE", "typeduck-codex-execpolicy==0.6.0")?;
     Ok(())
 }

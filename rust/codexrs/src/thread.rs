@@ -7,8 +7,9 @@
 //! Python reads batches: each read takes every event already queued, as one JSON array.
 //!
 //! `raw_response_item` events (the whole prompt, every turn) are not serialized unless the
-//! thread asked for them. Approval requests on a thread without a Python handler are denied
-//! here, at once, and a `codexrs_approval_denied` event follows the request in the stream.
+//! thread asked for them. Requests that wait for an answer (approvals, questions, elicitations,
+//! tool calls) go through [`crate::requests`]: denied at once when Python has no handler for
+//! them, otherwise pending until answered or, after the thread's `request_timeout`, denied.
 
 use std::io::Read;
 use std::io::Write;
@@ -28,7 +29,6 @@ use codex_protocol::error::CodexErr;
 use codex_protocol::protocol::Event;
 use codex_protocol::protocol::EventMsg;
 use codex_protocol::protocol::Op;
-use codex_protocol::protocol::ReviewDecision;
 use codex_protocol::user_input::UserInput;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -40,13 +40,12 @@ use crate::errors::CoreError;
 use crate::errors::CoreResult;
 use crate::pending::Finish;
 use crate::pending::Pending;
+use crate::requests::Kind;
+use crate::requests::Requests;
 use crate::runtime;
 
 /// A batch read stops adding events past this many bytes (the rest wait for the next read).
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-/// Why codexrs denied an approval request.
-pub const AUTO_DENY_REASON: &str =
-    "denied by codexrs: the thread has no approval handler (pass on_approval= to thread_start)";
 
 /// Wakes an asyncio reader: a socket pair and an "armed" flag. The pump holds this, not the
 /// queue's receiver, so dropping the reader ends the pump.
@@ -101,7 +100,7 @@ fn batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>) -> Vec<u8> {
 
 pub struct PumpOptions {
     pub raw_response_items: bool,
-    pub auto_deny: Arc<AtomicBool>,
+    pub requests: Arc<Requests>,
 }
 
 fn encode(event: &Event) -> Vec<u8> {
@@ -113,52 +112,6 @@ fn encode(event: &Event) -> Vec<u8> {
         }))
         .unwrap_or_default()
     })
-}
-
-/// Denies an approval request nobody can answer, returning the event that says so.
-async fn auto_deny(thread: &CodexThread, event: &Event) -> Option<Vec<u8>> {
-    let rejection = AUTO_DENY_REASON.to_string();
-    let (kind, op, call_id, approval_id, turn_id) = match &event.msg {
-        EventMsg::ExecApprovalRequest(req) => (
-            "exec",
-            Op::ExecApproval {
-                id: req.effective_approval_id(),
-                turn_id: (!req.turn_id.is_empty()).then(|| req.turn_id.clone()),
-                decision: ReviewDecision::Denied { rejection: rejection.clone() },
-            },
-            req.call_id.clone(),
-            req.effective_approval_id(),
-            req.turn_id.clone(),
-        ),
-        EventMsg::ApplyPatchApprovalRequest(req) => (
-            "patch",
-            Op::PatchApproval {
-                id: req.call_id.clone(),
-                decision: ReviewDecision::Denied { rejection: rejection.clone() },
-            },
-            req.call_id.clone(),
-            req.call_id.clone(),
-            req.turn_id.clone(),
-        ),
-        _ => return None,
-    };
-    let submitted = thread.submit(op).await;
-    Some(
-        serde_json::to_vec(&json!({
-            "id": event.id,
-            "msg": {
-                "type": "codexrs_approval_denied",
-                "kind": kind,
-                "call_id": call_id,
-                "approval_id": approval_id,
-                "turn_id": turn_id,
-                "reason": rejection,
-                "submitted": submitted.is_ok(),
-                "submit_error": submitted.err().map(|e| e.to_string()),
-            },
-        }))
-        .unwrap_or_default(),
-    )
 }
 
 /// Pulls codex-core's events into the queue until the thread ends or the reader is gone.
@@ -177,11 +130,7 @@ pub async fn pump(
             continue;
         }
         let is_end = matches!(event.msg, EventMsg::ShutdownComplete);
-        let denial = if options.auto_deny.load(Ordering::Acquire) {
-            auto_deny(&thread, &event).await
-        } else {
-            None
-        };
+        let denial = options.requests.on_event(&thread, &event, &tx, &waker).await;
         if tx.send(encode(&event)).await.is_err() {
             break;
         }
@@ -206,7 +155,7 @@ pub struct ThreadHandle {
     pub(crate) thread: Arc<CodexThread>,
     pub(crate) rx: Arc<Mutex<mpsc::Receiver<Vec<u8>>>>,
     pub(crate) waker: Arc<Waker>,
-    pub(crate) auto_deny: Arc<AtomicBool>,
+    pub(crate) requests: Arc<Requests>,
     pub(crate) session_configured: Vec<u8>,
     /// The engine's manager, to unload the thread on shutdown (it keeps every thread it
     /// started until told otherwise).
@@ -258,10 +207,6 @@ fn user_input(items_json: &str) -> PyResult<Op> {
     })
 }
 
-fn decision(json: &str) -> PyResult<ReviewDecision> {
-    serde_json::from_str(json)
-        .map_err(|e| CoreError::Config(format!("not a codex ReviewDecision ({e}): {json}")).into_pyerr())
-}
 
 #[pymethods]
 impl ThreadHandle {
@@ -378,49 +323,65 @@ impl ThreadHandle {
         Ok(())
     }
 
-    /// `respond_exec_approval` as a `Pending`, for asyncio.
-    #[pyo3(signature = (approval_id, turn_id, decision_json))]
-    fn start_exec_approval(&self, approval_id: String, turn_id: Option<String>, decision_json: &str) -> PyResult<Pending> {
-        let decision = decision(decision_json)?;
-        self.submit_pending("exec approval", Op::ExecApproval { id: approval_id, turn_id, decision })
+    /// Answers a pending request: `kind` (`exec`, `patch`, `permissions`, `user_input`,
+    /// `elicitation`, `dynamic_tool`), `key` (the id codex expects: see `codexrs.requests`),
+    /// `answer_json` (the kind's codex answer). Blocks (without the GIL) until codex-core
+    /// accepted it. Returns `False`, and sends nothing, when the request is not pending (it was
+    /// answered, denied at its timeout, or never asked). An answer that is not the kind's
+    /// codex type denies the request (fail closed) and raises `ConfigError`.
+    fn respond(&self, py: Python<'_>, kind: &str, key: &str, answer_json: &str) -> PyResult<bool> {
+        match self.answer_op(kind, key, answer_json)? {
+            None => Ok(false),
+            Some(op) => self.submit(py, "request answer", op?).map(|_| true),
+        }
     }
 
-    /// `respond_patch_approval` as a `Pending`, for asyncio.
-    fn start_patch_approval(&self, call_id: String, decision_json: &str) -> PyResult<Pending> {
-        let decision = decision(decision_json)?;
-        self.submit_pending("patch approval", Op::PatchApproval { id: call_id, decision })
+    /// `respond` as a `Pending` (its result: the bool), for asyncio.
+    fn start_respond(&self, kind: &str, key: &str, answer_json: &str) -> PyResult<Pending> {
+        let op = match self.answer_op(kind, key, answer_json)? {
+            None => {
+                return Pending::spawn("request answer", async move {
+                    let finish: Finish = Box::new(|py| Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any().unbind()));
+                    Ok(finish)
+                })
+                .map_err(CoreError::into_pyerr);
+            }
+            Some(op) => op?,
+        };
+        let thread = Arc::clone(&self.thread);
+        let id = self.id;
+        Pending::spawn("request answer", async move {
+            thread.submit(op).await.map_err(|e| submit_error("request answer", id, e))?;
+            let finish: Finish = Box::new(|py| Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any().unbind()));
+            Ok(finish)
+        })
+        .map_err(CoreError::into_pyerr)
     }
 
-    /// Answers an `exec_approval_request` (`Op::ExecApproval`); `decision_json` is a serialized
-    /// codex `ReviewDecision`.
-    #[pyo3(signature = (approval_id, turn_id, decision_json))]
-    fn respond_exec_approval(
-        &self,
-        py: Python<'_>,
-        approval_id: String,
-        turn_id: Option<String>,
-        decision_json: &str,
-    ) -> PyResult<()> {
-        let decision = decision(decision_json)?;
-        self.submit(py, "exec approval", Op::ExecApproval { id: approval_id, turn_id, decision })
-            .map(|_| ())
+    /// Refuses a pending request with `reason` (codexrs's denial for its kind: see
+    /// `crate::requests`), without blocking: a handler that raised or returned junk. Returns
+    /// whether it was pending.
+    fn deny(&self, kind: &str, key: &str, reason: String) -> PyResult<bool> {
+        let kind = Kind::parse(kind).map_err(CoreError::into_pyerr)?;
+        let Some(request) = self.requests.take(kind, key) else {
+            return Ok(false);
+        };
+        let thread = Arc::clone(&self.thread);
+        runtime::handle()?.spawn(async move {
+            let _ = thread.submit(request.denial(&reason)).await;
+        });
+        Ok(true)
     }
 
-    /// Answers an `apply_patch_approval_request` (`Op::PatchApproval`).
-    fn respond_patch_approval(&self, py: Python<'_>, call_id: String, decision_json: &str) -> PyResult<()> {
-        let decision = decision(decision_json)?;
-        self.submit(py, "patch approval", Op::PatchApproval { id: call_id, decision }).map(|_| ())
+    /// Whether Python answers requests of `kind` (else codexrs denies them at once).
+    fn handles(&self, kind: &str) -> PyResult<bool> {
+        Ok(self.requests.handles(Kind::parse(kind).map_err(CoreError::into_pyerr)?))
     }
 
-    /// Whether approval requests are denied in Rust (no Python handler), or delivered.
-    #[getter]
-    fn auto_deny(&self) -> bool {
-        self.auto_deny.load(Ordering::Acquire)
-    }
-
-    #[setter]
-    fn set_auto_deny(&self, value: bool) {
-        self.auto_deny.store(value, Ordering::Release);
+    /// Sets whether Python answers requests of `kind`.
+    fn set_handled(&self, kind: &str, on: bool) -> PyResult<()> {
+        self.requests.set_handled(Kind::parse(kind).map_err(CoreError::into_pyerr)?, on);
+        Ok(())
     }
 
     /// Shuts the thread down (`Op::Shutdown`, then waits for codex-core to finish it) and
@@ -448,6 +409,26 @@ fn lock(rx: &Mutex<mpsc::Receiver<Vec<u8>>>) -> std::sync::MutexGuard<'_, mpsc::
 }
 
 impl ThreadHandle {
+    /// The op answering pending request (`kind`, `key`): `None` if it is not pending;
+    /// `Some(Err)` for a junk answer, after denying the request (fail closed).
+    fn answer_op(&self, kind: &str, key: &str, answer_json: &str) -> PyResult<Option<PyResult<Op>>> {
+        let kind = Kind::parse(kind).map_err(CoreError::into_pyerr)?;
+        let Some(request) = self.requests.take(kind, key) else {
+            return Ok(None);
+        };
+        Ok(Some(match request.answer(answer_json) {
+            Ok(op) => Ok(op),
+            Err(err) => {
+                let thread = Arc::clone(&self.thread);
+                let denial = request.denial("denied by codexrs: the handler's answer was not valid");
+                runtime::handle()?.spawn(async move {
+                    let _ = thread.submit(denial).await;
+                });
+                Err(err.into_pyerr())
+            }
+        }))
+    }
+
     fn closed(&self) -> PyErr {
         CoreError::Closed(format!("thread {} has ended: every event was read", self.id)).into_pyerr()
     }

@@ -1,0 +1,171 @@
+"""Requests codex-core waits on are answered or denied, never left waiting (codexrs.requests).
+
+MCP elicitations come from a real stdio MCP server (``tests/mcp_echo_server.py``, official
+``mcp`` SDK): its ``echo_write`` tool claims no read-only hint, so codex asks for approval (an
+``elicitation_request``) before each call. Effects are checked where they land: the tool's
+output in the model's next request, or a file a command would have made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import codexrs
+from codexrs import events as ev
+from codexrs.testing import ScriptedModel, exec_command, mcp_call, text
+
+MCP_SERVER = Path(__file__).resolve().parent / "mcp_echo_server.py"
+
+
+def _config(model: ScriptedModel) -> dict[str, Any]:
+    return {**model.config(), "mcp_servers": {"echo": {"command": sys.executable, "args": [str(MCP_SERVER)]}}}
+
+
+def _tool_ran(model: ScriptedModel, marker: str = "wrote: hello") -> bool:
+    return any(marker in str(request.body) for request in model.response_requests())
+
+
+def _write_call(model: ScriptedModel) -> None:
+    model.enqueue(mcp_call("echo", "echo_write", {"text": "hello"}), text("after the tool"))
+
+
+def test_an_elicitation_without_a_handler_is_declined_and_the_turn_completes(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    _write_call(scripted_model)
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
+        turn = codex.thread_start(approval_policy="never").turn("write")
+        seen = list(turn.stream())
+    assert turn.result().status == "completed"
+    asked = [e for e in seen if isinstance(e, ev.ElicitationRequest)]
+    denied = [e for e in seen if isinstance(e, ev.ApprovalAutoDenied)]
+    assert len(asked) == 1 and asked[0].server_name == "echo"
+    assert [(d.kind, d.submitted) for d in denied] == [("elicitation", True)]
+    assert seen.index(denied[0]) == seen.index(asked[0]) + 1
+    assert not _tool_ran(scripted_model)
+    assert len(scripted_model.response_requests()) == 2  # the model heard back and finished
+
+
+def test_a_handler_accepts_an_elicitation_and_the_tool_runs(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    _write_call(scripted_model)
+    asked: list[Any] = []
+
+    def on_request(request: codexrs.Request) -> object:
+        asked.append(request)
+        return "accept"
+
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
+        result = codex.thread_start(approval_policy="never", on_request=on_request).run("write")
+    assert [type(r) for r in asked] == [ev.ElicitationRequest]
+    assert result.final_response == "after the tool"
+    assert _tool_ran(scripted_model)
+
+
+def test_a_raising_handler_denies_and_the_error_reaches_the_reader(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    _write_call(scripted_model)
+
+    def on_request(request: codexrs.Request) -> object:
+        raise RuntimeError("the handler broke")
+
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
+        thread = codex.thread_start(approval_policy="never", on_request=on_request)
+        with pytest.raises(RuntimeError, match="the handler broke"):
+            thread.run("write")
+    assert not _tool_ran(scripted_model)
+
+
+def test_an_unanswered_request_is_denied_at_its_timeout_and_a_late_answer_is_refused(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    _write_call(scripted_model)
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
+        thread = codex.thread_start(approval_policy="never", on_request=lambda r: codexrs.DEFER, request_timeout=0.5)
+        turn = thread.turn("write")
+        seen = list(turn.stream())
+        assert turn.result().status == "completed"
+        asked = [e for e in seen if isinstance(e, ev.ElicitationRequest)]
+        timed_out = [e for e in seen if isinstance(e, ev.RequestTimedOut)]
+        assert [(t.kind, t.submitted) for t in timed_out] == [("elicitation", True)], seen
+        assert thread.respond(asked[0], "accept") is False  # too late: nothing is sent
+    assert not _tool_ran(scripted_model)
+
+
+def test_a_deferred_request_is_answered_later_from_another_python_thread(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    _write_call(scripted_model)
+    answered: list[bool] = []
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
+        holder: list[codexrs.Thread] = []
+
+        def on_request(request: codexrs.Request) -> object:
+            # A person answers later, elsewhere: another Python thread, after a pause.
+            def later() -> None:
+                answered.append(holder[0].respond(request, True))
+
+            threading.Timer(0.3, later).start()
+            return codexrs.DEFER
+
+        thread = codex.thread_start(approval_policy="never", on_request=on_request, request_timeout=30)
+        holder.append(thread)
+        result = thread.run("write")
+    assert answered == [True]
+    assert result.final_response == "after the tool"
+    assert _tool_ran(scripted_model)
+
+
+async def test_an_async_handler_answers_an_elicitation(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    _write_call(scripted_model)
+
+    async def on_request(request: codexrs.Request) -> object:
+        await asyncio.sleep(0.01)
+        return True
+
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
+        thread = await codex.thread_start(approval_policy="never", on_request=on_request)
+        result = await thread.run("write")
+    assert result.final_response == "after the tool"
+    assert _tool_ran(scripted_model)
+
+
+def test_an_exec_approval_nobody_answers_is_denied_at_the_timeout(
+    codex: codexrs.Codex, scripted_model: ScriptedModel, workspace: Path
+) -> None:
+    scripted_model.enqueue(exec_command("touch made-after-approval"), text("gave up").delayed(0.2))
+    thread = codex.thread_start(
+        approval_policy="untrusted", sandbox="workspace-write", on_request=lambda r: codexrs.DEFER, request_timeout=0.3
+    )
+    turn = thread.turn("make a file")
+    seen = list(turn.stream())
+    assert turn.result().status == "completed"
+    assert [t.kind for t in seen if isinstance(t, ev.RequestTimedOut)] == ["exec"]
+    assert not (workspace / "made-after-approval").exists()
+    assert codexrs.events.RequestTimedOut.__doc__ and "request_timeout" in codexrs.events.RequestTimedOut.__doc__
+
+
+def test_a_junk_answer_denies_and_raises(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    _write_call(scripted_model)
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
+        thread = codex.thread_start(approval_policy="never", on_request=lambda r: 3.5)
+        with pytest.raises(TypeError, match="elicitation answer cannot be a float"):
+            thread.run("write")
+    assert not _tool_ran(scripted_model)
+
+
+def test_bad_request_timeouts_are_refused(codex: codexrs.Codex) -> None:
+    with pytest.raises(codexrs.ConfigError, match="request_timeout"):
+        codex.thread_start(request_timeout=0)
+    with pytest.raises(TypeError, match="request_timeout"):
+        codex.thread_start(request_timeout="soon")  # type: ignore[arg-type]
