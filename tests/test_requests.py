@@ -69,7 +69,7 @@ def test_a_handler_accepts_an_elicitation_and_the_tool_runs(
     assert _tool_ran(scripted_model)
 
 
-def test_a_raising_handler_denies_and_the_error_reaches_the_reader(
+def test_a_raising_handler_denies_the_turn_completes_and_the_error_reaches_the_reader(
     scripted_model: ScriptedModel, codex_home: Path, workspace: Path
 ) -> None:
     _write_call(scripted_model)
@@ -79,9 +79,16 @@ def test_a_raising_handler_denies_and_the_error_reaches_the_reader(
 
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
         thread = codex.thread_start(approval_policy="never", on_request=on_request)
+        turn = thread.turn("write")
+        seen: list[ev.Event] = []
         with pytest.raises(RuntimeError, match="the handler broke"):
-            thread.run("write")
+            for event in turn.stream():
+                seen.append(event)
+        # The request was denied and the turn went on to its end before the error surfaced.
+        assert isinstance(seen[-1], ev.TurnComplete), seen[-3:]
+        assert turn.result().final_response == "after the tool"
     assert not _tool_ran(scripted_model)
+    assert len(scripted_model.response_requests()) == 2
 
 
 def test_an_unanswered_request_is_denied_at_its_timeout_and_a_late_answer_is_refused(
@@ -162,6 +169,7 @@ def test_a_junk_answer_denies_and_raises(scripted_model: ScriptedModel, codex_ho
         with pytest.raises(TypeError, match="elicitation answer cannot be a float"):
             thread.run("write")
     assert not _tool_ran(scripted_model)
+    assert len(scripted_model.response_requests()) == 2  # denied, and the turn completed
 
 
 def test_bad_request_timeouts_are_refused(codex: codexrs.Codex) -> None:

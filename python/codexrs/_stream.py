@@ -8,6 +8,7 @@ turn is on :class:`_StreamBase`.
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import cast
 
 from ._turn import HANDLER_RAISED, TurnResult, _await_pending, _next_batch, _ThreadCore, _Turn
@@ -16,6 +17,8 @@ from .events import Event
 from .requests import DEFER, Request
 
 __all__ = ["AsyncTurnHandle", "AsyncTurnStream", "TurnHandle", "TurnStream"]
+
+_log = logging.getLogger("codexrs")
 
 
 class _HandleBase:
@@ -94,6 +97,7 @@ class TurnStream(_StreamBase):
     def __next__(self) -> Event:
         turn, core = self._turn, self._core
         if turn.done or turn.abandoned:
+            turn.raise_handler_error()
             raise StopIteration
         try:
             while True:
@@ -119,11 +123,13 @@ class TurnStream(_StreamBase):
                 if inspect.iscoroutine(answer):
                     answer.close()
                 raise ConfigError("a request handler returned an awaitable on a sync Codex; use AsyncCodex")
+            if answer is not DEFER:
+                self._core.respond(request, answer)
+        except Exception as exc:
+            _handler_failed(self._core, self._turn, request, exc)
         except BaseException:
             self._core.deny(request, HANDLER_RAISED)
             raise
-        if answer is not DEFER:
-            self._core.respond(request, answer)
 
     def close(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""
@@ -134,6 +140,15 @@ class TurnStream(_StreamBase):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _handler_failed(core: _ThreadCore, turn: _Turn, request: Request, exc: Exception) -> None:
+    """A handler raised (or answered junk): the request is denied (if still pending), the turn
+    goes on, and the error reaches the reader once the turn has ended."""
+    core.deny(request, HANDLER_RAISED)
+    _log.warning("a request handler failed on %s; the request was denied", type(request).__name__, exc_info=exc)
+    if turn.handler_error is None:
+        turn.handler_error = exc
 
 
 def _raise_if_failed(result: TurnResult) -> TurnResult:
@@ -164,7 +179,12 @@ class TurnHandle(_HandleBase):
 
     def result(self) -> TurnResult:
         """Reads the turn to its end (if not yet) and returns how it ended. Never raises for a
-        failed turn: check ``status``."""
+        failed turn: check ``status``.
+
+        Raises:
+            Exception: What a request handler raised during the turn (its request was denied
+                and the turn went on to its end first).
+        """
         if self._turn.abandoned:
             self._core.settle_sync()  # its events were kept on the turn
         for _ in TurnStream(self._core, self._turn):
@@ -193,6 +213,7 @@ class AsyncTurnStream(_StreamBase):
     async def __anext__(self) -> Event:
         turn, core = self._turn, self._core
         if turn.done or turn.abandoned:
+            turn.raise_handler_error()
             raise StopAsyncIteration
         try:
             while True:
@@ -215,11 +236,13 @@ class AsyncTurnStream(_StreamBase):
             answer = handler(request)
             if inspect.isawaitable(answer):
                 answer = await answer
+            if answer is not DEFER:
+                await core.respond_async(request, answer)
+        except Exception as exc:
+            _handler_failed(core, self._turn, request, exc)
         except BaseException:
             core.deny(request, HANDLER_RAISED)
             raise
-        if answer is not DEFER:
-            await core.respond_async(request, answer)
 
     async def aclose(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""

@@ -172,6 +172,15 @@ class _Turn:
     completed_at: int | None = None
     #: Events read after the turn's reader went away (kept, never dropped).
     tail: list[Event] = field(default_factory=list)
+    #: The first exception a request handler raised during the turn (its request was denied
+    #: and the turn went on); raised to the reader once the turn has ended.
+    handler_error: Exception | None = None
+
+    def raise_handler_error(self) -> None:
+        """Raises (once) what a request handler raised during this turn."""
+        error, self.handler_error = self.handler_error, None
+        if error is not None:
+            raise error
 
     def result(self) -> TurnResult:
         if self.status == "running":

@@ -32,8 +32,9 @@ The rule: every request is answered or denied, never left waiting.
   (:class:`~codexrs.events.ApprovalAutoDenied`) follows the request.
 * A handler may return :data:`DEFER`: the request stays pending, to be answered later, from any
   code, with ``thread.respond(request, answer)`` (a service shows it to a person).
-* A handler that raises, or returns an answer of the wrong shape, denies the request; the
-  error then propagates to whoever reads the stream.
+* A handler that raises, or returns an answer of the wrong shape, denies the request and the
+  turn goes on; once the turn has ended, the error is raised to whoever reads it (the stream's
+  last step, ``run()``, ``result()``) and logged on the ``codexrs`` logger.
 * A request not answered within the thread's ``request_timeout`` (seconds; default
   :data:`DEFAULT_REQUEST_TIMEOUT`) is denied by codexrs with a ``codexrs_request_timed_out``
   event (:class:`~codexrs.events.RequestTimedOut`). A later answer is refused harmlessly:
