@@ -9,6 +9,7 @@ output in the model's next request, or a file a command would have made.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import threading
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
-from codexrs.testing import ScriptedModel, exec_command, mcp_call, text
+from codexrs.testing import ScriptedModel, exec_command, function_call, mcp_call, text
 
 MCP_SERVER = Path(__file__).resolve().parent / "mcp_echo_server.py"
 
@@ -177,3 +178,73 @@ def test_bad_request_timeouts_are_refused(codex: codexrs.Codex) -> None:
         codex.thread_start(request_timeout=0)
     with pytest.raises(TypeError, match="request_timeout"):
         codex.thread_start(request_timeout="soon")  # type: ignore[arg-type]
+
+
+QUESTION = {
+    "questions": [
+        {
+            "id": "color",
+            "header": "Color",
+            "question": "Which color?",
+            "options": [{"label": "red", "description": "warm"}, {"label": "blue", "description": "cool"}],
+        }
+    ]
+}
+# codex offers request_user_input in default mode, and request_permissions, behind these flags.
+ASKING = {"features.default_mode_request_user_input": True, "features.request_permissions_tool": True}
+
+
+def _tool_output(model: ScriptedModel) -> str:
+    """The function_call_output the model received in its second request."""
+    body = model.response_requests()[1].body
+    outputs = [i for i in body["input"] if isinstance(i, dict) and i.get("type") == "function_call_output"]
+    assert len(outputs) == 1, body["input"]
+    return str(outputs[0]["output"])
+
+
+def test_a_question_is_answered_by_the_handler(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    scripted_model.enqueue(function_call("request_user_input", QUESTION), text("noted"))
+    asked: list[Any] = []
+
+    def on_request(request: codexrs.Request) -> object:
+        asked.append(request)
+        return {"color": "blue"}
+
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config={**scripted_model.config(), **ASKING}) as codex:
+        result = codex.thread_start(on_request=on_request).run("ask me")
+    assert [(type(r), [q.id for q in r.questions]) for r in asked] == [(ev.RequestUserInput, ["color"])]
+    assert result.final_response == "noted"
+    assert json.loads(_tool_output(scripted_model)) == {"answers": {"color": {"answers": ["blue"]}}}
+
+
+def test_a_question_without_a_handler_gets_an_empty_answer(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(function_call("request_user_input", QUESTION), text("noted"))
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config={**scripted_model.config(), **ASKING}) as codex:
+        turn = codex.thread_start().turn("ask me")
+        seen = list(turn.stream())
+    assert turn.result().status == "completed"
+    assert [d.kind for d in seen if isinstance(d, ev.ApprovalAutoDenied)] == ["user_input"]
+    assert json.loads(_tool_output(scripted_model)) == {"answers": {}}
+
+
+@pytest.mark.parametrize(("answer", "granted"), [(True, True), ("denied", False)])
+def test_a_permission_request_is_granted_or_refused(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path, answer: object, granted: bool
+) -> None:
+    ask = {"reason": "fetch a page", "permissions": {"network": {"enabled": True}}}
+    scripted_model.enqueue(function_call("request_permissions", ask), text("ok"))
+    asked: list[Any] = []
+
+    def on_request(request: codexrs.Request) -> object:
+        asked.append(request)
+        return answer
+
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config={**scripted_model.config(), **ASKING}) as codex:
+        result = codex.thread_start(sandbox="workspace-write", on_request=on_request).run("go online")
+    assert [type(r) for r in asked] == [ev.RequestPermissions]
+    assert asked[0].reason == "fetch a page"
+    assert result.status == "completed"
+    output = _tool_output(scripted_model)
+    assert ('"enabled":true' in output.replace(" ", "")) is granted, output

@@ -17,21 +17,11 @@ from __future__ import annotations
 import atexit
 
 from . import _native, events, items, requests
-from ._client import (
-    AsyncCodex,
-    AsyncThread,
-    AsyncTurnHandle,
-    AsyncTurnStream,
-    Codex,
-    Input,
-    Thread,
-    TurnHandle,
-    TurnResult,
-    TurnStatus,
-    TurnStream,
-    Usage,
-    default_codex_home,
-)
+from ._engine import AsyncCodex, Codex, default_codex_home
+from ._store import StoredThread, ThreadPage
+from ._stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
+from ._thread import AsyncThread, Thread
+from ._turn import Input, TurnResult, TurnStatus, Usage
 from ._options import ApprovalPolicy, SandboxMode
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
 from .requests import DEFER, Request, RequestHandler, RequestKind
@@ -41,6 +31,7 @@ from .errors import (
     EngineClosedError,
     InternalError,
     ModelError,
+    RolloutError,
     ThreadNotFoundError,
     TurnFailedError,
     TurnInProgressError,
@@ -68,8 +59,11 @@ __all__ = [
     "Request",
     "RequestHandler",
     "RequestKind",
+    "RolloutError",
+    "StoredThread",
     "Thread",
     "ThreadNotFoundError",
+    "ThreadPage",
     "TurnFailedError",
     "TurnHandle",
     "TurnInProgressError",

@@ -9,7 +9,7 @@ from typing import Sequence, get_args
 
 from rich.console import Console
 
-from ._client import Codex
+from ._engine import Codex
 from ._console import TurnPrinter
 from ._options import ApprovalPolicy, SandboxMode
 from ._demo import demo

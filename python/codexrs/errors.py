@@ -6,7 +6,8 @@
     ├── ConfigError           bad config key/value, policy name, path, missing helper
     ├── ModelError            the model provider failed a turn
     │   └── TurnFailedError   Thread.run() on a turn that ended "failed" (has .result)
-    ├── ThreadNotFoundError   no such thread in this Codex
+    ├── ThreadNotFoundError   no such thread (loaded, or stored for thread_resume/fork)
+    ├── RolloutError          a stored thread's rollout is archived, empty or unreadable
     ├── EngineClosedError     Codex/thread/runtime closed, or used after fork()
     ├── TurnInProgressError   a turn is already running on this thread
     └── InternalError         a bug (a Rust panic becomes this, never an abort)
@@ -22,12 +23,13 @@ from ._native import (
     EngineClosedError,
     InternalError,
     ModelError,
+    RolloutError,
     ThreadNotFoundError,
     TurnInProgressError,
 )
 
 if TYPE_CHECKING:
-    from ._client import TurnResult
+    from ._turn import TurnResult
 
 __all__ = [
     "CodexError",
@@ -35,6 +37,7 @@ __all__ = [
     "EngineClosedError",
     "InternalError",
     "ModelError",
+    "RolloutError",
     "ThreadNotFoundError",
     "TurnFailedError",
     "TurnInProgressError",

@@ -17,6 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use codex_core::ForkSnapshot;
 use codex_core::NewThread;
 use codex_core::StartThreadOptions;
 use codex_core::ThreadManager;
@@ -28,10 +29,13 @@ use codex_extension_api::ExtensionEventSink;
 use codex_extension_api::ExtensionRegistry;
 use codex_extension_api::ExtensionRegistryBuilder;
 use codex_login::AuthManager;
+use codex_thread_store::ThreadStore;
 use codex_protocol::ThreadId;
 use codex_protocol::error::CodexErr;
 use codex_protocol::protocol::Event;
 use codex_protocol::protocol::EventMsg;
+use codex_protocol::protocol::InitialHistory;
+use codex_protocol::protocol::ResumedHistory;
 use codex_protocol::protocol::SessionSource;
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
@@ -48,6 +52,7 @@ use crate::pending::Finish;
 use crate::pending::Pending;
 use crate::requests::Kind;
 use crate::requests::Requests;
+use crate::store;
 use crate::thread::PumpOptions;
 use crate::thread::ThreadHandle;
 use crate::thread::Waker;
@@ -111,6 +116,9 @@ impl ExtensionEventSink for Routes {
 struct Inner {
     settings: EngineSettings,
     manager: Arc<ThreadManager>,
+    /// codex's thread store (ThreadManager keeps its own and exposes none): list, read, archive.
+    store: Arc<dyn ThreadStore>,
+    auth: Arc<AuthManager>,
     routes: Arc<Routes>,
     closed: AtomicBool,
     _links: Option<tempfile::TempDir>,
@@ -245,7 +253,15 @@ async fn start(settings: EngineSettings, links: Option<tempfile::TempDir>) -> Co
         )
     });
     Ok(Engine {
-        inner: Arc::new(Inner { settings, manager, routes, closed: AtomicBool::new(false), _links: links }),
+        inner: Arc::new(Inner {
+            settings,
+            manager,
+            store: thread_store,
+            auth,
+            routes,
+            closed: AtomicBool::new(false),
+            _links: links,
+        }),
     })
 }
 
@@ -258,16 +274,96 @@ struct ThreadStart {
     request_timeout: Option<Duration>,
 }
 
-async fn start_thread(inner: Arc<Inner>, start: ThreadStart) -> CoreResult<ThreadHandle> {
-    if inner.closed.load(Ordering::Acquire) {
-        return Err(CoreError::Closed("the engine is closed".into()));
+impl Inner {
+    fn check_open(&self) -> CoreResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(CoreError::Closed("the engine is closed".into()));
+        }
+        Ok(())
     }
+
+    /// Refuses to load a thread this engine already has loaded: two pumps would split its events.
+    async fn check_not_loaded(&self, id: ThreadId) -> CoreResult<()> {
+        if self.manager.get_thread(id).await.is_ok() {
+            return Err(CoreError::Config(format!(
+                "thread {id} is already loaded in this engine: use codex.thread(id), or close it first"
+            )));
+        }
+        Ok(())
+    }
+}
+
+async fn start_thread(inner: Arc<Inner>, start: ThreadStart) -> CoreResult<ThreadHandle> {
+    inner.check_open()?;
     let config = inner.settings.build(&start.options).await?;
-    let NewThread { thread_id, thread, session_configured } = inner
+    let new = inner
         .manager
         .start_thread(config)
         .await
         .map_err(|e| CoreError::Config(format!("codex could not start the thread: {e}")))?;
+    attach(&inner, new, start)
+}
+
+/// `thread_resume`: a stored thread (by id or rollout path) loaded with its whole history.
+async fn resume_thread(inner: Arc<Inner>, target: String, start: ThreadStart) -> CoreResult<ThreadHandle> {
+    inner.check_open()?;
+    let target = store::Target::parse(&target)?;
+    if let store::Target::Id(id) = &target {
+        inner.check_not_loaded(*id).await?;
+    }
+    let (stored, items) = store::history_of(store::read(&inner.store, &target, true).await?)?;
+    inner.check_not_loaded(stored.thread_id).await?;
+    let config = inner.settings.build(&start.options).await?;
+    let history = InitialHistory::Resumed(ResumedHistory {
+        conversation_id: stored.thread_id,
+        history: Arc::new(items),
+        rollout_path: stored.rollout_path.clone(),
+    });
+    let new = inner
+        .manager
+        .resume_thread_with_history(config, history, Arc::clone(&inner.auth), None, false)
+        .await
+        .map_err(|e| CoreError::Rollout(format!("codex could not resume thread {}: {e}", stored.thread_id)))?;
+    attach(&inner, new, start)
+}
+
+/// `thread_fork`: a new thread with the parent's history (up to and including `up_to_turn`).
+async fn fork_thread(
+    inner: Arc<Inner>,
+    parent: String,
+    up_to_turn: Option<String>,
+    start: ThreadStart,
+) -> CoreResult<ThreadHandle> {
+    inner.check_open()?;
+    let id = store::parse_id(&parent)?;
+    if let Ok(live) = inner.manager.get_thread(id).await {
+        // What the parent said last must be on disk before the store reads it.
+        live.flush_rollout()
+            .await
+            .map_err(|e| CoreError::Rollout(format!("flushing thread {id}'s rollout: {e}")))?;
+    }
+    let (stored, mut items) = store::history_of(store::read(&inner.store, &store::Target::Id(id), true).await?)?;
+    if let Some(turn) = up_to_turn {
+        items = codex_core::truncate_rollout_after_turn_id(&items, &turn)
+            .map_err(|e| CoreError::Config(format!("thread {id} has no turn {turn:?} to fork at: {e}")))?;
+    }
+    let config = inner.settings.build(&start.options).await?;
+    let history = InitialHistory::Resumed(ResumedHistory {
+        conversation_id: stored.thread_id,
+        history: Arc::new(items),
+        rollout_path: stored.rollout_path.clone(),
+    });
+    let new = inner
+        .manager
+        .fork_thread_from_history(ForkSnapshot::Interrupted, config, history, None, None, false)
+        .await
+        .map_err(|e| CoreError::Codex(format!("codex could not fork thread {id}: {e}")))?;
+    attach(&inner, new, start)
+}
+
+/// Gives a loaded codex thread its pump, queue and request registry.
+fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<ThreadHandle> {
+    let NewThread { thread_id, thread, session_configured } = new;
     let (tx, rx) = mpsc::channel(start.max_queued_events.max(1));
     let waker = Waker::new()?;
     let requests = Requests::new(&start.handled, start.request_timeout);
@@ -287,6 +383,66 @@ async fn start_thread(inner: Arc<Inner>, start: ThreadStart) -> CoreResult<Threa
         session_configured: serde_json::to_vec(&session_configured).unwrap_or_default(),
         manager: Arc::downgrade(&inner.manager),
     })
+}
+
+/// Parses `thread_start`'s (and resume's, fork's) options before any work starts.
+#[allow(clippy::too_many_arguments)]
+fn thread_start_options(
+    cwd: Option<PathBuf>,
+    model: Option<String>,
+    approval_policy: Option<&str>,
+    sandbox: Option<&str>,
+    config_json: &str,
+    max_queued_events: usize,
+    raw_response_items: bool,
+    handled: Vec<String>,
+    request_timeout: Option<f64>,
+) -> CoreResult<ThreadStart> {
+    if max_queued_events == 0 {
+        return Err(CoreError::Config("max_queued_events must be at least 1".into()));
+    }
+    let handled = handled.iter().map(|k| Kind::parse(k)).collect::<CoreResult<Vec<_>>>()?;
+    let request_timeout = match request_timeout {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            return Err(CoreError::Config(format!("request_timeout must be a positive number of seconds, not {t}")));
+        }
+        t => t.map(Duration::from_secs_f64),
+    };
+    let options = ThreadOptions {
+        cwd,
+        model,
+        approval_policy: approval_policy.map(parse_approval_policy).transpose()?,
+        sandbox: sandbox.map(parse_sandbox).transpose()?,
+        overrides: parse_overrides(config_json)?,
+    };
+    Ok(ThreadStart { options, max_queued_events, raw_response_items, handled, request_timeout })
+}
+
+/// Runs `work` as a `Pending` whose result is the JSON value it returns, as a Python object.
+fn json_pending<F>(what: &'static str, work: F) -> PyResult<Pending>
+where
+    F: std::future::Future<Output = CoreResult<serde_json::Value>> + Send + 'static,
+{
+    Ok(Pending::spawn(what, async move {
+        let value = work.await?;
+        let text = serde_json::to_string(&value).map_err(|e| CoreError::Internal(format!("{what}: {e}")))?;
+        let finish: Finish = Box::new(move |py| {
+            let json = py.import("json")?;
+            Ok(json.call_method1("loads", (text,))?.unbind())
+        });
+        Ok(finish)
+    })?)
+}
+
+fn handle_pending<F>(what: &'static str, work: F) -> PyResult<Pending>
+where
+    F: std::future::Future<Output = CoreResult<ThreadHandle>> + Send + 'static,
+{
+    Ok(Pending::spawn(what, async move {
+        let handle = work.await?;
+        let finish: Finish = Box::new(move |py| Ok(Py::new(py, handle)?.into_any()));
+        Ok(finish)
+    })?)
 }
 
 #[pymethods]
@@ -339,30 +495,100 @@ impl Engine {
         handled: Vec<String>,
         request_timeout: Option<f64>,
     ) -> PyResult<Pending> {
-        if max_queued_events == 0 {
-            return Err(CoreError::Config("max_queued_events must be at least 1".into()).into());
-        }
-        let handled = handled.iter().map(|k| Kind::parse(k)).collect::<CoreResult<Vec<_>>>()?;
-        let request_timeout = match request_timeout {
-            Some(t) if !(t.is_finite() && t > 0.0) => {
-                return Err(CoreError::Config(format!("request_timeout must be a positive number of seconds, not {t}")).into());
-            }
-            t => t.map(Duration::from_secs_f64),
-        };
-        let options = ThreadOptions {
-            cwd,
-            model,
-            approval_policy: approval_policy.map(parse_approval_policy).transpose()?,
-            sandbox: sandbox.map(parse_sandbox).transpose()?,
-            overrides: parse_overrides(config_json)?,
-        };
-        let start = ThreadStart { options, max_queued_events, raw_response_items, handled, request_timeout };
+        let start = thread_start_options(
+            cwd, model, approval_policy, sandbox, config_json, max_queued_events, raw_response_items, handled, request_timeout,
+        )?;
+        handle_pending("thread start", start_thread(Arc::clone(&self.inner), start))
+    }
+
+    /// Loads a stored thread (`target`: a thread id or a rollout file path) with its history,
+    /// with the same options as `thread_start`. `ThreadNotFoundError` for an unknown id or a
+    /// missing file; `RolloutError` for an archived, empty or unreadable rollout.
+    #[pyo3(signature = (target, cwd=None, model=None, approval_policy=None, sandbox=None, config_json="{}", max_queued_events=4096, raw_response_items=false, handled=Vec::new(), request_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn thread_resume(
+        &self,
+        target: String,
+        cwd: Option<PathBuf>,
+        model: Option<String>,
+        approval_policy: Option<&str>,
+        sandbox: Option<&str>,
+        config_json: &str,
+        max_queued_events: usize,
+        raw_response_items: bool,
+        handled: Vec<String>,
+        request_timeout: Option<f64>,
+    ) -> PyResult<Pending> {
+        let start = thread_start_options(
+            cwd, model, approval_policy, sandbox, config_json, max_queued_events, raw_response_items, handled, request_timeout,
+        )?;
+        handle_pending("thread resume", resume_thread(Arc::clone(&self.inner), target, start))
+    }
+
+    /// A new thread with `parent`'s stored history, all of it or up to and including the turn
+    /// `up_to_turn`; same options as `thread_start`.
+    #[pyo3(signature = (parent, up_to_turn=None, cwd=None, model=None, approval_policy=None, sandbox=None, config_json="{}", max_queued_events=4096, raw_response_items=false, handled=Vec::new(), request_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn thread_fork(
+        &self,
+        parent: String,
+        up_to_turn: Option<String>,
+        cwd: Option<PathBuf>,
+        model: Option<String>,
+        approval_policy: Option<&str>,
+        sandbox: Option<&str>,
+        config_json: &str,
+        max_queued_events: usize,
+        raw_response_items: bool,
+        handled: Vec<String>,
+        request_timeout: Option<f64>,
+    ) -> PyResult<Pending> {
+        let start = thread_start_options(
+            cwd, model, approval_policy, sandbox, config_json, max_queued_events, raw_response_items, handled, request_timeout,
+        )?;
+        handle_pending("thread fork", fork_thread(Arc::clone(&self.inner), parent, up_to_turn, start))
+    }
+
+    /// One page of stored threads, newest first: `{"data": [thread...], "next_cursor": str|None}`.
+    #[pyo3(signature = (cwd=None, archived=false, limit=25, cursor=None))]
+    fn thread_list(&self, cwd: Option<PathBuf>, archived: bool, limit: usize, cursor: Option<String>) -> PyResult<Pending> {
         let inner = Arc::clone(&self.inner);
-        Ok(Pending::spawn("thread start", async move {
-            let handle = start_thread(inner, start).await?;
-            let finish: Finish = Box::new(move |py| Ok(Py::new(py, handle)?.into_any()));
-            Ok(finish)
-        })?)
+        json_pending("thread list", async move { store::list(&inner.store, cwd, archived, limit, cursor).await })
+    }
+
+    /// The stored thread's metadata (see `thread_list`).
+    fn thread_info(&self, thread_id: String) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("thread read", async move {
+            let id = store::parse_id(&thread_id)?;
+            if let Ok(live) = inner.manager.get_thread(id).await {
+                let _ = live.flush_rollout().await;
+            }
+            Ok(store::info(&store::read(&inner.store, &store::Target::Id(id), false).await?))
+        })
+    }
+
+    /// Archives a stored thread (unloading it first when loaded).
+    fn thread_archive(&self, thread_id: String) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("thread archive", async move {
+            store::archive(&inner.store, &inner.manager, store::parse_id(&thread_id)?).await?;
+            Ok(serde_json::Value::Null)
+        })
+    }
+
+    /// Restores an archived thread; returns its metadata.
+    fn thread_unarchive(&self, thread_id: String) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("thread unarchive", async move { store::unarchive(&inner.store, store::parse_id(&thread_id)?).await })
+    }
+
+    /// Sets a thread's name in codex's metadata; returns the thread's metadata.
+    fn thread_set_name(&self, thread_id: String, name: String) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("thread set name", async move {
+            store::set_name(&inner.manager, store::parse_id(&thread_id)?, &name).await
+        })
     }
 
     /// Shuts every thread down, waiting at most `timeout` seconds. Later calls fail with

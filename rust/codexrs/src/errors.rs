@@ -33,6 +33,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    RolloutError,
+    CodexError,
+    "A rollout file (a stored thread) is missing, truncated, archived or not a codex rollout."
+);
+create_exception!(
+    _native,
     EngineClosedError,
     CodexError,
     "The engine, the thread or the codexrs runtime was closed (or this is a forked child)."
@@ -55,6 +61,7 @@ create_exception!(
 pub enum CoreError {
     Config(String),
     ThreadNotFound(String),
+    Rollout(String),
     Closed(String),
     Internal(String),
     /// An error codex-core reported while driving a thread or submitting an op.
@@ -66,6 +73,7 @@ impl CoreError {
         match self {
             Self::Config(m) => ConfigError::new_err(m),
             Self::ThreadNotFound(m) => ThreadNotFoundError::new_err(m),
+            Self::Rollout(m) => RolloutError::new_err(m),
             Self::Closed(m) => EngineClosedError::new_err(m),
             Self::Internal(m) => InternalError::new_err(m),
             Self::Codex(m) => CodexError::new_err(m),
@@ -93,6 +101,7 @@ impl std::fmt::Display for CoreError {
         let (kind, m) = match self {
             Self::Config(m) => ("config", m),
             Self::ThreadNotFound(m) => ("thread not found", m),
+            Self::Rollout(m) => ("rollout", m),
             Self::Closed(m) => ("closed", m),
             Self::Internal(m) => ("internal", m),
             Self::Codex(m) => ("codex", m),

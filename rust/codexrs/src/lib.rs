@@ -4,7 +4,8 @@
 //! `ThreadManager` per `Codex`), [`thread`] (a thread's event pump, queue and ops), [`pending`]
 //! (slow operations as awaitable handles), [`requests`] (codex-core's requests: answered or
 //! denied, never left waiting), [`config`] (Python values to codex config),
-//! [`errors`] (the error enum and the Python exception hierarchy), [`schema`] (codex's event
+//! [`errors`] (the error enum and the Python exception hierarchy), [`store`] (codex's thread
+//! store: resume, fork, list, archive, names), [`schema`] (codex's event
 //! schema and a serde round trip, for the generated types and their tests).
 
 pub mod config;
@@ -14,6 +15,7 @@ pub mod pending;
 pub mod requests;
 pub mod runtime;
 pub mod schema;
+pub mod store;
 pub mod thread;
 
 use std::time::Duration;
@@ -41,6 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
     m.add("ModelError", py.get_type::<errors::ModelError>())?;
     m.add("ThreadNotFoundError", py.get_type::<errors::ThreadNotFoundError>())?;
+    m.add("RolloutError", py.get_type::<errors::RolloutError>())?;
     m.add("EngineClosedError", py.get_type::<errors::EngineClosedError>())?;
     m.add("TurnInProgressError", py.get_type::<errors::TurnInProgressError>())?;
     m.add("InternalError", py.get_type::<errors::InternalError>())?;
