@@ -22,7 +22,7 @@ from ._store import StoredThread, ThreadPage
 from ._stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
 from ._thread import AsyncThread, Thread
 from ._turn import Input, TurnResult, TurnStatus, Usage
-from ._options import ApprovalPolicy, SandboxMode
+from ._options import ApprovalPolicy, ReasoningEffort, ReasoningSummary, SandboxMode
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
 from .requests import DEFER, Request, RequestHandler, RequestKind
 from .errors import (
@@ -31,10 +31,12 @@ from .errors import (
     EngineClosedError,
     InternalError,
     ModelError,
+    OutputValidationError,
     RolloutError,
     ThreadNotFoundError,
     TurnFailedError,
     TurnInProgressError,
+    TurnNotSteerableError,
 )
 
 __all__ = [
@@ -56,6 +58,9 @@ __all__ = [
     "SandboxMode",
     "InternalError",
     "ModelError",
+    "OutputValidationError",
+    "ReasoningEffort",
+    "ReasoningSummary",
     "Request",
     "RequestHandler",
     "RequestKind",
@@ -67,6 +72,7 @@ __all__ = [
     "TurnFailedError",
     "TurnHandle",
     "TurnInProgressError",
+    "TurnNotSteerableError",
     "TurnResult",
     "TurnStatus",
     "TurnStream",

@@ -1,4 +1,4 @@
-"""Thread options as typed names: codex's approval policies and sandbox modes.
+"""Thread options as typed names: codex's approval policies, sandbox modes, reasoning settings.
 
 codex's own names are accepted, and the official ``openai-codex`` SDK's sandbox spelling
 (``"full-access"``, or its ``Sandbox`` enum, whose values are these strings) so users can switch.
@@ -6,6 +6,8 @@ codex's own names are accepted, and the official ``openai-codex`` SDK's sandbox 
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Literal, get_args
 
 from ._native import ConfigError
@@ -49,3 +51,75 @@ def sandbox_name(value: object) -> str | None:
     """
     name = _checked("sandbox", value, get_args(SandboxMode))
     return None if name is None else _SANDBOX_ALIASES.get(name, name)
+
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+"""codex ``ReasoningEffort`` (a model may define more; any such name is passed through)."""
+
+ReasoningSummary = Literal["auto", "concise", "detailed", "none"]
+"""codex ``ReasoningSummary``: how much of its reasoning the model summarizes."""
+
+
+def settings_json(
+    *,
+    model: object = None,
+    effort: object = None,
+    summary: object = None,
+    cwd: object = None,
+    sandbox: object = None,
+    approval_policy: object = None,
+) -> str | None:
+    """Per-turn / between-turn thread settings (codex ``ThreadSettingsOverrides``) as the JSON
+    the native layer takes, or ``None`` when nothing is set.
+
+    Raises:
+        TypeError: A value of the wrong type.
+        ConfigError: An unknown policy, sandbox or summary name, or a relative ``cwd``.
+    """
+    out: dict[str, str] = {}
+    for key, value in (("model", model), ("effort", effort)):
+        if value is not None:
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"{key} must be a non-empty str, not {value!r}")
+            out[key] = value
+    if summary is not None:
+        out["summary"] = _checked("reasoning summary", summary, get_args(ReasoningSummary)) or ""
+    if cwd is not None:
+        if not isinstance(cwd, (str, os.PathLike)):
+            raise TypeError(f"cwd must be a str or path, not {type(cwd).__name__}")
+        path = os.fspath(cwd)
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise ConfigError(f"cwd must be an absolute path, not {path!r}")
+        out["cwd"] = path
+    if (name := sandbox_name(sandbox)) is not None:
+        out["sandbox"] = name
+    if (name := approval_policy_name(approval_policy)) is not None:
+        out["approval_policy"] = name
+    return json.dumps(out) if out else None
+
+
+def review_target(target: object) -> dict[str, object]:
+    """codex's ``ReviewTarget`` for :meth:`Thread.review`'s ``target``.
+
+    ``"uncommitted"`` (the working tree's changes), ``{"base_branch": "main"}``,
+    ``{"commit": sha, "title": ...}``, ``{"instructions": "..."}`` (a custom review), or a
+    codex ``ReviewTarget`` dict (with its ``"type"``).
+
+    Raises:
+        ConfigError: An unknown target.
+    """
+    if target in ("uncommitted", "uncommitted_changes"):
+        return {"type": "uncommittedChanges"}
+    if isinstance(target, dict):
+        if "type" in target:
+            return dict(target)
+        if set(target) == {"base_branch"}:
+            return {"type": "baseBranch", "branch": target["base_branch"]}
+        if "commit" in target and set(target) <= {"commit", "title"}:
+            return {"type": "commit", "sha": target["commit"], "title": target.get("title")}
+        if set(target) == {"instructions"}:
+            return {"type": "custom", "instructions": target["instructions"]}
+    raise ConfigError(
+        f"unknown review target {target!r}: expected 'uncommitted', {{'base_branch': ...}}, "
+        "{'commit': sha}, {'instructions': ...} or a codex ReviewTarget dict"
+    )

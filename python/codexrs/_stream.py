@@ -11,7 +11,7 @@ import inspect
 import logging
 from typing import cast
 
-from ._turn import HANDLER_RAISED, TurnResult, _await_pending, _next_batch, _ThreadCore, _Turn
+from ._turn import HANDLER_RAISED, Input, TurnResult, _await_pending, _items_json, _next_batch, _ThreadCore, _Turn
 from .errors import ConfigError, TurnFailedError
 from .events import Event
 from .requests import DEFER, Request
@@ -171,6 +171,15 @@ class TurnHandle(_HandleBase):
         """
         return TurnStream(self._core, self._turn)
 
+    def steer(self, input: Input) -> None:
+        """Adds ``input`` to this running turn (codex ``steer_input``, keyed by this turn's id):
+        the model's next request within the turn carries it.
+
+        Raises:
+            TurnNotSteerableError: The turn has ended (or is a kind codex cannot steer).
+        """
+        self._core.native.steer(_items_json(input), self.turn_id)
+
     def interrupt(self) -> None:
         """Asks codex to stop the turn (``Op::Interrupt``); it ends with ``turn_aborted``.
         The stream stays readable; the next ``turn()`` reads this one to its end first."""
@@ -261,6 +270,10 @@ class AsyncTurnHandle(_HandleBase):
     def stream(self) -> AsyncTurnStream:
         """The turn's events as they arrive (``async for``)."""
         return AsyncTurnStream(self._core, self._turn)
+
+    async def steer(self, input: Input) -> None:
+        """Adds ``input`` to this running turn; see :meth:`TurnHandle.steer`."""
+        await _await_pending(self._core.native.start_steer(_items_json(input), self.turn_id))
 
     async def interrupt(self) -> None:
         """Asks codex to stop the turn (``Op::Interrupt``); see :meth:`TurnHandle.interrupt`.

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any, Mapping
 import msgspec
 
 from . import _native
-from ._options import ApprovalPolicy, SandboxMode, approval_policy_name, sandbox_name
+from ._options import (
+    ApprovalPolicy,
+    ReasoningEffort,
+    ReasoningSummary,
+    SandboxMode,
+    approval_policy_name,
+    review_target,
+    sandbox_name,
+    settings_json,
+)
+from ._output import output_spec
 from ._store import StoredThread, stored_thread
 from ._stream import AsyncTurnHandle, TurnHandle
 from ._turn import Input, TurnResult, _await_pending, _ThreadCore
@@ -113,24 +123,115 @@ class Thread:
         self.id: str = native.id
         self.session = _session(native)
 
-    def turn(self, input: Input) -> TurnHandle:
+    def turn(
+        self,
+        input: Input,
+        *,
+        model: str | None = None,
+        effort: ReasoningEffort | str | None = None,
+        summary: ReasoningSummary | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: SandboxMode | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+        output_schema: Any = None,
+    ) -> TurnHandle:
         """Starts a turn and returns at once.
+
+        Args:
+            input: Text, a codex ``UserInput`` dict, or a list of those
+                (:mod:`codexrs.inputs` has typed helpers).
+            model, effort, summary, cwd, sandbox, approval_policy: Settings for this turn
+                (codex ``Op::UserInput``'s thread settings). As in codex, they last: later
+                turns keep them until changed (see :meth:`update`).
+            output_schema: A JSON Schema dict, or a msgspec Struct / dataclass / TypedDict /
+                pydantic model type: the final message must follow it, and
+                ``TurnResult.output`` is it decoded (:mod:`codexrs._output`).
 
         Raises:
             TurnInProgressError: Another turn on this thread is still being read.
             EngineClosedError: The thread or its Codex was closed.
+            ConfigError / TypeError: A bad setting or schema.
         """
+        settings = settings_json(model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy)
+        spec = output_spec(output_schema)
         self._core.settle_sync()
-        return TurnHandle(self._core, self._core.begin(input))
+        return TurnHandle(self._core, self._core.begin(input, settings, spec))
 
-    def run(self, input: Input) -> TurnResult:
-        """Runs one turn to its end.
+    def run(
+        self,
+        input: Input,
+        *,
+        model: str | None = None,
+        effort: ReasoningEffort | str | None = None,
+        summary: ReasoningSummary | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: SandboxMode | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+        output_schema: Any = None,
+    ) -> TurnResult:
+        """Runs one turn to its end; options as :meth:`turn`.
 
         Raises:
             TurnFailedError: The turn ended ``"failed"`` (model/HTTP error); ``.result`` holds
                 everything the turn produced.
+            OutputValidationError: With ``output_schema``, the final message does not match it.
         """
-        return self.turn(input).run()
+        return self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema).run()
+
+    def update(
+        self,
+        *,
+        model: str | None = None,
+        effort: ReasoningEffort | str | None = None,
+        summary: ReasoningSummary | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: SandboxMode | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+    ) -> None:
+        """Changes the thread's settings for the turns that follow (codex
+        ``Op::ThreadSettings``); waits until codex applied them.
+
+        Raises:
+            ConfigError / TypeError: A bad setting. CodexError: codex refused them.
+        """
+        settings = settings_json(model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy)
+        if settings is not None:
+            self._core.run_op("settings", json.loads(settings), ("thread_settings_applied",))
+
+    def compact(self) -> TurnHandle:
+        """Starts compacting the thread's history (codex ``Op::Compact``): the model
+        summarizes the conversation and later requests carry the summary instead. Returns
+        the compaction's turn; the next :meth:`turn` reads it to its end first."""
+        self._core.settle_sync()
+        return TurnHandle(self._core, self._core.begin_op("compact", {}))
+
+    def rollback(self, n_turns: int) -> None:
+        """Drops the last ``n_turns`` turns from the thread's history (codex
+        ``Op::ThreadRollback``): the next request no longer carries them. Files the turns
+        changed stay as they are, as in codex.
+
+        Raises:
+            ConfigError: ``n_turns`` is not a positive int. CodexError: codex refused.
+        """
+        self._core.run_op("rollback", {"num_turns": _positive(n_turns)}, ("thread_rolled_back",))
+
+    def review(self, target: Any, *, hint: str | None = None) -> TurnResult:
+        """Runs a code review (codex ``Op::Review``) of ``target``: ``"uncommitted"``,
+        ``{"base_branch": ...}``, ``{"commit": sha}`` or ``{"instructions": ...}``
+        (:func:`codexrs._options.review_target`). Returns the review's turn; its ``review``
+        is codex's typed ``ReviewOutputEvent`` (findings, overall correctness)."""
+        args = {"target": review_target(target), "hint": hint}
+        self._core.settle_sync()
+        return TurnHandle(self._core, self._core.begin_op("review", args)).result()
+
+    def run_shell(self, command: str) -> TurnResult:
+        """Runs ``command`` as the user would in the thread (codex ``Op::RunUserShellCommand``,
+        in the thread's sandbox and cwd) and returns its turn (``exec_command_*`` events,
+        a ``CommandExecution`` item)."""
+        if not isinstance(command, str):
+            raise TypeError(f"command must be a str, not {type(command).__name__}")
+        self._core.settle_sync()
+        return TurnHandle(self._core, self._core.begin_op("shell", {"command": command})).result()
 
     def respond(self, request: Request, answer: object) -> bool:
         """Answers a pending request of this thread, from any code and any Python thread
@@ -171,6 +272,14 @@ class Thread:
         self.close()
 
 
+def _positive(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n_turns must be an int, not {type(n).__name__}")
+    if n < 1:
+        raise ConfigError(f"n_turns must be at least 1, not {n}")
+    return n
+
+
 def _name(name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(f"a thread name must be a str, not {type(name).__name__}")
@@ -186,14 +295,75 @@ class AsyncThread:
         self.id: str = native.id
         self.session = _session(native)
 
-    async def turn(self, input: Input) -> AsyncTurnHandle:
+    async def turn(
+        self,
+        input: Input,
+        *,
+        model: str | None = None,
+        effort: ReasoningEffort | str | None = None,
+        summary: ReasoningSummary | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: SandboxMode | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+        output_schema: Any = None,
+    ) -> AsyncTurnHandle:
         """Starts a turn; see :meth:`Thread.turn`."""
+        settings = settings_json(model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy)
+        spec = output_spec(output_schema)
         await self._core.settle_async()
-        return AsyncTurnHandle(self._core, await self._core.begin_async(input))
+        return AsyncTurnHandle(self._core, await self._core.begin_async(input, settings, spec))
 
-    async def run(self, input: Input) -> TurnResult:
-        """Runs one turn to its end; raises :class:`TurnFailedError` if it failed."""
-        return await (await self.turn(input)).run()
+    async def run(
+        self,
+        input: Input,
+        *,
+        model: str | None = None,
+        effort: ReasoningEffort | str | None = None,
+        summary: ReasoningSummary | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: SandboxMode | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+        output_schema: Any = None,
+    ) -> TurnResult:
+        """Runs one turn to its end; see :meth:`Thread.run`."""
+        return await (await self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema)).run()
+
+    async def update(
+        self,
+        *,
+        model: str | None = None,
+        effort: ReasoningEffort | str | None = None,
+        summary: ReasoningSummary | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: SandboxMode | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+    ) -> None:
+        """Changes the thread's settings for the turns that follow; see :meth:`Thread.update`."""
+        settings = settings_json(model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy)
+        if settings is not None:
+            await self._core.run_op_async("settings", json.loads(settings), ("thread_settings_applied",))
+
+    async def compact(self) -> AsyncTurnHandle:
+        """Starts compacting the thread's history; see :meth:`Thread.compact`."""
+        await self._core.settle_async()
+        return AsyncTurnHandle(self._core, await self._core.begin_op_async("compact", {}))
+
+    async def rollback(self, n_turns: int) -> None:
+        """Drops the last ``n_turns`` turns; see :meth:`Thread.rollback`."""
+        await self._core.run_op_async("rollback", {"num_turns": _positive(n_turns)}, ("thread_rolled_back",))
+
+    async def review(self, target: Any, *, hint: str | None = None) -> TurnResult:
+        """Runs a code review; see :meth:`Thread.review`."""
+        args = {"target": review_target(target), "hint": hint}
+        await self._core.settle_async()
+        return await AsyncTurnHandle(self._core, await self._core.begin_op_async("review", args)).result()
+
+    async def run_shell(self, command: str) -> TurnResult:
+        """Runs a user shell command in the thread; see :meth:`Thread.run_shell`."""
+        if not isinstance(command, str):
+            raise TypeError(f"command must be a str, not {type(command).__name__}")
+        await self._core.settle_async()
+        return await AsyncTurnHandle(self._core, await self._core.begin_op_async("shell", {"command": command})).result()
 
     async def respond(self, request: Request, answer: object) -> bool:
         """Answers a pending request; see :meth:`Thread.respond`. Never blocks the loop."""

@@ -18,13 +18,16 @@ from typing import Any, Iterable, Literal, Mapping, Sequence, Union
 
 from . import _native
 from .approvals import ApprovalHandler
-from .errors import ConfigError, TurnInProgressError
+from ._output import OutputSpec, decode_output
+from .errors import CodexError, ConfigError, TurnInProgressError
 from .events import (
     AgentMessage,
     ErrorEvent,
     Event,
+    ExitedReviewMode,
     ItemCompleted,
     RateLimitSnapshot,
+    ReviewOutputEvent,
     TokenCount,
     TokenUsage,
     TurnAborted,
@@ -115,6 +118,10 @@ class TurnResult:
             reported.
         completed_at: When it ended, Unix seconds (``task_complete`` / ``turn_aborted``
             ``completed_at``), if reported.
+        output: With ``output_schema``: the final message decoded (an instance of the
+            schema's type, or parsed JSON for a dict schema); otherwise ``None``.
+        review: For a :meth:`Thread.review` turn, codex's ``ReviewOutputEvent`` (findings,
+            overall correctness and explanation), from ``exited_review_mode``.
     """
 
     id: str
@@ -127,6 +134,8 @@ class TurnResult:
     duration_ms: int | None = None
     started_at: int | None = None
     completed_at: int | None = None
+    output: Any = None
+    review: ReviewOutputEvent | None = None
 
     @property
     def turn_id(self) -> str:
@@ -175,6 +184,12 @@ class _Turn:
     #: The first exception a request handler raised during the turn (its request was denied
     #: and the turn went on); raised to the reader once the turn has ended.
     handler_error: Exception | None = None
+    #: How to decode the final message (``output_schema``), if the turn has one.
+    output_spec: OutputSpec | None = None
+    review: ReviewOutputEvent | None = None
+    #: A turn codexrs started for an operation (compact, review, shell): the next turn reads
+    #: it to its end first, as for an interrupted one.
+    auto_settle: bool = False
 
     def raise_handler_error(self) -> None:
         """Raises (once) what a request handler raised during this turn."""
@@ -185,6 +200,9 @@ class _Turn:
     def result(self) -> TurnResult:
         if self.status == "running":
             raise _native.InternalError(f"turn {self.turn_id} has no result before it ends")
+        output = None
+        if self.output_spec is not None and self.status == "completed":
+            output = decode_output(self.output_spec, self.final_response)
         return TurnResult(
             id=self.turn_id,
             status=self.status,
@@ -196,6 +214,8 @@ class _Turn:
             duration_ms=self.duration_ms,
             started_at=self.started_at,
             completed_at=self.completed_at,
+            output=output,
+            review=self.review,
         )
 
 
@@ -242,6 +262,8 @@ class _ThreadCore:
             turn.items.append(event.item)
         elif isinstance(event, ErrorEvent):
             turn.error = event
+        elif isinstance(event, ExitedReviewMode):
+            turn.review = event.review_output
         # The turn's end keys off the wire name, so a payload that fails to decode
         # (a GenericEvent with decode_error) still ends it.
         elif event.type == "task_complete":
@@ -311,25 +333,77 @@ class _ThreadCore:
                 "(result()) or interrupt() it first"
             )
 
-    def _started(self, turn_id: str) -> _Turn:
+    def _started(self, turn_id: str, spec: OutputSpec | None = None, auto_settle: bool = False) -> _Turn:
         turn = _Turn(turn_id=turn_id, usage_start=self.total, usage_end=self.total)
+        turn.output_spec = spec
+        turn.auto_settle = auto_settle
         self.active = turn
         return turn
 
-    def begin(self, input: Input) -> _Turn:
-        """Submits a turn after checking no other turn is being read."""
+    def begin(self, input: Input, settings: str | None = None, spec: OutputSpec | None = None) -> _Turn:
+        """Submits a turn (with per-turn ``settings`` JSON and an output schema) after checking
+        no other turn is being read."""
         self._check_can_begin()
-        return self._started(self.native.submit_input(_items_json(input)))
+        turn_id = self.native.submit_input(_items_json(input), settings, spec.schema_json() if spec else None)
+        return self._started(turn_id, spec)
 
-    async def begin_async(self, input: Input) -> _Turn:
+    async def begin_async(self, input: Input, settings: str | None = None, spec: OutputSpec | None = None) -> _Turn:
         """:meth:`begin` without blocking the event loop (the submission is awaited)."""
         self._check_can_begin()
         self.starting = True
         try:
-            turn_id = await _await_pending(self.native.start_input(_items_json(input)))
+            pending = self.native.start_input(_items_json(input), settings, spec.schema_json() if spec else None)
+            turn_id = await _await_pending(pending)
         finally:
             self.starting = False
-        return self._started(str(turn_id))
+        return self._started(str(turn_id), spec)
+
+    def begin_op(self, kind: str, args: Mapping[str, Any]) -> _Turn:
+        """Submits an operation that runs as a turn (``compact``, ``review``, ``shell``)."""
+        self._check_can_begin()
+        return self._started(self.native.submit_op(kind, json.dumps(args)), auto_settle=True)
+
+    async def begin_op_async(self, kind: str, args: Mapping[str, Any]) -> _Turn:
+        """:meth:`begin_op` without blocking the event loop."""
+        self._check_can_begin()
+        self.starting = True
+        try:
+            sub_id = await _await_pending(self.native.start_op(kind, json.dumps(args)))
+        finally:
+            self.starting = False
+        return self._started(str(sub_id), auto_settle=True)
+
+    def _found(self, sub_id: str, done: tuple[str, ...]) -> Event | None:
+        """Takes the event ending operation ``sub_id`` out of the read events, if read yet
+        (an ``error`` with its id ends it too); the others stay for the next turn's reader."""
+        for index, (event_sub_id, event) in enumerate(self.pending):
+            if event_sub_id == sub_id and (event.type in done or event.type == "error"):
+                del self.pending[index]
+                if isinstance(event, ErrorEvent):
+                    raise CodexError(f"codex refused the operation: {event.message}")
+                return event
+        return None
+
+    def run_op(self, kind: str, args: Mapping[str, Any], done: tuple[str, ...]) -> Event:
+        """Submits an operation that is not a turn (``settings``, ``rollback``) and reads
+        until the event that ends it. Raises :class:`CodexError` if codex refused it."""
+        self.settle_sync()
+        self._check_can_begin()
+        sub_id = self.native.submit_op(kind, json.dumps(args))
+        while (event := self._found(sub_id, done)) is None:
+            batch = self.native.next_batch(None)
+            if batch is not None:
+                self.feed(batch)
+        return event
+
+    async def run_op_async(self, kind: str, args: Mapping[str, Any], done: tuple[str, ...]) -> Event:
+        """:meth:`run_op` without blocking the event loop."""
+        await self.settle_async()
+        self._check_can_begin()
+        sub_id = str(await _await_pending(self.native.start_op(kind, json.dumps(args))))
+        while (event := self._found(sub_id, done)) is None:
+            self.feed(await _next_batch(self.native))
+        return event
 
     def abandon(self, turn: _Turn) -> None:
         """The reader went away before the turn ended: interrupt it (once)."""
@@ -343,7 +417,7 @@ class _ThreadCore:
 
     @staticmethod
     def _settleable(turn: _Turn) -> bool:
-        return turn.abandoned or turn.interrupt_requested
+        return turn.abandoned or turn.interrupt_requested or turn.auto_settle
 
     def _unsettled(self) -> _Turn | None:
         turn = self.active

@@ -8,6 +8,8 @@
     │   └── TurnFailedError   Thread.run() on a turn that ended "failed" (has .result)
     ├── ThreadNotFoundError   no such thread (loaded, or stored for thread_resume/fork)
     ├── RolloutError          a stored thread's rollout is archived, empty or unreadable
+    ├── TurnNotSteerableError steer() on a turn that has ended
+    ├── OutputValidationError a structured-output turn's message does not match its schema
     ├── EngineClosedError     Codex/thread/runtime closed, or used after fork()
     ├── TurnInProgressError   a turn is already running on this thread
     └── InternalError         a bug (a Rust panic becomes this, never an abort)
@@ -26,6 +28,7 @@ from ._native import (
     RolloutError,
     ThreadNotFoundError,
     TurnInProgressError,
+    TurnNotSteerableError,
 )
 
 if TYPE_CHECKING:
@@ -37,10 +40,12 @@ __all__ = [
     "EngineClosedError",
     "InternalError",
     "ModelError",
+    "OutputValidationError",
     "RolloutError",
     "ThreadNotFoundError",
     "TurnFailedError",
     "TurnInProgressError",
+    "TurnNotSteerableError",
     "RETRYABLE_ERRORS",
 ]
 
@@ -85,3 +90,15 @@ class TurnFailedError(ModelError):
         self.result = result
         self.kind, self.status_code = error_kind(error.codex_error_info if error else None)
         self.retryable = self.kind in RETRYABLE_ERRORS
+
+
+class OutputValidationError(CodexError):
+    """A structured-output turn's final message does not match its ``output_schema``.
+
+    Attributes:
+        raw: The final message as the model wrote it (``None`` if there was none).
+    """
+
+    def __init__(self, message: str, *, raw: str | None) -> None:
+        super().__init__(message)
+        self.raw = raw

@@ -51,6 +51,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    TurnNotSteerableError,
+    CodexError,
+    "steer() found no running turn to add input to: the turn ended (or cannot be steered)."
+);
+create_exception!(
+    _native,
     InternalError,
     CodexError,
     "A bug in codexrs or codex-core (a panic or a broken invariant); the message says where."
@@ -62,6 +68,7 @@ pub enum CoreError {
     Config(String),
     ThreadNotFound(String),
     Rollout(String),
+    NotSteerable(String),
     Closed(String),
     Internal(String),
     /// An error codex-core reported while driving a thread or submitting an op.
@@ -74,6 +81,7 @@ impl CoreError {
             Self::Config(m) => ConfigError::new_err(m),
             Self::ThreadNotFound(m) => ThreadNotFoundError::new_err(m),
             Self::Rollout(m) => RolloutError::new_err(m),
+            Self::NotSteerable(m) => TurnNotSteerableError::new_err(m),
             Self::Closed(m) => EngineClosedError::new_err(m),
             Self::Internal(m) => InternalError::new_err(m),
             Self::Codex(m) => CodexError::new_err(m),
@@ -102,6 +110,7 @@ impl std::fmt::Display for CoreError {
             Self::Config(m) => ("config", m),
             Self::ThreadNotFound(m) => ("thread not found", m),
             Self::Rollout(m) => ("rollout", m),
+            Self::NotSteerable(m) => ("not steerable", m),
             Self::Closed(m) => ("closed", m),
             Self::Internal(m) => ("internal", m),
             Self::Codex(m) => ("codex", m),

@@ -2,7 +2,8 @@
 //!
 //! Modules: [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
 //! `ThreadManager` per `Codex`), [`thread`] (a thread's event pump, queue and ops), [`pending`]
-//! (slow operations as awaitable handles), [`requests`] (codex-core's requests: answered or
+//! (slow operations as awaitable handles), [`ops`] (thread settings, compaction,
+//! rollback, review, shell commands, steering), [`requests`] (codex-core's requests: answered or
 //! denied, never left waiting), [`config`] (Python values to codex config),
 //! [`errors`] (the error enum and the Python exception hierarchy), [`store`] (codex's thread
 //! store: resume, fork, list, archive, names), [`schema`] (codex's event
@@ -11,6 +12,7 @@
 pub mod config;
 pub mod engine;
 pub mod errors;
+pub mod ops;
 pub mod pending;
 pub mod requests;
 pub mod runtime;
@@ -44,6 +46,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ModelError", py.get_type::<errors::ModelError>())?;
     m.add("ThreadNotFoundError", py.get_type::<errors::ThreadNotFoundError>())?;
     m.add("RolloutError", py.get_type::<errors::RolloutError>())?;
+    m.add("TurnNotSteerableError", py.get_type::<errors::TurnNotSteerableError>())?;
     m.add("EngineClosedError", py.get_type::<errors::EngineClosedError>())?;
     m.add("TurnInProgressError", py.get_type::<errors::TurnInProgressError>())?;
     m.add("InternalError", py.get_type::<errors::InternalError>())?;

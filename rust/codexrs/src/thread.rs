@@ -29,7 +29,6 @@ use codex_protocol::error::CodexErr;
 use codex_protocol::protocol::Event;
 use codex_protocol::protocol::EventMsg;
 use codex_protocol::protocol::Op;
-use codex_protocol::user_input::UserInput;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3::types::PyString;
@@ -39,6 +38,7 @@ use tokio::sync::mpsc;
 use crate::errors::CoreError;
 use crate::errors::CoreResult;
 use crate::pending::Finish;
+use crate::ops;
 use crate::pending::Pending;
 use crate::requests::Kind;
 use crate::requests::Requests;
@@ -191,23 +191,6 @@ impl ThreadHandle {
     }
 }
 
-fn user_input(items_json: &str) -> PyResult<Op> {
-    let items: Vec<UserInput> = serde_json::from_str(items_json).map_err(|e| {
-        CoreError::Config(format!("input is not a list of codex UserInput items: {e}")).into_pyerr()
-    })?;
-    if items.is_empty() {
-        return Err(CoreError::Config("input is empty".into()).into_pyerr());
-    }
-    Ok(Op::UserInput {
-        items,
-        final_output_json_schema: None,
-        responsesapi_client_metadata: None,
-        additional_context: Default::default(),
-        thread_settings: Default::default(),
-    })
-}
-
-
 #[pymethods]
 impl ThreadHandle {
     /// The codex thread id (a UUID string).
@@ -293,13 +276,68 @@ impl ThreadHandle {
 
     /// Submits user input (a JSON list of codex `UserInput` items) and returns the id of the
     /// turn it starts (codex-core's submission id, equal to `task_started.turn_id`).
-    fn submit_input(&self, py: Python<'_>, items_json: &str) -> PyResult<String> {
-        self.submit(py, "user input", user_input(items_json)?)
+    /// `settings_json`: settings for this turn and the ones after (`model`, `effort`,
+    /// `summary`, `approval_policy`, `sandbox`, `cwd`); `output_schema_json`: a JSON Schema
+    /// the final message must follow.
+    #[pyo3(signature = (items_json, settings_json=None, output_schema_json=None))]
+    fn submit_input(
+        &self,
+        py: Python<'_>,
+        items_json: &str,
+        settings_json: Option<&str>,
+        output_schema_json: Option<&str>,
+    ) -> PyResult<String> {
+        let op = ops::user_input(items_json, settings_json, output_schema_json, self.manager.upgrade().as_deref())?;
+        self.submit(py, "user input", op)
     }
 
     /// `submit_input` as a `Pending` (its result: the turn id), for asyncio.
-    fn start_input(&self, items_json: &str) -> PyResult<Pending> {
-        self.submit_pending("user input", user_input(items_json)?)
+    #[pyo3(signature = (items_json, settings_json=None, output_schema_json=None))]
+    fn start_input(&self, items_json: &str, settings_json: Option<&str>, output_schema_json: Option<&str>) -> PyResult<Pending> {
+        let op = ops::user_input(items_json, settings_json, output_schema_json, self.manager.upgrade().as_deref())?;
+        self.submit_pending("user input", op)
+    }
+
+    /// Submits a thread operation (`settings`, `compact`, `rollback`, `review`, `shell`; see
+    /// `crate::ops`) and returns its submission id: its events carry that id.
+    fn submit_op(&self, py: Python<'_>, kind: &str, args_json: &str) -> PyResult<String> {
+        let op = ops::thread_op(kind, args_json, self.manager.upgrade().as_deref())?;
+        self.submit(py, "thread operation", op)
+    }
+
+    /// `submit_op` as a `Pending`, for asyncio.
+    fn start_op(&self, kind: &str, args_json: &str) -> PyResult<Pending> {
+        let op = ops::thread_op(kind, args_json, self.manager.upgrade().as_deref())?;
+        self.submit_pending("thread operation", op)
+    }
+
+    /// Adds input to the running turn `expected_turn_id` (codex `steer_input`): the model's
+    /// next request within that turn carries it. Returns the turn id. Raises
+    /// `TurnNotSteerableError` when that turn has ended (or cannot be steered).
+    fn steer(&self, py: Python<'_>, items_json: &str, expected_turn_id: String) -> PyResult<String> {
+        let items = ops::input_items(items_json)?;
+        let thread = Arc::clone(&self.thread);
+        runtime::wait(py, "steer", async move {
+            thread
+                .steer_input(items, Default::default(), Some(&expected_turn_id), None, None)
+                .await
+                .map_err(|e| CoreError::NotSteerable(ops::steer_error(e)))
+        })
+    }
+
+    /// `steer` as a `Pending`, for asyncio.
+    fn start_steer(&self, items_json: &str, expected_turn_id: String) -> PyResult<Pending> {
+        let items = ops::input_items(items_json)?;
+        let thread = Arc::clone(&self.thread);
+        Pending::spawn("steer", async move {
+            let turn_id = thread
+                .steer_input(items, Default::default(), Some(&expected_turn_id), None, None)
+                .await
+                .map_err(|e| CoreError::NotSteerable(ops::steer_error(e)))?;
+            let finish: Finish = Box::new(move |py| Ok(PyString::new(py, &turn_id).into_any().unbind()));
+            Ok(finish)
+        })
+        .map_err(CoreError::into_pyerr)
     }
 
     /// Submits `Op::Interrupt`: the running turn ends with `turn_aborted`.
