@@ -19,7 +19,7 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
-from codexrs.testing import ScriptedModel, exec_command, function_call, mcp_call, text
+from codexrs.testing import ScriptedModel, apply_patch, exec_command, function_call, mcp_call, text
 
 MCP_SERVER = Path(__file__).resolve().parent / "mcp_echo_server.py"
 
@@ -248,3 +248,75 @@ def test_a_permission_request_is_granted_or_refused(
     assert result.status == "completed"
     output = _tool_output(scripted_model)
     assert ('"enabled":true' in output.replace(" ", "")) is granted, output
+
+
+def _raise(request: codexrs.Request) -> object:
+    raise RuntimeError("handler broke")
+
+
+@codexrs.tool
+def add(a: int, b: int) -> int:
+    """Adds two integers."""
+    return a + b
+
+
+# kind -> (config, thread options, the scripted call that makes codex ask)
+KINDS: dict[str, tuple[dict[str, Any] | str, dict[str, Any], Any]] = {
+    "exec": ({}, {"approval_policy": "untrusted", "sandbox": "workspace-write"}, lambda: exec_command("touch asked")),
+    "patch": (
+        {},
+        {"approval_policy": "untrusted", "sandbox": "read-only"},
+        lambda: apply_patch("*** Begin Patch\n*** Add File: asked.txt\n+x\n*** End Patch\n"),
+    ),
+    "permissions": (
+        ASKING,
+        {"sandbox": "workspace-write"},
+        lambda: function_call("request_permissions", {"permissions": {"network": {"enabled": True}}}),
+    ),
+    "user_input": (ASKING, {}, lambda: function_call("request_user_input", QUESTION)),
+    "elicitation": ("mcp", {"approval_policy": "never"}, lambda: mcp_call("echo", "echo_write", {"text": "hello"})),
+    "dynamic_tool": ({}, {}, lambda: function_call("add", {"a": 1, "b": 2})),
+}
+
+
+@pytest.mark.parametrize("mode", ["no handler", "raising handler", "never answered"])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_request_kind_ends_with_the_turn_completing(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path, kind: str, mode: str
+) -> None:
+    extra, options, call = KINDS[kind]
+    config = _config(scripted_model) if isinstance(extra, str) else {**scripted_model.config(), **extra}
+    handlers: dict[str, dict[str, Any]] = {
+        "no handler": {},
+        "raising handler": {"on_request": _raise},
+        "never answered": {"on_request": lambda r: codexrs.DEFER, "request_timeout": 0.3},
+    }
+    handler = handlers[mode]
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=config) as codex:
+        if kind == "dynamic_tool":
+            # A thread whose rollout registered a tool, resumed without its Python function:
+            # codex still offers it, and the call reaches codexrs as a plain request.
+            scripted_model.enqueue(text("registered"))
+            first = codex.thread_start(tools=[add])
+            first.run("register")
+            first.close()
+            thread = codex.thread_resume(first.id, **options, **handler)
+        else:
+            thread = codex.thread_start(**options, **handler)
+        scripted_model.enqueue(call(), text("went on").delayed(0.2))
+        turn = thread.turn("do the thing")
+        seen: list[ev.Event] = []
+        try:
+            for event in turn.stream():
+                seen.append(event)
+        except RuntimeError as exc:
+            assert mode == "raising handler" and "handler broke" in str(exc)
+        result = turn.result()
+    assert result.status == "completed" and result.final_response == "went on", (kind, mode, seen[-5:])
+    asked = [e for e in seen if codexrs.requests.kind_of(e) == kind]
+    assert len(asked) == 1, seen
+    if mode == "no handler":
+        assert [e.kind for e in seen if isinstance(e, ev.ApprovalAutoDenied)] == [kind]
+    if mode == "never answered":
+        assert [e.kind for e in seen if isinstance(e, ev.RequestTimedOut)] == [kind]
+    assert not (workspace / "asked").exists() and not (workspace / "asked.txt").exists()

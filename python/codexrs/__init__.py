@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import atexit
 
-from . import _native, events, items, requests
+from . import _native, events, items, requests, tools
 from ._engine import AsyncCodex, Codex, default_codex_home
 from ._store import StoredThread, ThreadPage
 from ._stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
@@ -25,6 +25,7 @@ from ._turn import Input, TurnResult, TurnStatus, Usage
 from ._options import ApprovalPolicy, ReasoningEffort, ReasoningSummary, SandboxMode
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
 from .requests import DEFER, Request, RequestHandler, RequestKind
+from .tools import Tool, tool
 from .errors import (
     CodexError,
     ConfigError,
@@ -69,6 +70,7 @@ __all__ = [
     "Thread",
     "ThreadNotFoundError",
     "ThreadPage",
+    "Tool",
     "TurnFailedError",
     "TurnHandle",
     "TurnInProgressError",
@@ -81,6 +83,8 @@ __all__ = [
     "events",
     "items",
     "requests",
+    "tool",
+    "tools",
 ]
 
 #: The crates.io package codex-core was linked from (the typeduck republish, pinned).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import _native
 from ._helper import helper_path
@@ -22,6 +22,7 @@ from ._turn import _await_pending
 from .approvals import ApprovalHandler
 from .errors import ThreadNotFoundError
 from .requests import DEFAULT_REQUEST_TIMEOUT, RequestHandler
+from .tools import Tool
 
 __all__ = ["AsyncCodex", "Codex", "default_codex_home"]
 
@@ -88,6 +89,7 @@ class Codex:
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
+        tools: Sequence[Tool] = (),
     ) -> Thread:
         """Starts a codex thread.
 
@@ -111,6 +113,9 @@ class Codex:
             max_queued_events: Events codexrs holds for this thread before it stops pulling
                 from codex-core (which then holds the rest): memory bound, never a drop.
             raw_response_items: Also deliver ``raw_response_item`` events (whole prompts).
+            tools: Python functions the model may call, made with :func:`codexrs.tool`
+                (codex dynamic tools; codexrs answers their calls). A resumed or forked thread
+                gets the specs back from its rollout: pass the same tools to answer the calls.
 
         Raises:
             ConfigError: An unknown policy name (the message names the accepted ones) or a bad
@@ -120,9 +125,9 @@ class Codex:
         """
         args = ThreadArgs(
             cwd, model, approval_policy, sandbox, config, on_approval, on_request, request_timeout,
-            max_queued_events, raw_response_items,
+            max_queued_events, raw_response_items, tools,
         )  # fmt: skip
-        return self._load(self._engine.thread_start(**args.native()), args)
+        return self._load(self._engine.thread_start(**args.start_native(is_async=False)), args)
 
     def thread_resume(
         self,
@@ -138,6 +143,7 @@ class Codex:
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
+        tools: Sequence[Tool] = (),
     ) -> Thread:
         """Loads a stored thread with its whole history (codex ``resume_thread_with_history``):
         its next turn's request to the model carries the earlier conversation. The thread may
@@ -154,7 +160,7 @@ class Codex:
             return self._threads[target]
         args = ThreadArgs(
             cwd, model, approval_policy, sandbox, config, on_approval, on_request, request_timeout,
-            max_queued_events, raw_response_items,
+            max_queued_events, raw_response_items, tools,
         )  # fmt: skip
         return self._load(self._engine.thread_resume(target, **args.native()), args)
 
@@ -173,6 +179,7 @@ class Codex:
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
+        tools: Sequence[Tool] = (),
     ) -> Thread:
         """A new thread carrying ``thread_id``'s history (codex ``fork_thread_from_history``):
         all of it, or up to and including the turn ``up_to_turn`` (a ``TurnResult.id``). The
@@ -185,7 +192,7 @@ class Codex:
         """
         args = ThreadArgs(
             cwd, model, approval_policy, sandbox, config, on_approval, on_request, request_timeout,
-            max_queued_events, raw_response_items,
+            max_queued_events, raw_response_items, tools,
         )  # fmt: skip
         return self._load(self._engine.thread_fork(thread_id, up_to_turn, **args.native()), args)
 
@@ -286,13 +293,14 @@ class AsyncCodex:
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
+        tools: Sequence[Tool] = (),
     ) -> AsyncThread:
         """Starts a codex thread; see :meth:`Codex.thread_start`. Handlers may be async."""
         args = ThreadArgs(
             cwd, model, approval_policy, sandbox, config, on_approval, on_request, request_timeout,
-            max_queued_events, raw_response_items,
+            max_queued_events, raw_response_items, tools,
         )  # fmt: skip
-        native = args.native()
+        native = args.start_native(is_async=True)
         return await self._load((await self._native_engine()).thread_start(**native), args)
 
     async def thread_resume(
@@ -309,6 +317,7 @@ class AsyncCodex:
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
+        tools: Sequence[Tool] = (),
     ) -> AsyncThread:
         """Loads a stored thread with its history; see :meth:`Codex.thread_resume`."""
         target = os.fspath(thread_id_or_rollout_path)
@@ -316,7 +325,7 @@ class AsyncCodex:
             return self._threads[target]
         args = ThreadArgs(
             cwd, model, approval_policy, sandbox, config, on_approval, on_request, request_timeout,
-            max_queued_events, raw_response_items,
+            max_queued_events, raw_response_items, tools,
         )  # fmt: skip
         native = args.native()
         return await self._load((await self._native_engine()).thread_resume(target, **native), args)
@@ -336,11 +345,12 @@ class AsyncCodex:
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_queued_events: int = 4096,
         raw_response_items: bool = False,
+        tools: Sequence[Tool] = (),
     ) -> AsyncThread:
         """A new thread with ``thread_id``'s history; see :meth:`Codex.thread_fork`."""
         args = ThreadArgs(
             cwd, model, approval_policy, sandbox, config, on_approval, on_request, request_timeout,
-            max_queued_events, raw_response_items,
+            max_queued_events, raw_response_items, tools,
         )  # fmt: skip
         native = args.native()
         return await self._load((await self._native_engine()).thread_fork(thread_id, up_to_turn, **native), args)

@@ -48,6 +48,7 @@ class Engine:
         raw_response_items: bool = False,
         handled: list[str] = ...,
         request_timeout: float | None = None,
+        tools_json: str | None = None,
     ) -> Pending: ...
     def thread_resume(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import msgspec
 
@@ -33,6 +33,7 @@ from .approvals import ApprovalHandler
 from .errors import ConfigError, EngineClosedError
 from .events import SessionConfigured
 from .requests import Request, RequestHandler
+from .tools import Tool
 
 if TYPE_CHECKING:
     from ._engine import AsyncCodex, Codex
@@ -66,6 +67,7 @@ class ThreadArgs:
     request_timeout: float | None = None
     max_queued_events: int = 4096
     raw_response_items: bool = False
+    tools: Sequence[Tool] = ()
 
     def handled(self) -> list[str]:
         """The request kinds Python answers; codexrs denies the others at once."""
@@ -74,7 +76,28 @@ class ThreadArgs:
             kinds += ["exec", "patch"]
         if self.on_request is not None:
             kinds += ["permissions", "user_input", "elicitation", "dynamic_tool"]
+        elif self.tools:
+            kinds.append("dynamic_tool")
         return kinds
+
+    def checked_tools(self, *, is_async: bool) -> list[Tool]:
+        """The tools, checked: :class:`Tool` objects with distinct names; async ones only on
+        an ``AsyncCodex``."""
+        tools = list(self.tools)
+        for t in tools:
+            if not isinstance(t, Tool):
+                raise TypeError(f"tools must be made with @codexrs.tool, not {type(t).__name__}")
+            if t.is_async and not is_async:
+                raise ConfigError(f"tool {t.name} is async: use it on an AsyncCodex")
+        names = [t.name for t in tools]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"tool names must be distinct: {names}")
+        return tools
+
+    def start_native(self, *, is_async: bool) -> dict[str, Any]:
+        """:meth:`native` for ``thread_start``, which also sends the tools' specs to codex."""
+        tools = self.checked_tools(is_async=is_async)
+        return {**self.native(), "tools_json": json.dumps([t.spec() for t in tools]) if tools else None}
 
     def native(self) -> dict[str, Any]:
         """Keyword arguments of the native ``thread_start`` / ``thread_resume`` / ``thread_fork``.
@@ -119,7 +142,7 @@ class Thread:
 
     def __init__(self, codex: Codex, native: _native.ThreadHandle, args: ThreadArgs) -> None:
         self._codex = codex
-        self._core = _ThreadCore(native, args.on_approval, args.on_request)
+        self._core = _ThreadCore(native, args.on_approval, args.on_request, args.checked_tools(is_async=False))
         self.id: str = native.id
         self.session = _session(native)
 
@@ -291,7 +314,9 @@ class AsyncThread:
 
     def __init__(self, codex: AsyncCodex, native: _native.ThreadHandle, args: ThreadArgs) -> None:
         self._codex = codex
-        self._core = _ThreadCore(native, args.on_approval, args.on_request)
+        self._core = _ThreadCore(
+            native, args.on_approval, args.on_request, args.checked_tools(is_async=True), is_async=True
+        )
         self.id: str = native.id
         self.session = _session(native)
 

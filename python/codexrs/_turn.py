@@ -22,6 +22,7 @@ from ._output import OutputSpec, decode_output
 from .errors import CodexError, ConfigError, TurnInProgressError
 from .events import (
     AgentMessage,
+    DynamicToolCallRequest,
     ErrorEvent,
     Event,
     ExitedReviewMode,
@@ -37,6 +38,7 @@ from .events import (
 )
 from .items import TurnItem
 from .requests import Request, RequestHandler, answer_json, key_of, kind_of
+from .tools import Tool
 
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
 
@@ -223,11 +225,18 @@ class _ThreadCore:
     """The event state machine shared by :class:`Thread` and :class:`AsyncThread`."""
 
     def __init__(
-        self, native: _native.ThreadHandle, on_approval: ApprovalHandler | None, on_request: RequestHandler | None
+        self,
+        native: _native.ThreadHandle,
+        on_approval: ApprovalHandler | None,
+        on_request: RequestHandler | None,
+        tools: Sequence[Tool] = (),
+        is_async: bool = False,
     ) -> None:
         self.native = native
         self.on_approval = on_approval
         self.on_request = on_request
+        self.tools = {t.name: t for t in tools}
+        self.is_async = is_async
         self.pending: deque[tuple[str, Event]] = deque()
         self.total: TokenUsage = _ZERO
         self.active: _Turn | None = None
@@ -296,6 +305,11 @@ class _ThreadCore:
             return None
         if kind in ("exec", "patch") and self.on_approval is not None:
             return self.on_approval
+        if isinstance(event, DynamicToolCallRequest) and event.namespace is None and event.tool in self.tools:
+            tool = self.tools[event.tool]
+            if self.is_async:
+                return lambda request: tool.answer_async(request.arguments)
+            return lambda request: tool.answer(request.arguments)
         return self.on_request
 
     def needs_answer(self, event: Event) -> bool:

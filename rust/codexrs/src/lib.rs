@@ -1,7 +1,7 @@
 //! codexrs: OpenAI's Codex agent engine (codex-core) inside the Python process.
 //!
 //! Modules: [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
-//! `ThreadManager` per `Codex`), [`thread`] (a thread's event pump, queue and ops), [`pending`]
+//! `ThreadManager` per `Codex`), [`loading`] (start, resume, fork a thread), [`thread`] (a thread's event pump, queue and ops), [`pending`]
 //! (slow operations as awaitable handles), [`ops`] (thread settings, compaction,
 //! rollback, review, shell commands, steering), [`requests`] (codex-core's requests: answered or
 //! denied, never left waiting), [`config`] (Python values to codex config),
@@ -12,6 +12,7 @@
 pub mod config;
 pub mod engine;
 pub mod errors;
+pub mod loading;
 pub mod ops;
 pub mod pending;
 pub mod requests;
