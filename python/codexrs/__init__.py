@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 
 from . import _native, events, items, requests, tools
+from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
 from ._store import StoredThread, ThreadPage
 from ._stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
@@ -41,6 +42,7 @@ from .errors import (
 )
 
 __all__ = [
+    "Account",
     "ApprovalHandler",
     "ApprovalPolicy",
     "ApprovalRequest",
@@ -50,6 +52,7 @@ __all__ = [
     "AsyncTurnStream",
     "CODEX_CORE_PACKAGE",
     "Codex",
+    "CodexCoreVersion",
     "CodexError",
     "ConfigError",
     "DEFER",
@@ -58,6 +61,7 @@ __all__ = [
     "Input",
     "SandboxMode",
     "InternalError",
+    "Model",
     "ModelError",
     "OutputValidationError",
     "ReasoningEffort",
@@ -79,6 +83,8 @@ __all__ = [
     "TurnStatus",
     "TurnStream",
     "Usage",
+    "__version__",
+    "codex_core_version",
     "default_codex_home",
     "events",
     "items",
@@ -89,6 +95,9 @@ __all__ = [
 
 #: The crates.io package codex-core was linked from (the typeduck republish, pinned).
 CODEX_CORE_PACKAGE: str = _native.CODEX_CORE_PACKAGE
+
+#: codexrs's version (the one its native extension was built as).
+__version__: str = _native.VERSION
 
 # Stop codex-core's tasks (bounded) before the interpreter tears down.
 atexit.register(_native.shutdown_runtime, 2.0)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import _native
+from ._account import Account, Model, account, models
 from ._helper import helper_path
 from ._options import ApprovalPolicy, SandboxMode
 from ._store import StoredThread, ThreadPage, stored_thread, thread_page
@@ -221,6 +222,27 @@ class Codex:
         Raises :class:`ThreadNotFoundError` when no archived thread has this id."""
         return stored_thread(self._engine.thread_unarchive(thread_id).wait())
 
+    def login_api_key(self, api_key: str) -> None:
+        """Logs codex in with an OpenAI API key, stored in ``codex_home`` as ``codex login
+        --with-api-key`` stores it (the ``codex`` CLI sees it too). Threads started after
+        this use it. Raises :class:`ConfigError` for an empty key."""
+        if not isinstance(api_key, str):
+            raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
+        self._engine.login_api_key(api_key).wait()
+
+    def account(self) -> Account | None:
+        """The account codex is logged in with (auth mode, email, plan), or ``None``."""
+        return account(self._engine.account().wait())
+
+    def logout(self) -> None:
+        """Removes codex's login from ``codex_home`` (as ``codex logout``)."""
+        self._engine.logout().wait()
+
+    def models(self) -> list[Model]:
+        """codex-core's model list (``ThreadManager::list_models``): the provider's, fetched
+        once and cached, else codex's bundled catalogue."""
+        return models(self._engine.models().wait())
+
     def thread(self, thread_id: str) -> Thread:
         """The loaded thread with this id.
 
@@ -377,6 +399,24 @@ class AsyncCodex:
         """Restores an archived thread; see :meth:`Codex.thread_unarchive`."""
         engine = await self._native_engine()
         return stored_thread(await _await_pending(engine.thread_unarchive(thread_id)))
+
+    async def login_api_key(self, api_key: str) -> None:
+        """Logs codex in with an API key; see :meth:`Codex.login_api_key`."""
+        if not isinstance(api_key, str):
+            raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
+        await _await_pending((await self._native_engine()).login_api_key(api_key))
+
+    async def account(self) -> Account | None:
+        """The logged-in account, or ``None``; see :meth:`Codex.account`."""
+        return account(await _await_pending((await self._native_engine()).account()))
+
+    async def logout(self) -> None:
+        """Removes codex's login; see :meth:`Codex.logout`."""
+        await _await_pending((await self._native_engine()).logout())
+
+    async def models(self) -> list[Model]:
+        """codex-core's model list; see :meth:`Codex.models`."""
+        return models(await _await_pending((await self._native_engine()).models()))
 
     def thread(self, thread_id: str) -> AsyncThread:
         """The loaded thread with this id; raises :class:`ThreadNotFoundError`."""

@@ -9,6 +9,8 @@ from typing import Sequence, get_args
 
 from rich.console import Console
 
+from . import _native
+from ._account import codex_core_version
 from ._engine import Codex
 from ._console import TurnPrinter
 from ._options import ApprovalPolicy, SandboxMode
@@ -59,6 +61,9 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="codexrs", description="codex-core inside Python")
+    parser.add_argument(
+        "--version", action="version", version=f"codexrs {_native.VERSION} ({codex_core_version()})"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", help="also show lifecycle events (item_started, ...)")

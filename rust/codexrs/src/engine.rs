@@ -37,6 +37,7 @@ use codex_protocol::protocol::SessionSource;
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
 
+use crate::account;
 use crate::config::EngineSettings;
 use crate::config::HelperPaths;
 use crate::config::ThreadOptions;
@@ -166,6 +167,7 @@ fn guardian_spawner(
 async fn start(settings: EngineSettings, links: Option<tempfile::TempDir>) -> CoreResult<Engine> {
     use codex_core::config::Config;
 
+    account::identify();
     let config = settings.build(&ThreadOptions::default()).await?;
     let state_db = codex_core::init_state_db(&config).await;
     let auth = AuthManager::shared_from_config(&config, true).await;
@@ -412,6 +414,30 @@ impl Engine {
         json_pending("thread set name", async move {
             store::set_name(&inner.manager, store::parse_id(&thread_id)?, &name).await
         })
+    }
+
+    /// Stores an API key as codex's login in `codex_home`; returns the account (see `account`).
+    fn login_api_key(&self, api_key: String) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("login", async move { account::login_api_key(&inner, api_key).await })
+    }
+
+    /// Removes codex's login from `codex_home`; the result says whether there was one.
+    fn logout(&self) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("logout", async move { account::logout(&inner).await })
+    }
+
+    /// The logged-in account (`auth_mode`, `email`, `plan`, `account_id`), or `None`.
+    fn account(&self) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("account", async move { account::account(&inner).await })
+    }
+
+    /// codex-core's model list (a JSON list of codex `ModelPreset`s).
+    fn models(&self) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("models", async move { account::models(&inner).await })
     }
 
     /// Shuts every thread down, waiting at most `timeout` seconds. Later calls fail with

@@ -1,6 +1,6 @@
 //! codexrs: OpenAI's Codex agent engine (codex-core) inside the Python process.
 //!
-//! Modules: [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
+//! Modules: [`account`] (codexrs's identity to the provider, login, models), [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
 //! `ThreadManager` per `Codex`), [`loading`] (start, resume, fork a thread), [`thread`] (a thread's event pump, queue and ops), [`pending`]
 //! (slow operations as awaitable handles), [`ops`] (thread settings, compaction,
 //! rollback, review, shell commands, steering), [`requests`] (codex-core's requests: answered or
@@ -9,6 +9,7 @@
 //! store: resume, fork, list, archive, names), [`schema`] (codex's event
 //! schema and a serde round trip, for the generated types and their tests).
 
+pub mod account;
 pub mod config;
 pub mod engine;
 pub mod errors;
@@ -53,6 +54,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InternalError", py.get_type::<errors::InternalError>())?;
     m.add("AUTO_DENY_REASON", requests::NO_HANDLER)?;
     m.add("TIMED_OUT_REASON", requests::TIMED_OUT)?;
-    m.add("CODEX_CORE_PACKAGE", "typeduck-codex-execpolicy==0.6.0")?;
+    m.add("CODEX_CORE_PACKAGE", account::CODEX_CORE_PACKAGE)?;
+    m.add("ORIGINATOR", account::ORIGINATOR)?;
+    m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
