@@ -16,9 +16,19 @@ from __future__ import annotations
 
 import atexit
 
-from . import _native, events, items, requests, tools
+from . import _native, events, inputs, items, requests, tools
 from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
+from .inputs import (
+    AudioInput,
+    ImageInput,
+    InputItem,
+    LocalAudioInput,
+    LocalImageInput,
+    MentionInput,
+    SkillInput,
+    TextInput,
+)
 from ._store import StoredThread, ThreadPage
 from ._stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
 from ._thread import AsyncThread, Thread
@@ -47,6 +57,7 @@ __all__ = [
     "ApprovalPolicy",
     "ApprovalRequest",
     "AsyncCodex",
+    "AudioInput",
     "AsyncThread",
     "AsyncTurnHandle",
     "AsyncTurnStream",
@@ -58,7 +69,12 @@ __all__ = [
     "DEFER",
     "Decision",
     "EngineClosedError",
+    "ImageInput",
     "Input",
+    "InputItem",
+    "LocalAudioInput",
+    "LocalImageInput",
+    "MentionInput",
     "SandboxMode",
     "InternalError",
     "Model",
@@ -70,7 +86,9 @@ __all__ = [
     "RequestHandler",
     "RequestKind",
     "RolloutError",
+    "SkillInput",
     "StoredThread",
+    "TextInput",
     "Thread",
     "ThreadNotFoundError",
     "ThreadPage",
@@ -87,6 +105,7 @@ __all__ = [
     "codex_core_version",
     "default_codex_home",
     "events",
+    "inputs",
     "items",
     "requests",
     "tool",

@@ -14,7 +14,7 @@ import time
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping, Sequence, Union
+from typing import Any, Iterable, Literal, Mapping, Sequence, Union, get_args
 
 from . import _native
 from .approvals import ApprovalHandler
@@ -36,34 +36,42 @@ from .events import (
     TurnStarted,
     decode_batch,
 )
+from .inputs import InputItem
 from .items import TurnItem
 from .requests import Request, RequestHandler, answer_json, key_of, kind_of
 from .tools import Tool
 
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
 
-Input = Union[str, Mapping[str, Any], Sequence[Union[str, Mapping[str, Any]]]]
-"""Turn input: text, one codex ``UserInput`` dict (``{"type": "local_image", "path": ...}``),
-or a list of those."""
+Input = Union[str, InputItem, Mapping[str, Any], Sequence[Union[str, InputItem, Mapping[str, Any]]]]
+"""Turn input: text, a typed item (:mod:`codexrs.inputs`: ``TextInput``, ``LocalImageInput``,
+...), one codex ``UserInput`` dict (``{"type": "local_image", "path": ...}``), or a list of
+those."""
+
+_ITEM_TYPES = get_args(InputItem)
 
 #: How long settling an abandoned turn may take before the thread is declared stuck.
 SETTLE_TIMEOUT_S = 30.0
 
 
 def _items_json(value: Input) -> str:
-    parts: Iterable[str | Mapping[str, Any]]
-    if isinstance(value, str) or isinstance(value, Mapping):
-        parts = [value]
+    parts: Iterable[str | InputItem | Mapping[str, Any]]
+    if isinstance(value, (str, Mapping, *_ITEM_TYPES)):
+        parts = [value]  # type: ignore[list-item]
     else:
-        parts = value
+        parts = value  # type: ignore[assignment]
     items: list[Mapping[str, Any]] = []
     for part in parts:
         if isinstance(part, str):
             items.append({"type": "text", "text": part, "text_elements": []})
+        elif isinstance(part, _ITEM_TYPES):
+            items.append(part.to_codex())
         elif isinstance(part, Mapping):
             items.append(part)
         else:
-            raise ConfigError(f"turn input must be str or a codex UserInput dict, not {type(part).__name__}")
+            raise TypeError(
+                f"turn input must be a str, a codexrs.inputs item or a codex UserInput dict, not {type(part).__name__}"
+            )
     if not items:
         raise ConfigError("turn input is empty")
     return json.dumps(items)
