@@ -229,3 +229,37 @@ def test_a_closed_thread_refuses_turns(codex: codexrs.Codex) -> None:
     thread.close()
     with pytest.raises(codexrs.EngineClosedError):
         thread.turn("anyone there?")
+
+
+def test_run_retries_a_retryable_failure(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(http_error(500, "a server error"), text("recovered"))
+    result = codex.thread_start().run("try twice", retries=2)
+    assert result.final_response == "recovered"
+    assert len(scripted_model.response_requests()) == 2
+
+
+def test_run_gives_up_after_its_retries_and_says_how_many_attempts(
+    codex: codexrs.Codex, scripted_model: ScriptedModel
+) -> None:
+    scripted_model.enqueue(http_error(500, "one"), http_error(500, "two"), http_error(500, "three"))
+    with pytest.raises(codexrs.TurnFailedError, match="after 3 attempts") as info:
+        codex.thread_start().run("keep failing", retries=2)
+    assert info.value.attempts == 3 and info.value.retryable
+    assert len(scripted_model.response_requests()) == 3
+
+
+def test_run_never_retries_a_non_retryable_failure(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(http_error(400, "bad request"), text("never reached"))
+    with pytest.raises(codexrs.TurnFailedError) as info:
+        codex.thread_start().run("bad", retries=5)
+    assert info.value.attempts == 1 and not info.value.retryable
+    assert len(scripted_model.response_requests()) == 1
+    with pytest.raises(TypeError, match="retries"):
+        codex.thread_start().run("x", retries=-1)
+
+
+def test_a_429_is_retryable_and_carries_its_status(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+    scripted_model.enqueue(http_error(429, "slow down"))
+    with pytest.raises(codexrs.TurnFailedError) as info:
+        codex.thread_start().run("too fast")
+    assert info.value.status_code == 429 and info.value.retryable

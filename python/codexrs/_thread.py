@@ -7,8 +7,10 @@ streams are in :mod:`codexrs._stream`, the event state machine in :mod:`codexrs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -30,7 +32,8 @@ from ._store import StoredThread, stored_thread
 from ._stream import AsyncTurnHandle, TurnHandle
 from ._turn import Input, TurnResult, _await_pending, _ThreadCore
 from .approvals import ApprovalHandler
-from .errors import ConfigError, EngineClosedError
+from ._retry import check_retries, retry_delay
+from .errors import ConfigError, EngineClosedError, TurnFailedError
 from .events import SessionConfigured
 from .requests import Request, RequestHandler
 from .tools import Tool
@@ -191,15 +194,30 @@ class Thread:
         sandbox: SandboxMode | None = None,
         approval_policy: ApprovalPolicy | None = None,
         output_schema: Any = None,
+        retries: int = 0,
     ) -> TurnResult:
         """Runs one turn to its end; options as :meth:`turn`.
 
+        ``retries``: how many times to run the input again, as a new turn, after a failure
+        that is retryable (``TurnFailedError.retryable``: overload, server error, a dropped
+        connection, HTTP 429), waiting 0.5 s, 1 s, 2 s, ... (up to 30 s, with jitter) between
+        attempts. A non-retryable failure is raised at once.
+
         Raises:
             TurnFailedError: The turn ended ``"failed"`` (model/HTTP error); ``.result`` holds
-                everything the turn produced.
+                everything the last attempt produced, ``.attempts`` how many there were.
             OutputValidationError: With ``output_schema``, the final message does not match it.
         """
-        return self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema).run()
+        retries = check_retries(retries)
+        attempt = 1
+        while True:
+            try:
+                return self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema).run()
+            except TurnFailedError as exc:
+                if not exc.retryable or attempt > retries:
+                    raise TurnFailedError(exc.result, attempt) from None
+            time.sleep(retry_delay(attempt))
+            attempt += 1
 
     def update(
         self,
@@ -349,9 +367,19 @@ class AsyncThread:
         sandbox: SandboxMode | None = None,
         approval_policy: ApprovalPolicy | None = None,
         output_schema: Any = None,
+        retries: int = 0,
     ) -> TurnResult:
-        """Runs one turn to its end; see :meth:`Thread.run`."""
-        return await (await self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema)).run()
+        """Runs one turn to its end, retrying as :meth:`Thread.run` does."""
+        retries = check_retries(retries)
+        attempt = 1
+        while True:
+            try:
+                return await (await self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema)).run()
+            except TurnFailedError as exc:
+                if not exc.retryable or attempt > retries:
+                    raise TurnFailedError(exc.result, attempt) from None
+            await asyncio.sleep(retry_delay(attempt))
+            attempt += 1
 
     async def update(
         self,

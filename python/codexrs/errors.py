@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from ._native import (
     CodexError,
     ConfigError,
@@ -63,12 +65,22 @@ RETRYABLE_ERRORS = frozenset(
 
 
 def error_kind(info: Any) -> tuple[str | None, int | None]:
-    """Splits a codex ``CodexErrorInfo`` into (kind, HTTP status code or None)."""
+    """Splits a codex ``CodexErrorInfo`` (a name, or the typed struct of its data-carrying
+    variants, or that variant as a dict) into (kind, HTTP status code or None)."""
     if isinstance(info, str):
         return info, None
+    if isinstance(info, msgspec.Struct):
+        info = {
+            name: getattr(info, name)
+            for name in info.__struct_fields__
+            if getattr(info, name) is not msgspec.UNSET
+        }
     if isinstance(info, dict) and len(info) == 1:
         ((kind, detail),) = info.items()
-        status = detail.get("http_status_code") if isinstance(detail, dict) else None
+        if isinstance(detail, msgspec.Struct):
+            status = getattr(detail, "http_status_code", None)
+        else:
+            status = detail.get("http_status_code") if isinstance(detail, dict) else None
         return kind, status if isinstance(status, int) else None
     return None, None
 
@@ -80,16 +92,20 @@ class TurnFailedError(ModelError):
         result: The full :class:`TurnResult` (status, error, items, usage): nothing is lost.
         kind: codex's error kind (e.g. ``"internal_server_error"``), or ``None``.
         status_code: The HTTP status the provider answered with, when codex recorded one.
-        retryable: Whether running the turn again may help.
+        retryable: Whether running the turn again may help: codex's overload, server-error and
+            connection kinds (:data:`RETRYABLE_ERRORS`), or an HTTP 429. A usage limit
+            (``usage_limit_exceeded``) is not: it resets in hours, not seconds.
+        attempts: How many times the turn was tried (``Thread.run(..., retries=N)``).
     """
 
-    def __init__(self, result: TurnResult) -> None:
+    def __init__(self, result: TurnResult, attempts: int = 1) -> None:
         error = result.error
         message = error.message if error is not None else "the turn failed"
-        super().__init__(message)
+        super().__init__(message if attempts == 1 else f"{message} (after {attempts} attempts)")
         self.result = result
+        self.attempts = attempts
         self.kind, self.status_code = error_kind(error.codex_error_info if error else None)
-        self.retryable = self.kind in RETRYABLE_ERRORS
+        self.retryable = self.kind in RETRYABLE_ERRORS or self.status_code == 429
 
 
 class OutputValidationError(CodexError):
