@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import codexrs
-from codexrs.testing import ScriptedModel, text
+from codexrs.testing import ScriptedModel, http_error, text
 
 
 def _engine(model: ScriptedModel, home: Path, workspace: Path) -> codexrs.Codex:
@@ -164,3 +164,22 @@ async def test_async_resume_fork_and_list(scripted_model: ScriptedModel, codex_h
     texts = [r.user_texts() for r in scripted_model.response_requests()]
     assert texts[1][-2:] == ["async turn one", "async turn two"]
     assert texts[2][-3:] == ["async turn one", "async turn two", "async fork"]
+
+
+def test_read_returns_the_stored_turns_with_typed_events(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(text("first answer"), http_error(400, "refused"))
+    with _engine(scripted_model, codex_home, workspace) as codex:
+        thread = codex.thread_start()
+        first = thread.run("first question")
+        second = thread.turn("second question").result()
+        history = thread.read()
+    assert second.status == "failed"
+    assert history.thread.id == thread.id and history.thread.preview == "first question"
+    assert [(t.id, t.status) for t in history.turns] == [(first.id, "completed"), (second.id, "failed")]
+    assert history.turns[0].final_response == "first answer"
+    # codexrs threads keep codex's legacy history: messages as events, not items.
+    said = [e.message for t in history.turns for e in t.events if isinstance(e, codexrs.events.UserMessage)]
+    assert said == ["first question", "second question"]
+    assert not [e for e in history.events if isinstance(e, codexrs.events.GenericEvent)]

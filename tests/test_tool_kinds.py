@@ -82,3 +82,38 @@ def test_reasoning_is_typed_and_goes_back_to_the_model(
     follow_up = scripted_model.response_requests()[1]
     sent = [i for i in _input_items(follow_up.body) if i.get("type") == "reasoning"]
     assert len(sent) == 1 and sent[0].get("encrypted_content"), _input_items(follow_up.body)
+
+
+def test_mcp_status_lists_servers_their_state_and_tools(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    config = {**scripted_model.config(), "mcp_servers": {"echo": {"command": sys.executable, "args": [str(MCP_SERVER)]}}}
+    scripted_model.enqueue(text("hi"))
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=config) as codex:
+        thread = codex.thread_start()
+        thread.run("hello")  # codex starts its MCP servers during the first turn
+        (server,) = thread.mcp_status()
+    assert server.name == "echo" and isinstance(server.status, ev.McpStartupStatusReady)
+    assert {t.name for t in server.tools} == {"echo", "echo_write"}
+    assert {t.namespace for t in server.tools} == {"mcp__echo"}
+    echo = next(t for t in server.tools if t.name == "echo")
+    assert echo.description and "echo" in echo.description and echo.input_schema["required"] == ["text"]
+
+
+def test_refresh_picks_up_a_server_added_to_config_toml(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(text("no tools yet"), mcp_call("echo", "echo", {"text": "late"}), text("done"))
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        thread = codex.thread_start(approval_policy="never")
+        thread.run("first")
+        assert thread.mcp_status() == []
+        (codex_home / "config.toml").write_text(
+            f"[mcp_servers.echo]\ncommand = {json.dumps(sys.executable)}\nargs = [{json.dumps(str(MCP_SERVER))}]\n"
+        )
+        thread.refresh_mcp_servers()
+        turn = thread.turn("now call it")
+        ends = [e for e in turn.stream() if isinstance(e, ev.McpToolCallEnd)]
+        assert [s.name for s in thread.mcp_status()] == ["echo"]
+    assert len(ends) == 1 and isinstance(ends[0].result.Ok, ev.CallToolResult)
+    assert "echo: late" in json.dumps(scripted_model.response_requests()[-1].body)

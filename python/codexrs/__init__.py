@@ -19,6 +19,7 @@ import atexit
 from . import _native, events, inputs, items, requests, tools
 from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
+from ._mcp import McpServer, McpTool
 from .inputs import (
     AudioInput,
     ImageInput,
@@ -29,7 +30,7 @@ from .inputs import (
     SkillInput,
     TextInput,
 )
-from ._store import StoredThread, ThreadPage
+from ._store import StoredThread, StoredTurn, ThreadHistory, ThreadPage
 from ._stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
 from ._thread import AsyncThread, Thread
 from ._turn import Input, TurnResult, TurnStatus, Usage
@@ -74,6 +75,8 @@ __all__ = [
     "InputItem",
     "LocalAudioInput",
     "LocalImageInput",
+    "McpServer",
+    "McpTool",
     "MentionInput",
     "SandboxMode",
     "InternalError",
@@ -88,8 +91,10 @@ __all__ = [
     "RolloutError",
     "SkillInput",
     "StoredThread",
+    "StoredTurn",
     "TextInput",
     "Thread",
+    "ThreadHistory",
     "ThreadNotFoundError",
     "ThreadPage",
     "Tool",

@@ -27,8 +27,9 @@ from ._options import (
     sandbox_name,
     settings_json,
 )
+from ._mcp import McpServer, servers
 from ._output import output_spec
-from ._store import StoredThread, stored_thread
+from ._store import StoredThread, ThreadHistory, stored_thread, thread_history
 from ._stream import AsyncTurnHandle, TurnHandle
 from ._turn import Input, TurnResult, _await_pending, _ThreadCore
 from .approvals import ApprovalHandler
@@ -297,6 +298,21 @@ class Thread:
         """The thread as codex's store has it (name, preview, timestamps, rollout path)."""
         return stored_thread(self._codex._native_engine().thread_info(self.id).wait())
 
+    def read(self) -> ThreadHistory:
+        """The thread as codex stored it: its metadata, and its turns with the typed events
+        and items its rollout keeps (flushed first, so the last turn is there)."""
+        return thread_history(self._codex._native_engine().thread_read(self.id).wait())
+
+    def mcp_status(self) -> list[McpServer]:
+        """The thread's MCP servers: each one's last startup state and its tools (waits for
+        servers still starting)."""
+        return servers(self._codex._native_engine().mcp_tools(self.id).wait(), self._core.mcp_startup)
+
+    def refresh_mcp_servers(self) -> None:
+        """Reloads the thread's MCP servers from the current config (``config.toml`` and the
+        Codex's overrides, read again); codex restarts them before the next turn."""
+        self._codex._native_engine().refresh_mcp_servers(self.id).wait()
+
     def close(self) -> None:
         """Shuts the thread down (codex ``Op::Shutdown``) and waits for it. Its rollout stays:
         ``thread_resume`` loads it again."""
@@ -431,6 +447,21 @@ class AsyncThread:
         """The thread as codex's store has it; see :meth:`Thread.info`."""
         engine = await self._codex._native_engine()
         return stored_thread(await _await_pending(engine.thread_info(self.id)))
+
+    async def read(self) -> ThreadHistory:
+        """The thread as codex stored it; see :meth:`Thread.read`."""
+        engine = await self._codex._native_engine()
+        return thread_history(await _await_pending(engine.thread_read(self.id)))
+
+    async def mcp_status(self) -> list[McpServer]:
+        """The thread's MCP servers; see :meth:`Thread.mcp_status`."""
+        engine = await self._codex._native_engine()
+        return servers(await _await_pending(engine.mcp_tools(self.id)), self._core.mcp_startup)
+
+    async def refresh_mcp_servers(self) -> None:
+        """Reloads the thread's MCP servers; see :meth:`Thread.refresh_mcp_servers`."""
+        engine = await self._codex._native_engine()
+        await _await_pending(engine.refresh_mcp_servers(self.id))
 
     async def close(self) -> None:
         """Shuts the thread down and waits for it (its rollout stays)."""

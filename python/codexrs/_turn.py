@@ -27,6 +27,8 @@ from .events import (
     Event,
     ExitedReviewMode,
     ItemCompleted,
+    McpStartupStatus,
+    McpStartupUpdate,
     RateLimitSnapshot,
     ReviewOutputEvent,
     TokenCount,
@@ -245,6 +247,8 @@ class _ThreadCore:
         self.on_request = on_request
         self.tools = {t.name: t for t in tools}
         self.is_async = is_async
+        #: The last MCP startup state codex reported per server (``mcp_startup_update``).
+        self.mcp_startup: dict[str, McpStartupStatus] = {}
         self.pending: deque[tuple[str, Event]] = deque()
         self.total: TokenUsage = _ZERO
         self.active: _Turn | None = None
@@ -263,6 +267,8 @@ class _ThreadCore:
         return event
 
     def observe(self, sub_id: str, event: Event, turn: _Turn) -> None:
+        if isinstance(event, McpStartupUpdate):
+            self.mcp_startup[event.server] = event.status
         if isinstance(event, TokenCount):
             if event.info is not None:
                 self.total = event.info.total_token_usage

@@ -38,6 +38,7 @@ use pyo3::prelude::*;
 use tokio::sync::mpsc;
 
 use crate::account;
+use crate::mcp;
 use crate::config::EngineSettings;
 use crate::config::HelperPaths;
 use crate::config::ThreadOptions;
@@ -393,6 +394,18 @@ impl Engine {
         })
     }
 
+    /// A stored thread and the codex events its rollout keeps (see `store::history`).
+    fn thread_read(&self, thread_id: String) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("thread read", async move {
+            let id = store::parse_id(&thread_id)?;
+            if let Ok(live) = inner.manager.get_thread(id).await {
+                let _ = live.flush_rollout().await;
+            }
+            store::history(&inner.store, id).await
+        })
+    }
+
     /// Archives a stored thread (unloading it first when loaded).
     fn thread_archive(&self, thread_id: String) -> PyResult<Pending> {
         let inner = Arc::clone(&self.inner);
@@ -413,6 +426,25 @@ impl Engine {
         let inner = Arc::clone(&self.inner);
         json_pending("thread set name", async move {
             store::set_name(&inner.manager, store::parse_id(&thread_id)?, &name).await
+        })
+    }
+
+    /// The MCP tools of a loaded thread: a JSON list of codex `ToolInfo`s.
+    fn mcp_tools(&self, thread_id: String) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("MCP tools", async move {
+            let thread = inner.loaded(&thread_id).await?;
+            mcp::tools(&thread).await
+        })
+    }
+
+    /// Reloads a loaded thread's MCP servers from the current config (at its next turn).
+    fn refresh_mcp_servers(&self, thread_id: String) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("MCP refresh", async move {
+            let thread = inner.loaded(&thread_id).await?;
+            mcp::refresh(&inner, &thread).await?;
+            Ok(serde_json::Value::Null)
         })
     }
 

@@ -46,11 +46,20 @@ pub(crate) struct ThreadStart {
 }
 
 impl Inner {
-    fn check_open(&self) -> CoreResult<()> {
+    pub(crate) fn check_open(&self) -> CoreResult<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(CoreError::Closed("the engine is closed".into()));
         }
         Ok(())
+    }
+
+    /// A thread this engine has loaded.
+    pub(crate) async fn loaded(&self, thread_id: &str) -> CoreResult<Arc<codex_core::CodexThread>> {
+        let id = store::parse_id(thread_id)?;
+        self.manager
+            .get_thread(id)
+            .await
+            .map_err(|_| CoreError::ThreadNotFound(format!("thread {id} is not loaded in this engine")))
     }
 
     /// Refuses to load a thread this engine already has loaded: two pumps would split its events.

@@ -184,3 +184,20 @@ pub async fn set_name(manager: &ThreadManager, id: ThreadId, name: &str) -> Core
         .map_err(|e| CoreError::Codex(format!("naming thread {id}: {e}")))?;
     Ok(info(&stored))
 }
+
+/// A stored thread read back: `{"thread": info, "events": [{"id": "", "msg": EventMsg}...]}`,
+/// the codex events its rollout keeps, in order (which ones depends on codex's persistence
+/// policy: turn boundaries, token counts, messages, ...).
+pub async fn history(store: &Arc<dyn ThreadStore>, id: ThreadId) -> CoreResult<Value> {
+    let mut stored = read(store, &Target::Id(id), true).await?;
+    let items = stored.history.take().map(|h| h.items).unwrap_or_default();
+    let events: Vec<Value> = items
+        .iter()
+        .filter_map(|item| match item {
+            codex_protocol::protocol::RolloutItem::EventMsg(msg) => serde_json::to_value(msg).ok(),
+            _ => None,
+        })
+        .map(|msg| json!({"id": "", "msg": msg}))
+        .collect();
+    Ok(json!({"thread": info(&stored), "events": events}))
+}
