@@ -173,7 +173,9 @@ def test_read_returns_the_stored_turns_with_typed_events(
     with _engine(scripted_model, codex_home, workspace) as codex:
         thread = codex.thread_start()
         first = thread.run("first question")
-        second = thread.turn("second question").result()
+        handle = thread.turn("second question")
+        assert handle.thread_id == thread.id
+        second = handle.result()
         history = thread.read()
     assert second.status == "failed"
     assert history.thread.id == thread.id and history.thread.preview == "first question"

@@ -28,6 +28,8 @@ class _HandleBase:
         self._core = core
         self._turn = turn
         self.turn_id = turn.turn_id
+        #: The thread the turn runs on (the official SDK's ``TurnHandle.thread_id``).
+        self.thread_id: str = core.native.id
 
     def __del__(self) -> None:
         # A turn nobody ever read and nobody can read any more is interrupted, so it cannot
