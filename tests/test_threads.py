@@ -185,3 +185,13 @@ def test_read_returns_the_stored_turns_with_typed_events(
     said = [e.message for t in history.turns for e in t.events if isinstance(e, codexrs.events.UserMessage)]
     assert said == ["first question", "second question"]
     assert not [e for e in history.events if isinstance(e, codexrs.events.GenericEvent)]
+
+
+def test_resume_overrides_apply(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    scripted_model.enqueue(text("one"), text("two"))
+    with _engine(scripted_model, codex_home, workspace) as codex:
+        thread = codex.thread_start()
+        thread.run("on the default model")
+        thread.close()
+        codex.thread_resume(thread.id, model="gpt-5.4").run("on another model")
+    assert [r.body["model"] for r in scripted_model.response_requests()] == ["gpt-5.5", "gpt-5.4"]

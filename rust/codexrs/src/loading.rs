@@ -12,8 +12,6 @@ use codex_core::ForkSnapshot;
 use codex_core::NewThread;
 use codex_protocol::ThreadId;
 use codex_protocol::dynamic_tools::DynamicToolSpec;
-use codex_protocol::protocol::InitialHistory;
-use codex_protocol::protocol::ResumedHistory;
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
 
@@ -96,11 +94,7 @@ pub(crate) async fn resume_thread(inner: Arc<Inner>, target: String, start: Thre
     let (stored, items) = store::history_of(store::read(&inner.store, &target, true).await?)?;
     inner.check_not_loaded(stored.thread_id).await?;
     let config = inner.settings.build(&start.options).await?;
-    let history = InitialHistory::Resumed(ResumedHistory {
-        conversation_id: stored.thread_id,
-        history: Arc::new(items),
-        rollout_path: stored.rollout_path.clone(),
-    });
+    let history = store::resumed(&stored, items);
     let new = inner
         .manager
         .resume_thread_with_history(config, history, Arc::clone(&inner.auth), None, false)
@@ -130,11 +124,7 @@ pub(crate) async fn fork_thread(
             .map_err(|e| CoreError::Config(format!("thread {id} has no turn {turn:?} to fork at: {e}")))?;
     }
     let config = inner.settings.build(&start.options).await?;
-    let history = InitialHistory::Resumed(ResumedHistory {
-        conversation_id: stored.thread_id,
-        history: Arc::new(items),
-        rollout_path: stored.rollout_path.clone(),
-    });
+    let history = store::resumed(&stored, items);
     let new = inner
         .manager
         .fork_thread_from_history(ForkSnapshot::Interrupted, config, history, None, None, false)

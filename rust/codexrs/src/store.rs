@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use codex_core::ThreadManager;
 use codex_protocol::ThreadId;
+use codex_protocol::protocol::InitialHistory;
+use codex_protocol::protocol::ResumedHistory;
 use codex_thread_store::ArchiveThreadParams;
 use codex_thread_store::ListThreadsParams;
 use codex_thread_store::ReadThreadByRolloutPathParams;
@@ -101,6 +103,15 @@ pub fn history_of(stored: StoredThread) -> CoreResult<(StoredThread, Vec<codex_p
         return Err(CoreError::Rollout(format!("thread {id} has no stored history (an empty or truncated rollout)")));
     }
     Ok((stored, items))
+}
+
+/// The history codex resumes or forks from: a stored thread's rollout items.
+pub fn resumed(stored: &StoredThread, items: Vec<codex_protocol::protocol::RolloutItem>) -> InitialHistory {
+    InitialHistory::Resumed(ResumedHistory {
+        conversation_id: stored.thread_id,
+        history: Arc::new(items),
+        rollout_path: stored.rollout_path.clone(),
+    })
 }
 
 /// A stored thread as codexrs shows it (Python: `codexrs.StoredThread`). Times are Unix seconds.
