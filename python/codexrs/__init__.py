@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import atexit
 
-from . import _native, events, inputs, items, requests, tools
+from . import _native, events, inputs, items, manager, requests, tools
 from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
 from ._mcp import McpServer, McpTool
+from .manager import AsyncManager, ManagedThread, Manager, ManagerEvent, NameTakenError
 from .inputs import (
     AudioInput,
     ImageInput,
@@ -58,6 +59,7 @@ __all__ = [
     "ApprovalPolicy",
     "ApprovalRequest",
     "AsyncCodex",
+    "AsyncManager",
     "AudioInput",
     "AsyncThread",
     "AsyncTurnHandle",
@@ -75,12 +77,16 @@ __all__ = [
     "InputItem",
     "LocalAudioInput",
     "LocalImageInput",
+    "ManagedThread",
+    "Manager",
+    "ManagerEvent",
     "McpServer",
     "McpTool",
     "MentionInput",
     "SandboxMode",
     "InternalError",
     "Model",
+    "NameTakenError",
     "ModelError",
     "OutputValidationError",
     "ReasoningEffort",
@@ -112,6 +118,7 @@ __all__ = [
     "events",
     "inputs",
     "items",
+    "manager",
     "requests",
     "tool",
     "tools",

@@ -291,7 +291,9 @@ class Thread:
 
     def set_name(self, name: str) -> StoredThread:
         """Names the thread in codex's own metadata (what ``codex resume`` lists); returns the
-        stored thread. Raises :class:`ConfigError` for an empty name."""
+        stored thread. Raises :class:`ConfigError` for an empty name. codex writes metadata
+        once the thread's rollout exists (after its first turn): before that, codex waits
+        about 1.5 s for it."""
         return stored_thread(self._codex._native_engine().thread_set_name(self.id, _name(name)).wait())
 
     def info(self) -> StoredThread:

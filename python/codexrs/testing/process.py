@@ -15,7 +15,7 @@ import urllib.request
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from .model import ScriptedResponse
+from .model import DEFAULT_MODEL, ScriptedResponse, config_for
 
 
 class ScriptedModelProcess:
@@ -45,6 +45,10 @@ class ScriptedModelProcess:
     def route(self, marker: str, *responses: ScriptedResponse) -> None:
         """Answers requests containing ``marker`` first (see :meth:`ScriptedModel.route`)."""
         self._post("/_codexrs/route", {"marker": marker, "responses": [r.to_json() for r in responses]})
+
+    def config(self, model: str = DEFAULT_MODEL) -> dict[str, Any]:
+        """codex config overrides that point codex at this process (as ``ScriptedModel.config``)."""
+        return config_for(self.url, model)
 
     def close(self) -> None:
         """Stops the child and waits for it."""

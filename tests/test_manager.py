@@ -1,0 +1,147 @@
+"""The manager: many conversations on one engine, names, a cap on running turns, waits.
+
+The scripted model runs in its own process (``ScriptedModelProcess``), so 50 streams do not
+compete with the test for the GIL; routes pick each conversation's answers by its marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import codexrs
+from codexrs.testing import ScriptedModel, ScriptedModelProcess, text
+
+
+async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path, workspace: Path) -> None:
+    with ScriptedModelProcess() as model:
+        for n in range(50):
+            # each answer takes a while, so turns overlap and the cap matters
+            model.route(f"conversation-{n}", text(f"answer {n}").delayed(0.05, between_events=0.01))
+        # codex's per-thread shell snapshot (a login shell per thread start) is the slow part of
+        # starting 50 threads on this machine; the manager issue's benchmark deals with it.
+        config = {**model.config(), "features.shell_snapshot": False}
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=config, max_running_turns=8) as manager:
+            events: list[codexrs.ManagerEvent] = []
+
+            async def watch() -> None:
+                async for event in manager.events():
+                    events.append(event)
+
+            watcher = asyncio.create_task(watch())
+            names = [f"c{n}" for n in range(50)]
+            for name in names:
+                await manager.create(name)
+            for n, name in enumerate(names):
+                await manager.send(name, f"conversation-{n}")
+            assert sum(manager.status(name) == "queued" for name in names) >= 42  # 8 run, the rest wait
+            results = await manager.wait_all(timeout=120)
+            assert sorted(results) == sorted(names)
+            assert all(results[f"c{n}"].final_response == f"answer {n}" for n in range(50))
+            assert manager.peak_running == 8, manager.peak_running  # the cap held, and was used
+            assert all(manager.status(name) == "idle" for name in names)
+            assert manager.last_message("c7") == "answer 7"
+            await asyncio.sleep(0.3)
+            watcher.cancel()
+    started = [e for e in events if e.kind == "turn_started"]
+    assert len(started) == 50 and all(e.detail["queue_wait_s"] >= 0 for e in started)
+    assert max(e.detail["queue_wait_s"] for e in started) > 0.05  # some waited for a slot
+
+
+async def test_send_returns_before_the_turn_ends_and_wait_can_time_out(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(text("slow answer").delayed(1.0))
+    async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as manager:
+        await manager.create("slow")
+        await manager.send("slow", "take your time")
+        assert manager.status("slow") in ("queued", "running")
+        with pytest.raises(TimeoutError):
+            await manager.wait("slow", timeout=0.2)
+        result = await manager.wait("slow", timeout=30)  # the turn went on regardless
+    assert result.final_response == "slow answer"
+
+
+async def test_concurrent_creates_of_one_name_yield_one_thread(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as manager:
+        outcomes = await asyncio.gather(*(manager.create("same") for _ in range(5)), return_exceptions=True)
+        threads = [o for o in outcomes if isinstance(o, codexrs.ManagedThread)]
+        errors = [o for o in outcomes if isinstance(o, codexrs.NameTakenError)]
+        assert len(threads) == 1 and len(errors) == 4
+        assert [m.name for m in manager.list()] == ["same"]
+        assert len(manager._codex._threads) == 1  # the losers started no thread: no orphan
+
+
+def test_a_manager_in_a_new_process_resumes_a_named_thread(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(text("remembered"), text("still here"))
+    script = textwrap.dedent(
+        f"""
+        import asyncio, codexrs
+        async def main():
+            async with codexrs.AsyncManager(codex_home={str(codex_home)!r}, cwd={str(workspace)!r}, config={scripted_model.config()!r}) as m:
+                await m.create("project-x")
+                await m.send("project-x", "remember the project")
+                print((await m.wait("project-x")).final_response)
+        asyncio.run(main())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "remembered"
+
+    async def later() -> str | None:
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as manager:
+            with pytest.raises(codexrs.NameTakenError):
+                await manager.create("project-x")
+            managed = await manager.resume("project-x")
+            assert managed.name == "project-x"
+            await manager.send("project-x", "and now?")
+            return (await manager.wait("project-x")).final_response
+
+    assert asyncio.run(later()) == "still here"
+    assert scripted_model.response_requests()[1].user_texts()[-2:] == ["remember the project", "and now?"]
+
+
+async def test_closing_a_busy_manager_finishes_within_its_timeout(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    for _ in range(4):
+        scripted_model.enqueue(text("never finished").delayed(30.0))
+    manager = codexrs.AsyncManager(
+        codex_home=codex_home, cwd=workspace, config=scripted_model.config(), max_running_turns=2
+    )
+    async with manager:
+        for n in range(4):
+            await manager.create(f"busy{n}")
+            await manager.send(f"busy{n}", "work")
+        await asyncio.sleep(0.5)
+        assert sorted(manager.status(f"busy{n}") for n in range(4)) == ["queued", "queued", "running", "running"]
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await manager.close(timeout=5)
+        assert loop.time() - start < 6
+    assert all(manager.status(f"busy{n}") == "closed" for n in range(4))
+    with pytest.raises(codexrs.EngineClosedError):
+        await manager.wait("busy3")
+
+
+def test_the_sync_manager_runs_the_same_way(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    for n in range(3):
+        scripted_model.route(f"sync-{n}", text(f"sync answer {n}"))
+    with codexrs.Manager(codex_home=codex_home, cwd=workspace, config=scripted_model.config(), max_running_turns=2) as manager:
+        for n in range(3):
+            manager.create(f"s{n}")
+            manager.send(f"s{n}", f"sync-{n}")
+        results = manager.wait_all(timeout=60)
+        assert {name: r.final_response for name, r in results.items()} == {f"s{n}": f"sync answer {n}" for n in range(3)}
+        assert manager.peak_running <= 2 and [m.status for m in manager.list()] == ["idle"] * 3
+        assert manager.last_message("s1") == "sync answer 1"
+    assert manager.status("s0") == "closed"
