@@ -4,8 +4,6 @@ output. Each effect is checked where it lands: the model's next request, or the 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 

@@ -47,7 +47,7 @@ question gets an empty answer, an elicitation is declined, a tool call fails wit
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Final, Literal, Union
+from typing import Any, Callable, Final, Literal, Union
 
 import msgspec
 
