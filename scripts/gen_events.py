@@ -65,6 +65,19 @@ OPAQUE = {"FileSystemPermissions"}
 # "subagent", or a feature's name) while the schema describes the Rust enum (schemars 0.8
 # ignores ``schemars(with = "String")`` on an enum): string newtypes, like ThreadId.
 AS_STRING = {"ThreadSource"}
+# Fields codexrs adds to codex's types (by Python class name): not codex's, marked
+# ``Meta(extra={"codexrs": True})`` so tests know codex's serde does not carry them.
+CODEXRS_FIELDS = {
+    "RateLimitSnapshot": [
+        '    #: codexrs: where the snapshot came from: ``"provider"`` (codex-core parsed it from this',
+        '    #: thread\'s response), ``"carried"`` (the engine\'s latest real one) or ``"injected:<name>"``.',
+        '    source: Annotated[str | None, msgspec.Meta(extra={"codexrs": True})] = None',
+        "    #: codexrs: when it was observed (or injected), Unix seconds.",
+        '    observed_at: Annotated[float | None, msgspec.Meta(extra={"codexrs": True})] = None',
+        "    #: codexrs: the thread whose response carried it (provider and carried snapshots).",
+        '    observed_thread_id: Annotated[str | None, msgspec.Meta(extra={"codexrs": True})] = None',
+    ],
+}
 # Hand-written members added to generated classes (by Python class name).
 EXTRAS = {
     "Duration": [
@@ -328,6 +341,8 @@ class Generator:
                     zero = next((z for prefix, z in ZEROS if typ.startswith(prefix)), None)
                     body.append(self.field(key, typ if zero else f"{typ} | None", zero or "None"))
         lines.extend(body or ["    pass"])
+        if name in CODEXRS_FIELDS:
+            lines.extend(CODEXRS_FIELDS[name])
         if name in EXTRAS:
             lines.extend(["", *EXTRAS[name]])
         self.blocks.append("\n".join(lines) + "\n")

@@ -56,6 +56,10 @@ def _unset_default(field: mi.Field) -> bool:
     return not field.required and field.default is msgspec.NODEFAULT and field.default_factory is msgspec.NODEFAULT
 
 
+def _codexrs_field(field: mi.Field) -> bool:
+    return isinstance(field.type, mi.Metadata) and bool((field.type.extra or {}).get("codexrs"))
+
+
 def _strategy(t: mi.Type, depth: int = 0) -> st.SearchStrategy[Any]:
     if isinstance(t, mi.Metadata):
         codex = (t.extra or {}).get("codex")
@@ -92,7 +96,8 @@ def _strategy(t: mi.Type, depth: int = 0) -> st.SearchStrategy[Any]:
     if isinstance(t, mi.StructType):
         if t.cls is _protocol.ExtensionItem:
             return _extension_items(t, depth)
-        fields = list(t.fields)
+        # Fields codexrs adds to codex's types (rate-limit sources) are not codex's: left out.
+        fields = [f for f in t.fields if not _codexrs_field(f)]
         if fields and all(_unset_default(f) for f in fields):
             # An externally tagged enum's data variants: exactly one is set.
             return st.one_of([st.builds(t.cls, **{f.name: _strategy(f.type, depth + 1)}) for f in fields])

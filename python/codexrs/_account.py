@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import json
+from typing import Any, Mapping, NamedTuple
 
 import msgspec
 
 from . import _native
+from .events import RateLimitSnapshot
 
 __all__ = ["Account", "CodexCoreVersion", "Model", "codex_core_version"]
 
@@ -68,6 +70,28 @@ class CodexCoreVersion(NamedTuple):
 
     def __str__(self) -> str:
         return f"codex-core from crates.io {self.package} {self.version}"
+
+
+def rate_limit_snapshots(value: Any) -> dict[str, RateLimitSnapshot]:
+    return msgspec.convert(value, dict[str, RateLimitSnapshot])
+
+
+def rate_limit_source(name: str, snapshot: RateLimitSnapshot | Mapping[str, Any] | None) -> tuple[str, str | None]:
+    """The native ``set_rate_limit_source`` arguments.
+
+    Raises:
+        TypeError: ``name`` is not a non-empty str, or ``snapshot`` is of another type.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a rate-limit source needs a non-empty name, not {name!r}")
+    if snapshot is None:
+        return name, None
+    if isinstance(snapshot, RateLimitSnapshot):
+        snapshot = msgspec.to_builtins(snapshot)
+    if not isinstance(snapshot, Mapping):
+        raise TypeError(f"snapshot must be a RateLimitSnapshot or a dict, not {type(snapshot).__name__}")
+    codex_only = {k: v for k, v in snapshot.items() if k not in ("source", "observed_at", "observed_thread_id")}
+    return name, json.dumps(codex_only)
 
 
 def codex_core_version() -> CodexCoreVersion:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import _native
-from ._account import Account, Model, account, models
+from ._account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
 from ._helper import helper_path
 from ._options import ApprovalPolicy, SandboxMode
 from ._store import StoredThread, ThreadPage, stored_thread, thread_page
@@ -22,6 +22,7 @@ from ._thread import AsyncThread, Thread, ThreadArgs, config_json
 from ._turn import _await_pending
 from .approvals import ApprovalHandler
 from .errors import ThreadNotFoundError
+from .events import RateLimitSnapshot
 from .requests import DEFAULT_REQUEST_TIMEOUT, RequestHandler
 from .tools import Tool
 
@@ -243,6 +244,18 @@ class Codex:
         once and cached, else codex's bundled catalogue."""
         return models(self._engine.models().wait())
 
+    def rate_limits(self) -> dict[str, RateLimitSnapshot]:
+        """The engine's rate-limit snapshots: the latest real one per limit id (``source``
+        ``"provider"``, with the thread and time it was observed) and the registered source's
+        (``"injected:<name>"``). Empty until a provider reported one or a source is set."""
+        return rate_limit_snapshots(self._engine.rate_limits().wait())
+
+    def set_rate_limit_source(self, name: str, snapshot: RateLimitSnapshot | Mapping[str, Any] | None) -> None:
+        """Registers the host's own rate-limit snapshot (e.g. from its quota service, or a
+        fixed one in tests) as source ``name``: ``token_count`` events that carry none get it,
+        marked ``source="injected:<name>"``. ``None`` removes the source."""
+        self._engine.set_rate_limit_source(*rate_limit_source(name, snapshot))
+
     def thread(self, thread_id: str) -> Thread:
         """The loaded thread with this id.
 
@@ -417,6 +430,14 @@ class AsyncCodex:
     async def models(self) -> list[Model]:
         """codex-core's model list; see :meth:`Codex.models`."""
         return models(await _await_pending((await self._native_engine()).models()))
+
+    async def rate_limits(self) -> dict[str, RateLimitSnapshot]:
+        """The engine's rate-limit snapshots; see :meth:`Codex.rate_limits`."""
+        return rate_limit_snapshots(await _await_pending((await self._native_engine()).rate_limits()))
+
+    async def set_rate_limit_source(self, name: str, snapshot: RateLimitSnapshot | Mapping[str, Any] | None) -> None:
+        """Registers the host's rate-limit source; see :meth:`Codex.set_rate_limit_source`."""
+        (await self._native_engine()).set_rate_limit_source(*rate_limit_source(name, snapshot))
 
     def thread(self, thread_id: str) -> AsyncThread:
         """The loaded thread with this id; raises :class:`ThreadNotFoundError`."""

@@ -1266,6 +1266,13 @@ class RateLimitSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_reached_type: RateLimitReachedType | None = None
     secondary: RateLimitWindow | None = None
     spend_control_reached: bool | None = None
+    #: codexrs: where the snapshot came from: ``"provider"`` (codex-core parsed it from this
+    #: thread's response), ``"carried"`` (the engine's latest real one) or ``"injected:<name>"``.
+    source: Annotated[str | None, msgspec.Meta(extra={"codexrs": True})] = None
+    #: codexrs: when it was observed (or injected), Unix seconds.
+    observed_at: Annotated[float | None, msgspec.Meta(extra={"codexrs": True})] = None
+    #: codexrs: the thread whose response carried it (provider and carried snapshots).
+    observed_thread_id: Annotated[str | None, msgspec.Meta(extra={"codexrs": True})] = None
 
 
 class TokenCount(CodexEvent, tag_field="type", tag="token_count", kw_only=True, frozen=True):

@@ -1,7 +1,8 @@
 """Many conversations in one process: :class:`AsyncManager` (asyncio) and :class:`Manager` (sync).
 
 This is the manager issue's first part: names, the cap on running turns, send / wait, status,
-events, close. Idle unloading, per-group limits and the rate-limit scheduler are not built yet.
+events, close. Idle unloading, per-group limits and the rate-limit scheduler are not built yet
+(the engine's honest rate-limit snapshots are: ``Codex.rate_limits()``).
 
     async with codexrs.AsyncManager(codex_home=..., max_running_turns=8) as manager:
         await manager.create("alice")

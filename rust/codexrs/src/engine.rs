@@ -39,6 +39,7 @@ use tokio::sync::mpsc;
 
 use crate::account;
 use crate::mcp;
+use crate::ratelimits::RateLimits;
 use crate::config::EngineSettings;
 use crate::config::HelperPaths;
 use crate::config::ThreadOptions;
@@ -119,6 +120,8 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn ThreadStore>,
     pub(crate) auth: Arc<AuthManager>,
     pub(crate) routes: Arc<Routes>,
+    /// Real, carried and injected rate-limit snapshots (`crate::ratelimits`).
+    pub(crate) rate_limits: Arc<RateLimits>,
     pub(crate) closed: AtomicBool,
     _links: Option<tempfile::TempDir>,
 }
@@ -259,6 +262,7 @@ async fn start(settings: EngineSettings, links: Option<tempfile::TempDir>) -> Co
             store: thread_store,
             auth,
             routes,
+            rate_limits: Arc::new(RateLimits::default()),
             closed: AtomicBool::new(false),
             _links: links,
         }),
@@ -446,6 +450,31 @@ impl Engine {
             mcp::refresh(&inner, &thread).await?;
             Ok(serde_json::Value::Null)
         })
+    }
+
+    /// The engine's rate-limit snapshots: a JSON object by limit id (real ones, `"provider"`)
+    /// and the host's injected one (`"injected:<name>"`), each with `source` and `observed_at`.
+    fn rate_limits(&self) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("rate limits", async move { Ok(inner.rate_limits.current()) })
+    }
+
+    /// Registers the host's rate-limit source: `name` and a codex `RateLimitSnapshot` as JSON,
+    /// put (marked `injected:<name>`) into `token_count` events that carry none. `None`
+    /// removes it.
+    #[pyo3(signature = (name, snapshot_json=None))]
+    fn set_rate_limit_source(&self, name: String, snapshot_json: Option<&str>) -> PyResult<()> {
+        let source = match snapshot_json {
+            None => None,
+            Some(json) => {
+                let snapshot: codex_protocol::protocol::RateLimitSnapshot = serde_json::from_str(json)
+                    .map_err(|e| CoreError::Config(format!("not a codex RateLimitSnapshot ({e}): {json}")))?;
+                let value = serde_json::to_value(snapshot).map_err(|e| CoreError::Internal(e.to_string()))?;
+                Some((name, value))
+            }
+        };
+        self.inner.rate_limits.set_source(source);
+        Ok(())
     }
 
     /// Stores an API key as codex's login in `codex_home`; returns the account (see `account`).

@@ -3,7 +3,7 @@
 //! Modules: [`account`] (codexrs's identity to the provider, login, models), [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
 //! `ThreadManager` per `Codex`), [`loading`] (start, resume, fork a thread), [`thread`] (a thread's event pump, queue and ops), [`pending`]
 //! (slow operations as awaitable handles), [`mcp`] (a thread's MCP tools, refresh), [`ops`] (thread settings, compaction,
-//! rollback, review, shell commands, steering), [`requests`] (codex-core's requests: answered or
+//! rollback, review, shell commands, steering), [`ratelimits`] (real, carried and injected rate-limit snapshots), [`requests`] (codex-core's requests: answered or
 //! denied, never left waiting), [`config`] (Python values to codex config),
 //! [`errors`] (the error enum and the Python exception hierarchy), [`store`] (codex's thread
 //! store: resume, fork, list, archive, names), [`schema`] (codex's event
@@ -17,6 +17,7 @@ pub mod loading;
 pub mod mcp;
 pub mod ops;
 pub mod pending;
+pub mod ratelimits;
 pub mod requests;
 pub mod runtime;
 pub mod schema;

@@ -144,7 +144,12 @@ fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<
         Arc::clone(&thread),
         tx,
         Arc::clone(&waker),
-        PumpOptions { raw_response_items: start.raw_response_items, requests: Arc::clone(&requests) },
+        PumpOptions {
+            raw_response_items: start.raw_response_items,
+            requests: Arc::clone(&requests),
+            rate_limits: Arc::clone(&inner.rate_limits),
+            thread_id: thread_id.to_string(),
+        },
     ));
     Ok(ThreadHandle {
         id: thread_id,

@@ -40,6 +40,7 @@ use crate::errors::CoreResult;
 use crate::pending::Finish;
 use crate::ops;
 use crate::pending::Pending;
+use crate::ratelimits::RateLimits;
 use crate::requests::Kind;
 use crate::requests::Requests;
 use crate::runtime;
@@ -101,10 +102,13 @@ fn batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>) -> Vec<u8> {
 pub struct PumpOptions {
     pub raw_response_items: bool,
     pub requests: Arc<Requests>,
+    /// The engine's rate-limit snapshots (`crate::ratelimits`), and this thread's id for them.
+    pub rate_limits: Arc<RateLimits>,
+    pub thread_id: String,
 }
 
-fn encode(event: &Event) -> Vec<u8> {
-    serde_json::to_vec(event).unwrap_or_else(|e| {
+fn encode(event: &Event, thread_id: &str, rate_limits: &RateLimits) -> Vec<u8> {
+    rate_limits.encode(thread_id, event).unwrap_or_else(|e| {
         // Serializing codex's own types cannot fail short of a codex bug; say so, in-stream.
         serde_json::to_vec(&json!({
             "id": event.id,
@@ -131,7 +135,7 @@ pub async fn pump(
         }
         let is_end = matches!(event.msg, EventMsg::ShutdownComplete);
         let denial = options.requests.on_event(&thread, &event, &tx, &waker).await;
-        if tx.send(encode(&event)).await.is_err() {
+        if tx.send(encode(&event, &options.thread_id, &options.rate_limits)).await.is_err() {
             break;
         }
         if let Some(denial) = denial {
