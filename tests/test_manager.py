@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 import codexrs
-from codexrs.testing import ScriptedModel, ScriptedModelProcess, text
+from codexrs.testing import ScriptedModel, ScriptedModelProcess, exec_command, text
 
 
 async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path, workspace: Path) -> None:
     with ScriptedModelProcess() as model:
         for n in range(50):
             # each answer takes a while, so turns overlap and the cap matters
-            model.route(f"conversation-{n}", text(f"answer {n}").delayed(0.05, between_events=0.01))
+            model.route(f"<conversation-{n}>", text(f"answer {n}").delayed(0.05, between_events=0.01))
         # codex's per-thread shell snapshot (a login shell per thread start) is the slow part of
         # starting 50 threads on this machine; the manager issue's benchmark deals with it.
         config = {**model.config(), "features.shell_snapshot": False}
@@ -38,7 +38,7 @@ async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path,
             for name in names:
                 await manager.create(name)
             for n, name in enumerate(names):
-                await manager.send(name, f"conversation-{n}")
+                await manager.send(name, f"<conversation-{n}>")
             assert sum(manager.status(name) == "queued" for name in names) >= 42  # 8 run, the rest wait
             results = await manager.wait_all(timeout=120)
             assert sorted(results) == sorted(names)
@@ -145,3 +145,69 @@ def test_the_sync_manager_runs_the_same_way(scripted_model: ScriptedModel, codex
         assert manager.peak_running <= 2 and [m.status for m in manager.list()] == ["idle"] * 3
         assert manager.last_message("s1") == "sync answer 1"
     assert manager.status("s0") == "closed"
+
+
+async def test_usage_is_summed_per_thread_and_manager(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.route("alpha", text("a", input_tokens=100, output_tokens=7))
+    scripted_model.route("beta", exec_command("true"), text("b", input_tokens=50, output_tokens=3).delayed(0.2))
+    async with codexrs.AsyncManager(
+        codex_home=codex_home, cwd=workspace, config=scripted_model.config(),
+        thread_options={"approval_policy": "never", "sandbox": "workspace-write"},
+    ) as manager:  # fmt: skip
+        await manager.create("a")
+        await manager.create("b")
+        await manager.send("a", "alpha")
+        await manager.send("b", "beta")
+        await manager.wait_all(timeout=60)
+        a, b, total = manager.usage("a"), manager.usage("b"), manager.usage()
+    assert (a.input_tokens, a.output_tokens, a.turns, a.tool_calls) == (100, 7, 1, 0)
+    assert b.turns == 1 and b.tool_calls == 1 and b.input_tokens == 100 + 50  # two model calls
+    assert total.input_tokens == a.input_tokens + b.input_tokens and total.turns == 2
+    assert total.wall_s > 0
+
+
+async def test_an_idle_thread_is_unloaded_and_the_next_send_resumes_it(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(text("first"), text("second"))
+    async with codexrs.AsyncManager(
+        codex_home=codex_home, cwd=workspace, config=scripted_model.config(), idle_timeout=0.3
+    ) as manager:
+        events: list[str] = []
+
+        async def watch() -> None:
+            async for event in manager.events():
+                events.append(event.kind)
+
+        watcher = asyncio.create_task(watch())
+        managed = await manager.create("sleepy")
+        await manager.send("sleepy", "remember the number 17")
+        await manager.wait("sleepy", timeout=30)
+        for _ in range(50):
+            if not managed.loaded:
+                break
+            await asyncio.sleep(0.1)
+        assert not managed.loaded and manager.status("sleepy") == "idle"
+        assert managed.id not in manager._codex._threads  # codex really closed it
+        await manager.send("sleepy", "which number?")
+        assert (await manager.wait("sleepy", timeout=30)).final_response == "second"
+        watcher.cancel()
+    assert "thread_unloaded" in events and "thread_resumed" in events
+    assert scripted_model.response_requests()[1].user_texts()[-2:] == ["remember the number 17", "which number?"]
+
+
+async def test_a_hundred_threads_on_one_home_run_at_once(codex_home: Path, workspace: Path) -> None:
+    with ScriptedModelProcess() as model:
+        for n in range(100):
+            model.route(f"<hundred-{n}>", text(f"ok {n}"))
+        config = {**model.config(), "features.shell_snapshot": False}
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=config) as manager:
+            await asyncio.gather(*(manager.create(f"h{n}") for n in range(100)))
+            for n in range(100):
+                await manager.send(f"h{n}", f"<hundred-{n}>")
+            results = await manager.wait_all(timeout=180)
+            assert manager.peak_running > 1
+    assert [results[f"h{n}"].final_response for n in range(100)] == [f"ok {n}" for n in range(100)]
+    assert all(r.status == "completed" and r.error is None for r in results.values())  # no sqlite errors

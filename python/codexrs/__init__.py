@@ -20,7 +20,7 @@ from . import _native, events, inputs, items, manager, requests, tools
 from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
 from ._mcp import McpServer, McpTool
-from .manager import AsyncManager, ManagedThread, Manager, ManagerEvent, NameTakenError
+from .manager import AsyncManager, ManagedThread, Manager, ManagerEvent, ManagerUsage, NameTakenError
 from .inputs import (
     AudioInput,
     ImageInput,
@@ -80,6 +80,7 @@ __all__ = [
     "ManagedThread",
     "Manager",
     "ManagerEvent",
+    "ManagerUsage",
     "McpServer",
     "McpTool",
     "MentionInput",

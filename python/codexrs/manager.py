@@ -1,8 +1,8 @@
 """Many conversations in one process: :class:`AsyncManager` (asyncio) and :class:`Manager` (sync).
 
 This is the manager issue's first part: names, the cap on running turns, send / wait, status,
-events, close. Idle unloading, per-group limits and the rate-limit scheduler are not built yet
-(the engine's honest rate-limit snapshots are: ``Codex.rate_limits()``).
+events, close, idle unloading, usage. Per-group limits and the rate-limit scheduler are not
+built yet (the engine's honest rate-limit snapshots are: ``Codex.rate_limits()``).
 
     async with codexrs.AsyncManager(codex_home=..., max_running_turns=8) as manager:
         await manager.create("alice")
@@ -26,16 +26,17 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any, AsyncIterator, Coroutine, Literal, Mapping, TypeVar
 
+from . import items
 from ._engine import AsyncCodex
 from ._thread import AsyncThread
 from ._turn import Input, TurnResult
 from .errors import CodexError, EngineClosedError, ThreadNotFoundError
 from .requests import kind_of
 
-__all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "NameTakenError", "ThreadStatus"]
+__all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus"]
 
 _T = TypeVar("_T")
 
@@ -51,7 +52,7 @@ class ManagerEvent:
     """Something the manager did (:meth:`AsyncManager.events`).
 
     Attributes:
-        kind: ``thread_created``, ``thread_resumed``, ``thread_removed``, ``turn_queued``,
+        kind: ``thread_created``, ``thread_resumed``, ``thread_unloaded``, ``thread_removed``, ``turn_queued``,
             ``turn_started``, ``turn_finished`` or ``turn_failed``.
         thread_id: The thread.
         name: Its name.
@@ -65,6 +66,53 @@ class ManagerEvent:
     name: str
     at: float
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManagerUsage:
+    """What turns used, summed (:meth:`AsyncManager.usage`); token counts from codex's
+    ``token_count`` events (the provider's real counts).
+
+    Attributes:
+        input_tokens, cached_input_tokens, output_tokens, reasoning_output_tokens: Tokens.
+        turns: Turns that ended (completed, failed or interrupted).
+        tool_calls: Commands, patches, MCP and dynamic tool calls, web searches and image
+            generations among their items.
+        wall_s: Seconds the turns ran, summed (queue waits not included).
+    """
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_output_tokens: int = 0
+    turns: int = 0
+    tool_calls: int = 0
+    wall_s: float = 0.0
+
+    def add(self, result: TurnResult, wall_s: float) -> ManagerUsage:
+        u = result.usage
+        return ManagerUsage(
+            self.input_tokens + u.input_tokens,
+            self.cached_input_tokens + u.cached_input_tokens,
+            self.output_tokens + u.output_tokens,
+            self.reasoning_output_tokens + u.reasoning_output_tokens,
+            self.turns + 1,
+            self.tool_calls + sum(isinstance(i, _TOOL_ITEMS) for i in result.items),
+            self.wall_s + wall_s,
+        )
+
+    def __add__(self, other: ManagerUsage) -> ManagerUsage:
+        return ManagerUsage(*(a + b for a, b in zip(astuple(self), astuple(other))))
+
+
+_TOOL_ITEMS = (
+    items.CommandExecutionItem,
+    items.FileChangeItem,
+    items.McpToolCallItem,
+    items.DynamicToolCallItem,
+    items.WebSearchItem,
+    items.ImageGenerationItem,
+)
 
 
 @dataclass
@@ -129,6 +177,12 @@ class ManagedThread:
         self._last: asyncio.Future[TurnResult] | None = None
         #: The name is not yet in codex's metadata (written after the first turn).
         self._unnamed = False
+        #: What its turns used.
+        self.usage = ManagerUsage()
+        #: When it last finished a turn (or was created), ``time.monotonic()``.
+        self.idle_since = time.monotonic()
+        #: Whether its codex thread is loaded (``idle_timeout`` unloads idle ones).
+        self.loaded = True
 
     @property
     def id(self) -> str:
@@ -152,6 +206,9 @@ class AsyncManager:
         codex_home, cwd, config, env: As for :class:`~codexrs.AsyncCodex`.
         max_running_turns: At most this many turns run at once across the manager (``None``:
             no cap); the others wait in FIFO order.
+        idle_timeout: Seconds after which a thread with nothing running, queued or pending is
+            unloaded from codex (its rollout stays); the next ``send`` resumes it with its
+            history. ``None``: threads stay loaded.
         thread_options: Defaults for every thread it creates or resumes (``thread_start``'s
             keyword arguments: ``approval_policy``, ``sandbox``, ``on_request``, ...).
     """
@@ -164,8 +221,13 @@ class AsyncManager:
         env: Mapping[str, str] | None = None,
         *,
         max_running_turns: int | None = None,
+        idle_timeout: float | None = None,
         thread_options: Mapping[str, Any] | None = None,
     ) -> None:
+        if idle_timeout is not None and (isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) or idle_timeout <= 0):
+            raise TypeError(f"idle_timeout must be a positive number of seconds or None, not {idle_timeout!r}")
+        self._idle_timeout = idle_timeout
+        self._unloader: asyncio.Task[None] | None = None
         if max_running_turns is not None and (isinstance(max_running_turns, bool) or not isinstance(max_running_turns, int) or max_running_turns < 1):
             raise TypeError(f"max_running_turns must be a positive int or None, not {max_running_turns!r}")
         self._codex = AsyncCodex(codex_home, cwd, config, env)
@@ -183,6 +245,8 @@ class AsyncManager:
     # -- lifetime -------------------------------------------------------------------------------
     async def __aenter__(self) -> AsyncManager:
         await self._codex.start()
+        if self._idle_timeout is not None and self._unloader is None:
+            self._unloader = asyncio.create_task(self._unload_idle(), name="codexrs-manager-idle")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -194,6 +258,8 @@ class AsyncManager:
         if self._closed:
             return
         self._closed = True
+        if self._unloader is not None:
+            self._unloader.cancel()
         deadline = time.monotonic() + timeout
         for managed in self._threads.values():
             for send in managed._sends:
@@ -331,6 +397,34 @@ class AsyncManager:
         del self._threads[managed.name]
         self._emit("thread_removed", managed)
 
+    def usage(self, name_or_id: str | None = None) -> ManagerUsage:
+        """What the thread's turns used, or (with no name) every thread's, summed."""
+        if name_or_id is not None:
+            return self.get(name_or_id).usage
+        total = ManagerUsage()
+        for managed in self._threads.values():
+            total = total + managed.usage
+        return total
+
+    async def _reload(self, managed: ManagedThread) -> None:
+        """Loads an unloaded thread again, with its history (codex ``resume``)."""
+        managed.thread = await self._codex.thread_resume(managed.id, **self._defaults)
+        managed.loaded = True
+        self._emit("thread_resumed", managed)
+
+    async def _unload_idle(self) -> None:
+        """Unloads threads idle for ``idle_timeout`` (closed in codex, rollout kept)."""
+        assert self._idle_timeout is not None
+        while not self._closed:
+            await asyncio.sleep(min(self._idle_timeout / 2, 1.0))
+            now = time.monotonic()
+            for managed in list(self._threads.values()):
+                idle = not managed._running and not managed._sends and not managed._queued
+                if managed.loaded and idle and not managed._unnamed and now - managed.idle_since >= self._idle_timeout:
+                    managed.loaded = False
+                    await managed.thread.close()
+                    self._emit("thread_unloaded", managed)
+
     # -- turns ----------------------------------------------------------------------------------
     async def send(self, name_or_id: str, input: Input, **turn_options: Any) -> None:
         """Queues a turn on the thread and returns at once (before it runs); its turns run
@@ -358,7 +452,10 @@ class AsyncManager:
             self._running += 1
             self.peak_running = max(self.peak_running, self._running)
             self._emit("turn_started", managed, queue_wait_s=time.monotonic() - send.queued_at)
+            started = time.monotonic()
             try:
+                if not managed.loaded:
+                    await self._reload(managed)
                 turn = await managed.thread.turn(send.input, **send.options)
                 async for event in turn.stream():
                     if kind_of(event) is not None:
@@ -376,6 +473,7 @@ class AsyncManager:
                 self._emit("turn_failed", managed, error=str(exc))
             else:
                 managed.last_result = result
+                managed.usage = managed.usage.add(result, time.monotonic() - started)
                 if managed._unnamed:
                     await managed.thread.set_name(managed.name)
                     managed._unnamed = False
@@ -384,6 +482,7 @@ class AsyncManager:
                 self._emit("turn_finished", managed, status=result.status, turn_id=result.id)
             finally:
                 managed._running = False
+                managed.idle_since = time.monotonic()
                 managed._pending_requests.clear()
                 self._running -= 1
                 self._gate.release()
@@ -440,6 +539,7 @@ class Manager:
         env: Mapping[str, str] | None = None,
         *,
         max_running_turns: int | None = None,
+        idle_timeout: float | None = None,
         thread_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._loop = asyncio.new_event_loop()
@@ -448,7 +548,8 @@ class Manager:
 
         async def make() -> AsyncManager:
             manager = AsyncManager(
-                codex_home, cwd, config, env, max_running_turns=max_running_turns, thread_options=thread_options
+                codex_home, cwd, config, env, max_running_turns=max_running_turns, idle_timeout=idle_timeout,
+                thread_options=thread_options,
             )
             return await manager.__aenter__()
 
@@ -510,6 +611,10 @@ class Manager:
     def wait_any(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> tuple[str, TurnResult]:
         """See :meth:`AsyncManager.wait_any`."""
         return self._call(self._async.wait_any(names, timeout))
+
+    def usage(self, name_or_id: str | None = None) -> ManagerUsage:
+        """See :meth:`AsyncManager.usage`."""
+        return self._async.usage(name_or_id)
 
     @property
     def peak_running(self) -> int:
