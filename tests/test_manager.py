@@ -10,6 +10,7 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,32 @@ async def test_a_hundred_threads_on_one_home_run_at_once(codex_home: Path, works
             assert manager.peak_running > 1
     assert [results[f"h{n}"].final_response for n in range(100)] == [f"ok {n}" for n in range(100)]
     assert all(r.status == "completed" and r.error is None for r in results.values())  # no sqlite errors
+
+
+async def test_the_scheduler_holds_a_turn_until_the_window_resets(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    reset_at = int(time.time()) + 3
+    scripted_model.enqueue(text("nearly out").with_rate_limits(95.0, primary_reset_at=reset_at), text("after the reset"))
+    async with codexrs.AsyncManager(
+        codex_home=codex_home, cwd=workspace, config=scripted_model.config(), rate_limit_threshold=90
+    ) as manager:
+        events: list[codexrs.ManagerEvent] = []
+
+        async def watch() -> None:
+            async for event in manager.events():
+                events.append(event)
+
+        watcher = asyncio.create_task(watch())
+        await manager.create("limited")
+        await manager.send("limited", "use most of the window")
+        await manager.wait("limited", timeout=30)
+        await manager.send("limited", "one more")
+        await asyncio.sleep(0.3)
+        assert manager.status("limited") == "rate_limited"
+        result = await manager.wait("limited", timeout=30)
+        assert time.time() >= reset_at  # it did not run before the window reset
+        watcher.cancel()
+    assert result.final_response == "after the reset"
+    held = [e for e in events if e.kind == "rate_limited"]
+    assert len(held) == 1 and held[0].detail["until"] == reset_at

@@ -1,8 +1,9 @@
 """Many conversations in one process: :class:`AsyncManager` (asyncio) and :class:`Manager` (sync).
 
 This is the manager issue's first part: names, the cap on running turns, send / wait, status,
-events, close, idle unloading, usage. Per-group limits and the rate-limit scheduler are not
-built yet (the engine's honest rate-limit snapshots are: ``Codex.rate_limits()``).
+events, close, idle unloading, usage, and holding turns while a rate-limit window is above a
+threshold (from the engine's honest snapshots, ``Codex.rate_limits()``). Per-group limits and
+a typed error for 429 / usage limits are not built yet.
 
     async with codexrs.AsyncManager(codex_home=..., max_running_turns=8) as manager:
         await manager.create("alice")
@@ -14,7 +15,7 @@ Each thread has a name (unique; stored as codex's own thread name, so a later pr
 with :meth:`AsyncManager.resume`) and runs its turns one after the other, in the order they were
 sent; across the manager at most ``max_running_turns`` turns run at once, the rest wait in FIFO
 order. A thread's status comes from what really happened: ``idle``, ``queued`` (its next turn
-waits for a slot), ``running``, ``waiting_for_approval`` (a request codex-core sent is not
+waits for a slot), ``rate_limited`` (it waits for a rate-limit window to reset), ``running``, ``waiting_for_approval`` (a request codex-core sent is not
 answered yet), ``closed``.
 """
 
@@ -40,7 +41,7 @@ __all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerU
 
 _T = TypeVar("_T")
 
-ThreadStatus = Literal["idle", "queued", "running", "waiting_for_approval", "closed"]
+ThreadStatus = Literal["idle", "queued", "rate_limited", "running", "waiting_for_approval", "closed"]
 
 
 class NameTakenError(CodexError):
@@ -52,12 +53,13 @@ class ManagerEvent:
     """Something the manager did (:meth:`AsyncManager.events`).
 
     Attributes:
-        kind: ``thread_created``, ``thread_resumed``, ``thread_unloaded``, ``thread_removed``, ``turn_queued``,
+        kind: ``thread_created``, ``thread_resumed``, ``thread_unloaded``, ``thread_removed``,
+            ``rate_limited`` (with ``until``, Unix seconds), ``turn_queued``,
             ``turn_started``, ``turn_finished`` or ``turn_failed``.
         thread_id: The thread.
         name: Its name.
         at: When, Unix seconds (``time.time()``).
-        detail: Kind-specific facts: ``queue_wait_s`` on ``turn_started``; ``status`` and
+        detail: Kind-specific facts: ``until`` on ``rate_limited``; ``queue_wait_s`` on ``turn_started``; ``status`` and
             ``turn_id`` on ``turn_finished``; ``error`` on ``turn_failed``.
     """
 
@@ -183,6 +185,8 @@ class ManagedThread:
         self.idle_since = time.monotonic()
         #: Whether its codex thread is loaded (``idle_timeout`` unloads idle ones).
         self.loaded = True
+        #: While its next turn waits for a rate-limit window to reset: when (Unix seconds).
+        self.rate_limited_until: float | None = None
 
     @property
     def id(self) -> str:
@@ -194,6 +198,8 @@ class ManagedThread:
             return "closed"
         if self._running:
             return "waiting_for_approval" if self._pending_requests else "running"
+        if self.rate_limited_until is not None:
+            return "rate_limited"
         if self._queued or self._sends:
             return "queued"
         return "idle"
@@ -206,6 +212,10 @@ class AsyncManager:
         codex_home, cwd, config, env: As for :class:`~codexrs.AsyncCodex`.
         max_running_turns: At most this many turns run at once across the manager (``None``:
             no cap); the others wait in FIFO order.
+        rate_limit_threshold: A percentage: while a real (or injected) rate-limit window of the
+            engine is used at least this much and has a ``resets_at`` ahead, new turns wait
+            until that reset (status ``rate_limited``, a ``rate_limited`` event saying until
+            when). ``None``: turns never wait for rate limits.
         idle_timeout: Seconds after which a thread with nothing running, queued or pending is
             unloaded from codex (its rollout stays); the next ``send`` resumes it with its
             history. ``None``: threads stay loaded.
@@ -222,8 +232,12 @@ class AsyncManager:
         *,
         max_running_turns: int | None = None,
         idle_timeout: float | None = None,
+        rate_limit_threshold: float | None = None,
         thread_options: Mapping[str, Any] | None = None,
     ) -> None:
+        if rate_limit_threshold is not None and (isinstance(rate_limit_threshold, bool) or not isinstance(rate_limit_threshold, (int, float))):
+            raise TypeError(f"rate_limit_threshold must be a percentage or None, not {rate_limit_threshold!r}")
+        self._threshold = rate_limit_threshold
         if idle_timeout is not None and (isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) or idle_timeout <= 0):
             raise TypeError(f"idle_timeout must be a positive number of seconds or None, not {idle_timeout!r}")
         self._idle_timeout = idle_timeout
@@ -406,6 +420,22 @@ class AsyncManager:
             total = total + managed.usage
         return total
 
+    async def _rate_limit_reset(self) -> float | None:
+        """When the latest window at or above the threshold resets (Unix seconds), if ahead."""
+        if self._threshold is None:
+            return None
+        now = time.time()
+        resets = [
+            float(window.resets_at)
+            for snapshot in (await self._codex.rate_limits()).values()
+            for window in (snapshot.primary, snapshot.secondary)
+            if window is not None
+            and window.used_percent >= self._threshold
+            and window.resets_at is not None
+            and window.resets_at > now
+        ]
+        return max(resets) if resets else None
+
     async def _reload(self, managed: ManagedThread) -> None:
         """Loads an unloaded thread again, with its history (codex ``resume``)."""
         managed.thread = await self._codex.thread_resume(managed.id, **self._defaults)
@@ -444,6 +474,14 @@ class AsyncManager:
     async def _work(self, managed: ManagedThread) -> None:
         while managed._sends:
             send = managed._sends[0]
+            until = await self._rate_limit_reset()
+            if until is not None:
+                managed.rate_limited_until = until
+                self._emit("rate_limited", managed, until=until)
+                try:
+                    await asyncio.sleep(max(0.0, until - time.time()))
+                finally:
+                    managed.rate_limited_until = None
             managed._queued = True
             await self._gate.acquire()
             managed._queued = False
@@ -540,6 +578,7 @@ class Manager:
         *,
         max_running_turns: int | None = None,
         idle_timeout: float | None = None,
+        rate_limit_threshold: float | None = None,
         thread_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._loop = asyncio.new_event_loop()
@@ -549,7 +588,7 @@ class Manager:
         async def make() -> AsyncManager:
             manager = AsyncManager(
                 codex_home, cwd, config, env, max_running_turns=max_running_turns, idle_timeout=idle_timeout,
-                thread_options=thread_options,
+                rate_limit_threshold=rate_limit_threshold, thread_options=thread_options,
             )
             return await manager.__aenter__()
 
