@@ -387,7 +387,8 @@ class AsyncManager:
         return list(self._threads.values())
 
     def status(self, name_or_id: str) -> ThreadStatus:
-        """``idle``, ``queued``, ``running``, ``waiting_for_approval`` or ``closed``."""
+        """``idle``, ``queued``, ``rate_limited``, ``running``, ``waiting_for_approval`` or
+        ``closed``."""
         return self.get(name_or_id).status
 
     def last_message(self, name_or_id: str) -> str | None:
