@@ -538,19 +538,21 @@ class AsyncManager:
             raise ThreadNotFoundError(f"nothing was sent to thread {managed.name!r}")
         return await asyncio.wait_for(asyncio.shield(managed._last), timeout)
 
+    def _sent_to(self, names: builtins.list[str] | None) -> builtins.list[tuple[ManagedThread, asyncio.Future[TurnResult]]]:
+        """The named threads (default: all) that were sent a turn, each with its last one."""
+        threads = [self.get(n) for n in names] if names is not None else self._threads.values()
+        return [(m, m._last) for m in threads if m._last is not None]
+
     async def wait_all(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> dict[str, TurnResult]:
         """Waits for the last turn of each named thread (default: every thread sent to);
         returns results by name. Raises ``TimeoutError`` (turns keep running)."""
-        targets = [self.get(n) for n in names] if names is not None else [m for m in self._threads.values() if m._last]
-        results = await asyncio.wait_for(
-            asyncio.gather(*(asyncio.shield(m._last) for m in targets if m._last is not None)), timeout
-        )
-        return {m.name: r for m, r in zip([m for m in targets if m._last is not None], results)}
+        targets = self._sent_to(names)
+        results = await asyncio.wait_for(asyncio.gather(*(asyncio.shield(last) for _, last in targets)), timeout)
+        return {m.name: r for (m, _), r in zip(targets, results)}
 
     async def wait_any(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> tuple[str, TurnResult]:
         """Waits until one of the named threads' last turns ends; returns (name, result)."""
-        targets = [self.get(n) for n in names] if names is not None else [m for m in self._threads.values() if m._last]
-        futures = {asyncio.ensure_future(asyncio.shield(m._last)): m for m in targets if m._last is not None}
+        futures = {asyncio.ensure_future(asyncio.shield(last)): m for m, last in self._sent_to(names)}
         if not futures:
             raise ThreadNotFoundError("nothing was sent to any of these threads")
         done, pending = await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -389,11 +389,9 @@ impl Engine {
     /// The stored thread's metadata (see `thread_list`).
     fn thread_info(&self, thread_id: String) -> PyResult<Pending> {
         let inner = Arc::clone(&self.inner);
-        json_pending("thread read", async move {
+        json_pending("thread info", async move {
             let id = store::parse_id(&thread_id)?;
-            if let Ok(live) = inner.manager.get_thread(id).await {
-                let _ = live.flush_rollout().await;
-            }
+            let _ = inner.flush_if_loaded(id).await; // stored metadata is readable either way
             Ok(store::info(&store::read(&inner.store, &store::Target::Id(id), false).await?))
         })
     }
@@ -403,9 +401,7 @@ impl Engine {
         let inner = Arc::clone(&self.inner);
         json_pending("thread read", async move {
             let id = store::parse_id(&thread_id)?;
-            if let Ok(live) = inner.manager.get_thread(id).await {
-                let _ = live.flush_rollout().await;
-            }
+            let _ = inner.flush_if_loaded(id).await; // what is on disk is still the history
             store::history(&inner.store, id).await
         })
     }

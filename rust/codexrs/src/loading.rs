@@ -60,6 +60,15 @@ impl Inner {
             .map_err(|_| CoreError::ThreadNotFound(format!("thread {id} is not loaded in this engine")))
     }
 
+    /// Writes a thread's buffered rollout to disk if this engine has it loaded, so the thread
+    /// store reads all of it; a thread not loaded here has nothing buffered.
+    pub(crate) async fn flush_if_loaded(&self, id: ThreadId) -> std::io::Result<()> {
+        match self.manager.get_thread(id).await {
+            Ok(live) => live.flush_rollout().await,
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Refuses to load a thread this engine already has loaded: two pumps would split its events.
     async fn check_not_loaded(&self, id: ThreadId) -> CoreResult<()> {
         if self.manager.get_thread(id).await.is_ok() {
@@ -112,12 +121,11 @@ pub(crate) async fn fork_thread(
 ) -> CoreResult<ThreadHandle> {
     inner.check_open()?;
     let id = store::parse_id(&parent)?;
-    if let Ok(live) = inner.manager.get_thread(id).await {
-        // What the parent said last must be on disk before the store reads it.
-        live.flush_rollout()
-            .await
-            .map_err(|e| CoreError::Rollout(format!("flushing thread {id}'s rollout: {e}")))?;
-    }
+    // What the parent said last must be on disk before the store reads it.
+    inner
+        .flush_if_loaded(id)
+        .await
+        .map_err(|e| CoreError::Rollout(format!("flushing thread {id}'s rollout: {e}")))?;
     let (stored, mut items) = store::history_of(store::read(&inner.store, &store::Target::Id(id), true).await?)?;
     if let Some(turn) = up_to_turn {
         items = codex_core::truncate_rollout_after_turn_id(&items, &turn)

@@ -60,15 +60,21 @@ impl RateLimits {
         for (limit, observed) in latest.iter() {
             out.insert(limit.clone(), Self::marked(observed.snapshot.clone(), "provider", observed));
         }
-        if let Some((name, snapshot, at)) = lock(&self.injected).clone() {
-            let mut snapshot = snapshot;
-            if let Value::Object(map) = &mut snapshot {
-                map.insert("source".into(), json!(format!("injected:{name}")));
-                map.insert("observed_at".into(), json!(at));
-            }
-            out.insert(format!("injected:{name}"), snapshot);
+        if let Some((source, snapshot)) = self.injected_snapshot() {
+            out.insert(source, snapshot);
         }
         Value::Object(out)
+    }
+
+    /// The host source's snapshot, marked `injected:<name>` with when it was set, and that source.
+    fn injected_snapshot(&self) -> Option<(String, Value)> {
+        let (name, mut snapshot, at) = lock(&self.injected).clone()?;
+        let source = format!("injected:{name}");
+        if let Value::Object(map) = &mut snapshot {
+            map.insert("source".into(), json!(source));
+            map.insert("observed_at".into(), json!(at));
+        }
+        Some((source, snapshot))
     }
 
     fn marked(mut snapshot: Value, source: &str, observed: &Observed) -> Value {
@@ -111,12 +117,7 @@ impl RateLimits {
                 Some(marked)
             }
             None => {
-                if let Some((name, snapshot, at)) = lock(&self.injected).clone() {
-                    let mut snapshot = snapshot;
-                    if let Value::Object(map) = &mut snapshot {
-                        map.insert("source".into(), json!(format!("injected:{name}")));
-                        map.insert("observed_at".into(), json!(at));
-                    }
+                if let Some((_, snapshot)) = self.injected_snapshot() {
                     Some(snapshot)
                 } else {
                     let latest = lock(&self.latest);
