@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import codexrs
-from codexrs.testing import ScriptedModel, ScriptedModelProcess, exec_command, text
+from codexrs.testing import ScriptedModel, ScriptedModelProcess, exec_command, text, usage_limit
 
 
 async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path, workspace: Path) -> None:
@@ -241,3 +241,77 @@ async def test_the_scheduler_holds_a_turn_until_the_window_resets(
     assert result.final_response == "after the reset"
     held = [e for e in events if e.kind == "rate_limited"]
     assert len(held) == 1 and held[0].detail["until"] == reset_at
+
+
+async def test_a_429_is_rolled_back_and_queued_again_after_its_reset(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    reset_at = int(time.time()) + 3
+    scripted_model.route("<refused>", usage_limit(reset_at).with_rate_limits(100.0, primary_reset_at=reset_at), text("done after the reset"))
+    scripted_model.route("<other>", text("other done"))
+    async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as manager:
+        events: list[codexrs.ManagerEvent] = []
+
+        async def watch() -> None:
+            async for event in manager.events():
+                events.append(event)
+
+        watcher = asyncio.create_task(watch())
+        await manager.create("a")
+        await manager.create("b")
+        await manager.send("a", "<refused>")
+        while manager.status("a") != "rate_limited":
+            await asyncio.sleep(0.05)
+        await manager.send("b", "<other>")  # the account is limited: b's turn waits too
+        await asyncio.sleep(0.2)
+        assert manager.status("b") == "rate_limited"
+        results = await manager.wait_all(timeout=30)
+        watcher.cancel()
+    assert results["a"].final_response == "done after the reset" and results["b"].final_response == "other done"
+    first, *after = scripted_model.response_requests()
+    assert len(after) == 2 and all(r.at >= reset_at for r in after)  # nothing ran before the reset
+    retried = next(r for r in after if "<refused>" in str(r.body))
+    assert [t for t in retried.user_texts() if t == "<refused>"] == ["<refused>"]  # rolled back: once
+    (requeued,) = [e for e in events if e.kind == "turn_requeued"]
+    assert requeued.name == "a" and requeued.detail["until"] == reset_at
+    assert requeued.detail["resets_at_source"] == "provider"
+    assert {e.name for e in events if e.kind == "rate_limited"} == {"a", "b"}
+    assert all(e.detail["reason"] == "rate_limit_error" for e in events if e.kind == "rate_limited")
+
+
+async def test_a_group_limit_caps_its_threads_within_the_manager(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    for n in range(6):
+        scripted_model.route(f"<group-{n}>", text(f"r{n}", input_tokens=10 * (n + 1)).delayed(0.3))
+    async with codexrs.AsyncManager(
+        codex_home=codex_home, cwd=workspace, config=scripted_model.config(), group_limits={"serial": 1}
+    ) as manager:
+        events: list[codexrs.ManagerEvent] = []
+
+        async def watch() -> None:
+            async for event in manager.events():
+                events.append(event)
+
+        watcher = asyncio.create_task(watch())
+        for n in range(6):
+            await manager.create(f"t{n}", group="serial" if n < 3 else None)
+        for n in range(6):
+            await manager.send(f"t{n}", f"<group-{n}>")
+        await manager.wait_all(timeout=60)
+        await asyncio.sleep(0.1)
+        watcher.cancel()
+        assert [m.name for m in manager.list("serial")] == ["t0", "t1", "t2"]
+        serial = manager.usage(group="serial")
+    assert (serial.turns, serial.input_tokens) == (3, 10 + 20 + 30)
+
+    def most_at_once(names: set[str]) -> int:
+        running = peak = 0
+        for event in events:
+            if event.name in names and event.kind in ("turn_started", "turn_finished"):
+                running += 1 if event.kind == "turn_started" else -1
+                peak = max(peak, running)
+        return peak
+
+    assert most_at_once({"t0", "t1", "t2"}) == 1
+    assert most_at_once({"t3", "t4", "t5"}) > 1  # the others were not held by the group

@@ -3,11 +3,14 @@ none is invented. Headers come from the scripted model (as codex's provider woul
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import pytest
 
 import codexrs
 from codexrs import events as ev
-from codexrs.testing import ScriptedModel, text
+from codexrs.testing import ScriptedModel, http_error, text, usage_limit
 
 
 def _snapshots(turn: codexrs.TurnHandle) -> list[ev.RateLimitSnapshot | None]:
@@ -48,3 +51,26 @@ def test_an_injected_source_is_marked_as_injected(
         assert codex.rate_limits()["injected:quota-service"].primary == snapshot.primary
         codex.set_rate_limit_source("quota-service", None)
         assert _snapshots(thread.turn("y")) == [None]
+
+
+def test_a_usage_limit_is_a_rate_limit_error_with_its_reset_and_no_retry(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    resets = int(time.time()) + 2 * 3600
+    scripted_model.enqueue(usage_limit(resets), usage_limit(resets).with_rate_limits(100.0, primary_reset_at=resets), http_error(429))
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        thread = codex.thread_start()
+        with pytest.raises(codexrs.RateLimitError) as body_only:
+            thread.run("hit the limit", retries=5)
+        # codex-core writes the body's reset into its message, to the minute, in local time
+        assert body_only.value.resets_at_source == "message"
+        assert body_only.value.resets_at is not None and resets <= body_only.value.resets_at <= resets + 60
+        assert body_only.value.attempts == 1 and not body_only.value.retryable
+        assert len(scripted_model.response_requests()) == 1  # retries=5, yet one request: no storm
+        with pytest.raises(codexrs.RateLimitError) as with_headers:
+            thread.run("hit it again")
+        assert (with_headers.value.resets_at, with_headers.value.resets_at_source) == (resets, "provider")
+        with pytest.raises(codexrs.RateLimitError) as plain:
+            thread.run("a plain 429", retries=3)
+        assert plain.value.resets_at is None and plain.value.status_code == 429
+        assert len(scripted_model.response_requests()) == 3

@@ -20,7 +20,8 @@ from . import _native, events, inputs, items, manager, requests, tools
 from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
 from ._mcp import McpServer, McpTool
-from .manager import AsyncManager, ManagedThread, Manager, ManagerEvent, ManagerUsage, NameTakenError
+from ._manager_sync import Manager
+from .manager import AsyncManager, ManagedThread, ManagerEvent, ManagerUsage, NameTakenError
 from .inputs import (
     AudioInput,
     ImageInput,
@@ -46,6 +47,7 @@ from .errors import (
     InternalError,
     ModelError,
     OutputValidationError,
+    RateLimitError,
     RolloutError,
     ThreadNotFoundError,
     TurnFailedError,
@@ -90,6 +92,7 @@ __all__ = [
     "NameTakenError",
     "ModelError",
     "OutputValidationError",
+    "RateLimitError",
     "ReasoningEffort",
     "ReasoningSummary",
     "Request",

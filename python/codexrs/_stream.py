@@ -12,7 +12,7 @@ import logging
 from typing import cast
 
 from ._turn import HANDLER_RAISED, Input, TurnResult, _await_pending, _items_json, _next_batch, _ThreadCore, _Turn
-from .errors import ConfigError, TurnFailedError
+from .errors import ConfigError, turn_failed
 from .events import Event
 from .requests import DEFER, Request
 
@@ -155,7 +155,7 @@ def _handler_failed(core: _ThreadCore, turn: _Turn, request: Request, exc: Excep
 
 def _raise_if_failed(result: TurnResult) -> TurnResult:
     if result.status == "failed":
-        raise TurnFailedError(result)
+        raise turn_failed(result)
     return result
 
 

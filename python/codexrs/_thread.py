@@ -34,7 +34,7 @@ from ._stream import AsyncTurnHandle, TurnHandle
 from ._turn import Input, TurnResult, _await_pending, _ThreadCore
 from .approvals import ApprovalHandler
 from ._retry import check_retries, retry_delay
-from .errors import ConfigError, EngineClosedError, TurnFailedError
+from .errors import ConfigError, EngineClosedError, TurnFailedError, turn_failed
 from .events import SessionConfigured
 from .requests import Request, RequestHandler
 from .tools import Tool
@@ -201,10 +201,12 @@ class Thread:
 
         ``retries``: how many times to run the input again, as a new turn, after a failure
         that is retryable (``TurnFailedError.retryable``: overload, server error, a dropped
-        connection, HTTP 429), waiting 0.5 s, 1 s, 2 s, ... (up to 30 s, with jitter) between
-        attempts. A non-retryable failure is raised at once.
+        connection), waiting 0.5 s, 1 s, 2 s, ... (up to 30 s, with jitter) between
+        attempts. A non-retryable failure is raised at once, a rate limit included.
 
         Raises:
+            RateLimitError: The provider refused the turn for a rate or usage limit (HTTP 429);
+                ``.resets_at`` says until when. Never retried here.
             TurnFailedError: The turn ended ``"failed"`` (model/HTTP error); ``.result`` holds
                 everything the last attempt produced, ``.attempts`` how many there were.
             OutputValidationError: With ``output_schema``, the final message does not match it.
@@ -216,7 +218,7 @@ class Thread:
                 return self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema).run()
             except TurnFailedError as exc:
                 if not exc.retryable or attempt > retries:
-                    raise TurnFailedError(exc.result, attempt) from None
+                    raise turn_failed(exc.result, attempt) from None
             time.sleep(retry_delay(attempt))
             attempt += 1
 
@@ -395,7 +397,7 @@ class AsyncThread:
                 return await (await self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema)).run()
             except TurnFailedError as exc:
                 if not exc.retryable or attempt > retries:
-                    raise TurnFailedError(exc.result, attempt) from None
+                    raise turn_failed(exc.result, attempt) from None
             await asyncio.sleep(retry_delay(attempt))
             attempt += 1
 

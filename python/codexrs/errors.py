@@ -6,6 +6,7 @@
     ├── ConfigError           bad config key/value, policy name, path, missing helper
     ├── ModelError            the model provider failed a turn
     │   └── TurnFailedError   Thread.run() on a turn that ended "failed" (has .result)
+    │       └── RateLimitError    ... because of an HTTP 429 / usage limit (has .resets_at)
     ├── ThreadNotFoundError   no such thread (loaded, or stored for thread_resume/fork)
     ├── RolloutError          a stored thread's rollout is archived, empty or unreadable
     ├── TurnNotSteerableError steer() on a turn that has ended
@@ -17,6 +18,9 @@
 
 from __future__ import annotations
 
+import datetime
+import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -43,6 +47,7 @@ __all__ = [
     "InternalError",
     "ModelError",
     "OutputValidationError",
+    "RateLimitError",
     "RolloutError",
     "ThreadNotFoundError",
     "TurnFailedError",
@@ -92,9 +97,9 @@ class TurnFailedError(ModelError):
         result: The full :class:`TurnResult` (status, error, items, usage): nothing is lost.
         kind: codex's error kind (e.g. ``"internal_server_error"``), or ``None``.
         status_code: The HTTP status the provider answered with, when codex recorded one.
-        retryable: Whether running the turn again may help: codex's overload, server-error and
-            connection kinds (:data:`RETRYABLE_ERRORS`), or an HTTP 429. A usage limit
-            (``usage_limit_exceeded``) is not: it resets in hours, not seconds.
+        retryable: Whether running the turn again at once may help: codex's overload,
+            server-error and connection kinds (:data:`RETRYABLE_ERRORS`). A rate limit
+            (:class:`RateLimitError`) is not: it resets at its own time.
         attempts: How many times the turn was tried (``Thread.run(..., retries=N)``).
     """
 
@@ -105,7 +110,7 @@ class TurnFailedError(ModelError):
         self.result = result
         self.attempts = attempts
         self.kind, self.status_code = error_kind(error.codex_error_info if error else None)
-        self.retryable = self.kind in RETRYABLE_ERRORS or self.status_code == 429
+        self.retryable = self.kind in RETRYABLE_ERRORS and self.status_code != 429
 
 
 class OutputValidationError(CodexError):
@@ -118,3 +123,69 @@ class OutputValidationError(CodexError):
     def __init__(self, message: str, *, raw: str | None) -> None:
         super().__init__(message)
         self.raw = raw
+
+
+class RateLimitError(TurnFailedError):
+    """A turn failed because the provider refused it for a rate or usage limit: an HTTP 429,
+    codex's ``usage_limit_exceeded`` (``usage_limit_reached`` / ``usage_not_included`` in the
+    429's body) or ``response_too_many_failed_attempts`` with status 429.
+
+    It is never retried at once (``retryable`` is false, ``Thread.run(retries=)`` raises it);
+    :class:`~codexrs.AsyncManager` re-queues the turn after :attr:`resets_at`.
+
+    Attributes:
+        resets_at: When the limit resets, Unix seconds, or ``None`` when nothing said so.
+        resets_at_source: Where :attr:`resets_at` came from: the ``source`` of the rate-limit
+            snapshot codex-core parsed from the 429's ``x-codex-*`` headers (``"provider"``)
+            and whose window is used up; or ``"message"``: the reset time codex-core read from
+            the 429's body (``error.resets_at``) and wrote into its error message, to the minute
+            in local time (rounded up to the next minute); or ``None``.
+    """
+
+    def __init__(self, result: TurnResult, attempts: int = 1) -> None:
+        super().__init__(result, attempts)
+        self.retryable = False
+        self.resets_at, self.resets_at_source = _reset_time(result)
+
+
+def is_rate_limited(result: TurnResult) -> bool:
+    """Whether a failed turn failed on a rate or usage limit (see :class:`RateLimitError`)."""
+    error = result.error
+    kind, status = error_kind(error.codex_error_info if error is not None else None)
+    return kind == "usage_limit_exceeded" or status == 429
+
+
+def turn_failed(result: TurnResult, attempts: int = 1) -> TurnFailedError:
+    """The exception for a failed turn: :class:`RateLimitError` or :class:`TurnFailedError`."""
+    return (RateLimitError if is_rate_limited(result) else TurnFailedError)(result, attempts)
+
+
+# codex-core's UsageLimitReachedError text: " or try again at 3:05 PM." (the reset is today) or
+# " or try again at Nov 23rd, 2026 3:05 PM.", in the process's local time.
+_TRY_AGAIN = re.compile(
+    r"try again at (?:(?P<month>[A-Z][a-z]{2}) (?P<day>\d{1,2})(?:st|nd|rd|th), (?P<year>\d{4}) )?"
+    r"(?P<hour>\d{1,2}):(?P<minute>\d{2}) (?P<ampm>AM|PM)"
+)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _reset_time(result: TurnResult) -> tuple[float | None, str | None]:
+    snapshot = result.rate_limits
+    if snapshot is not None:
+        spent = [
+            float(w.resets_at)
+            for w in (snapshot.primary, snapshot.secondary)
+            if w is not None and w.resets_at is not None and w.used_percent >= 100
+        ]
+        if spent:
+            return max(spent), snapshot.source
+    found = _TRY_AGAIN.search(result.error.message) if result.error is not None else None
+    if found is None:
+        return None, None
+    hour = int(found["hour"]) % 12 + (12 if found["ampm"] == "PM" else 0)
+    if found["year"] is not None and found["month"] in _MONTHS:
+        day = datetime.date(int(found["year"]), _MONTHS.index(found["month"]) + 1, int(found["day"]))
+    else:
+        day = datetime.date.fromtimestamp(time.time())
+    local = datetime.datetime(day.year, day.month, day.day, hour, int(found["minute"]))
+    return local.timestamp() + 60, "message"

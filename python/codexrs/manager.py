@@ -1,10 +1,5 @@
 """Many conversations in one process: :class:`AsyncManager` (asyncio) and :class:`Manager` (sync).
 
-This is the manager issue's first part: names, the cap on running turns, send / wait, status,
-events, close, idle unloading, usage, and holding turns while a rate-limit window is above a
-threshold (from the engine's honest snapshots, ``Codex.rate_limits()``). Per-group limits and
-a typed error for 429 / usage limits are not built yet.
-
     async with codexrs.AsyncManager(codex_home=..., max_running_turns=8) as manager:
         await manager.create("alice")
         await manager.send("alice", "refactor the parser")   # returns once queued
@@ -13,10 +8,16 @@ a typed error for 429 / usage limits are not built yet.
 One manager owns one engine (one codex-core ``ThreadManager``, one runtime) and its threads.
 Each thread has a name (unique; stored as codex's own thread name, so a later process finds it
 with :meth:`AsyncManager.resume`) and runs its turns one after the other, in the order they were
-sent; across the manager at most ``max_running_turns`` turns run at once, the rest wait in FIFO
-order. A thread's status comes from what really happened: ``idle``, ``queued`` (its next turn
-waits for a slot), ``rate_limited`` (it waits for a rate-limit window to reset), ``running``, ``waiting_for_approval`` (a request codex-core sent is not
-answered yet), ``closed``.
+sent; across the manager at most ``max_running_turns`` turns run at once, and at most
+``group_limits[g]`` of group ``g``'s threads; the rest wait in FIFO order. A thread's status
+comes from what really happened: ``idle``, ``queued`` (its next turn waits for a slot),
+``rate_limited`` (it waits for a rate-limit window to reset), ``running``,
+``waiting_for_approval`` (a request codex-core sent is not answered yet), ``closed``.
+
+Rate limits hold turns, never retry them in a loop: while a window of the engine's real (or
+injected) snapshots is above ``rate_limit_threshold``, new turns wait for its reset; a turn the
+provider refuses with HTTP 429 (:class:`~codexrs.RateLimitError`) is rolled back from the
+thread's history and queued again after the reset, and every thread's next turn waits too.
 """
 
 from __future__ import annotations
@@ -24,137 +25,19 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
-import threading
 import time
 from collections import deque
-from dataclasses import astuple, dataclass, field
-from typing import Any, AsyncIterator, Coroutine, Literal, Mapping, TypeVar
+from typing import Any, AsyncIterator, Mapping
 
-from . import items
 from ._engine import AsyncCodex
+from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus
+from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
 from ._thread import AsyncThread
 from ._turn import Input, TurnResult
-from .errors import CodexError, EngineClosedError, ThreadNotFoundError
+from .errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_rate_limited
 from .requests import kind_of
 
 __all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus"]
-
-_T = TypeVar("_T")
-
-ThreadStatus = Literal["idle", "queued", "rate_limited", "running", "waiting_for_approval", "closed"]
-
-
-class NameTakenError(CodexError):
-    """Another thread of this manager (or of codex's store) already has this name."""
-
-
-@dataclass(frozen=True)
-class ManagerEvent:
-    """Something the manager did (:meth:`AsyncManager.events`).
-
-    Attributes:
-        kind: ``thread_created``, ``thread_resumed``, ``thread_unloaded``, ``thread_removed``,
-            ``rate_limited`` (with ``until``, Unix seconds), ``turn_queued``,
-            ``turn_started``, ``turn_finished`` or ``turn_failed``.
-        thread_id: The thread.
-        name: Its name.
-        at: When, Unix seconds (``time.time()``).
-        detail: Kind-specific facts: ``until`` on ``rate_limited``; ``queue_wait_s`` on ``turn_started``; ``status`` and
-            ``turn_id`` on ``turn_finished``; ``error`` on ``turn_failed``.
-    """
-
-    kind: str
-    thread_id: str
-    name: str
-    at: float
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ManagerUsage:
-    """What turns used, summed (:meth:`AsyncManager.usage`); token counts from codex's
-    ``token_count`` events (the provider's real counts).
-
-    Attributes:
-        input_tokens, cached_input_tokens, output_tokens, reasoning_output_tokens: Tokens.
-        turns: Turns that ended (completed, failed or interrupted).
-        tool_calls: Commands, patches, MCP and dynamic tool calls, web searches and image
-            generations among their items.
-        wall_s: Seconds the turns ran, summed (queue waits not included).
-    """
-
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_output_tokens: int = 0
-    turns: int = 0
-    tool_calls: int = 0
-    wall_s: float = 0.0
-
-    def add(self, result: TurnResult, wall_s: float) -> ManagerUsage:
-        u = result.usage
-        return ManagerUsage(
-            self.input_tokens + u.input_tokens,
-            self.cached_input_tokens + u.cached_input_tokens,
-            self.output_tokens + u.output_tokens,
-            self.reasoning_output_tokens + u.reasoning_output_tokens,
-            self.turns + 1,
-            self.tool_calls + sum(isinstance(i, _TOOL_ITEMS) for i in result.items),
-            self.wall_s + wall_s,
-        )
-
-    def __add__(self, other: ManagerUsage) -> ManagerUsage:
-        return ManagerUsage(*(a + b for a, b in zip(astuple(self), astuple(other))))
-
-
-_TOOL_ITEMS = (
-    items.CommandExecutionItem,
-    items.FileChangeItem,
-    items.McpToolCallItem,
-    items.DynamicToolCallItem,
-    items.WebSearchItem,
-    items.ImageGenerationItem,
-)
-
-
-@dataclass
-class _Send:
-    input: Input
-    options: dict[str, Any]
-    done: asyncio.Future[TurnResult]
-    queued_at: float = field(default_factory=time.monotonic)
-
-
-class _Gate:
-    """At most ``limit`` holders at once; waiters are served first come, first served."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self.held = 0
-        self.waiters: deque[asyncio.Future[None]] = deque()
-
-    async def acquire(self) -> None:
-        if self.limit is None or (self.held < self.limit and not self.waiters):
-            self.held += 1
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            await waiter  # release() hands its slot over: held stays counted
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # the slot was handed over as we were cancelled: pass it on
-            elif waiter in self.waiters:
-                self.waiters.remove(waiter)
-            raise
-
-    def release(self) -> None:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self.held -= 1
 
 
 class ManagedThread:
@@ -163,14 +46,16 @@ class ManagedThread:
     Attributes:
         name: Its unique name.
         thread: The codex thread (an :class:`~codexrs.AsyncThread`).
+        group: Its group (``group_limits``), or ``None``.
         last_result: The result of its last finished turn, or ``None``.
     """
 
-    def __init__(self, name: str, thread: AsyncThread) -> None:
+    def __init__(self, name: str, thread: AsyncThread, group: str | None = None) -> None:
         self.name = name
         self.thread = thread
+        self.group = group
         self.last_result: TurnResult | None = None
-        self._sends: deque[_Send] = deque()
+        self._sends: deque[QueuedTurn] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._running = False
         self._queued = False
@@ -212,10 +97,17 @@ class AsyncManager:
         codex_home, cwd, config, env: As for :class:`~codexrs.AsyncCodex`.
         max_running_turns: At most this many turns run at once across the manager (``None``:
             no cap); the others wait in FIFO order.
+        group_limits: At most ``group_limits[g]`` turns of the threads created in group ``g``
+            (``create(name, group=g)``) run at once, within ``max_running_turns``; a group not
+            listed has no cap of its own.
         rate_limit_threshold: A percentage: while a real (or injected) rate-limit window of the
             engine is used at least this much and has a ``resets_at`` ahead, new turns wait
             until that reset (status ``rate_limited``, a ``rate_limited`` event saying until
-            when). ``None``: turns never wait for rate limits.
+            when). ``None``: turns never wait for a window's use.
+        rate_limit_requeues: How many times a turn refused with HTTP 429 is rolled back and
+            queued again after the reset (default 3); after that its result is the failed turn.
+        rate_limit_backoff: Seconds to hold turns after a 429 that said no reset time
+            (doubling with each requeue of that turn; default 60).
         idle_timeout: Seconds after which a thread with nothing running, queued or pending is
             unloaded from codex (its rollout stays); the next ``send`` resumes it with its
             history. ``None``: threads stay loaded.
@@ -231,21 +123,27 @@ class AsyncManager:
         env: Mapping[str, str] | None = None,
         *,
         max_running_turns: int | None = None,
+        group_limits: Mapping[str, int] | None = None,
         idle_timeout: float | None = None,
         rate_limit_threshold: float | None = None,
+        rate_limit_requeues: int = 3,
+        rate_limit_backoff: float = 60.0,
         thread_options: Mapping[str, Any] | None = None,
     ) -> None:
         if rate_limit_threshold is not None and (isinstance(rate_limit_threshold, bool) or not isinstance(rate_limit_threshold, (int, float))):
             raise TypeError(f"rate_limit_threshold must be a percentage or None, not {rate_limit_threshold!r}")
         self._threshold = rate_limit_threshold
-        if idle_timeout is not None and (isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) or idle_timeout <= 0):
-            raise TypeError(f"idle_timeout must be a positive number of seconds or None, not {idle_timeout!r}")
-        self._idle_timeout = idle_timeout
+        if isinstance(rate_limit_requeues, bool) or not isinstance(rate_limit_requeues, int) or rate_limit_requeues < 0:
+            raise TypeError(f"rate_limit_requeues must be a non-negative int, not {rate_limit_requeues!r}")
+        self._requeues = rate_limit_requeues
+        self._backoff = check_seconds("rate_limit_backoff", rate_limit_backoff, allow_none=False)
+        #: Every turn waits until then (Unix seconds): set by a 429.
+        self._held_until = 0.0
+        self._idle_timeout = check_seconds("idle_timeout", idle_timeout)
         self._unloader: asyncio.Task[None] | None = None
-        if max_running_turns is not None and (isinstance(max_running_turns, bool) or not isinstance(max_running_turns, int) or max_running_turns < 1):
-            raise TypeError(f"max_running_turns must be a positive int or None, not {max_running_turns!r}")
         self._codex = AsyncCodex(codex_home, cwd, config, env)
-        self._gate = _Gate(max_running_turns)
+        self._gate = Gate(check_limit("max_running_turns", max_running_turns))
+        self._groups = {g: Gate(check_limit(f"group_limits[{g!r}]", n)) for g, n in (group_limits or {}).items()}
         self._defaults = dict(thread_options or {})
         self._threads: dict[str, ManagedThread] = {}  # by name
         self._reserved: set[str] = set()
@@ -329,9 +227,10 @@ class AsyncManager:
             self._names = names
         return self._names
 
-    async def create(self, name: str | None = None, **thread_options: Any) -> ManagedThread:
-        """Starts a thread named ``name`` (default: its id) with the manager's thread options
-        overridden by ``thread_options``; the name is written to codex's thread metadata.
+    async def create(self, name: str | None = None, *, group: str | None = None, **thread_options: Any) -> ManagedThread:
+        """Starts a thread named ``name`` (default: its id), in ``group`` (see ``group_limits``),
+        with the manager's thread options overridden by ``thread_options``; the name is written
+        to codex's thread metadata.
 
         Raises:
             NameTakenError: A thread of this manager, or of codex's store, has this name
@@ -354,21 +253,22 @@ class AsyncManager:
         finally:
             if name is not None:
                 self._reserved.discard(name)
-        managed = ManagedThread(managed_name, thread)
+        managed = ManagedThread(managed_name, thread, group)
         managed._unnamed = name is not None
         self._threads[managed_name] = managed
         self._emit("thread_created", managed)
         return managed
 
-    async def resume(self, name_or_id: str, **thread_options: Any) -> ManagedThread:
-        """Loads a stored thread by name (codex's thread name) or id, with its history."""
+    async def resume(self, name_or_id: str, *, group: str | None = None, **thread_options: Any) -> ManagedThread:
+        """Loads a stored thread by name (codex's thread name) or id, with its history, into
+        ``group``."""
         self._check_open()
         if name_or_id in self._threads:
             return self._threads[name_or_id]
         thread_id = (await self._stored_names()).get(name_or_id, name_or_id)
         thread = await self._codex.thread_resume(thread_id, **{**self._defaults, **thread_options})
         info = await thread.info()
-        managed = ManagedThread(info.name or thread.id, thread)
+        managed = ManagedThread(info.name or thread.id, thread, group)
         self._threads[managed.name] = managed
         self._emit("thread_resumed", managed)
         return managed
@@ -382,9 +282,10 @@ class AsyncManager:
             raise ThreadNotFoundError(f"no thread {name_or_id!r} in this manager")
         return managed
 
-    def list(self) -> builtins.list[ManagedThread]:
-        """The manager's threads, in creation order (each with ``status``)."""
-        return list(self._threads.values())
+    def list(self, group: str | None = None) -> builtins.list[ManagedThread]:
+        """The manager's threads (of ``group``, if given), in creation order, each with
+        ``status``."""
+        return [m for m in self._threads.values() if group is None or m.group == group]
 
     def status(self, name_or_id: str) -> ThreadStatus:
         """``idle``, ``queued``, ``rate_limited``, ``running``, ``waiting_for_approval`` or
@@ -412,20 +313,24 @@ class AsyncManager:
         del self._threads[managed.name]
         self._emit("thread_removed", managed)
 
-    def usage(self, name_or_id: str | None = None) -> ManagerUsage:
-        """What the thread's turns used, or (with no name) every thread's, summed."""
+    def usage(self, name_or_id: str | None = None, *, group: str | None = None) -> ManagerUsage:
+        """What the thread's turns used; with no name, every thread's (of ``group``, if given),
+        summed."""
         if name_or_id is not None:
             return self.get(name_or_id).usage
         total = ManagerUsage()
-        for managed in self._threads.values():
+        for managed in self.list(group):
             total = total + managed.usage
         return total
 
-    async def _rate_limit_reset(self) -> float | None:
-        """When the latest window at or above the threshold resets (Unix seconds), if ahead."""
+    async def _rate_limit_reset(self) -> tuple[float, str] | None:
+        """Until when new turns wait (Unix seconds), and why: a 429's hold, or the latest
+        window at or above the threshold; ``None`` if neither is ahead."""
+        now = time.time()
+        if self._held_until > now:
+            return self._held_until, "rate_limit_error"
         if self._threshold is None:
             return None
-        now = time.time()
         resets = [
             float(window.resets_at)
             for snapshot in (await self._codex.rate_limits()).values()
@@ -435,7 +340,7 @@ class AsyncManager:
             and window.resets_at is not None
             and window.resets_at > now
         ]
-        return max(resets) if resets else None
+        return (max(resets), "threshold") if resets else None
 
     async def _reload(self, managed: ManagedThread) -> None:
         """Loads an unloaded thread again, with its history (codex ``resume``)."""
@@ -466,7 +371,7 @@ class AsyncManager:
             raise EngineClosedError(f"thread {managed.name!r} is closed")
         done: asyncio.Future[TurnResult] = asyncio.get_running_loop().create_future()
         done.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)  # never "unretrieved"
-        managed._sends.append(_Send(input, turn_options, done))
+        managed._sends.append(QueuedTurn(input, turn_options, done))
         managed._last = done
         self._emit("turn_queued", managed)
         if managed._worker is None or managed._worker.done():
@@ -475,16 +380,26 @@ class AsyncManager:
     async def _work(self, managed: ManagedThread) -> None:
         while managed._sends:
             send = managed._sends[0]
-            until = await self._rate_limit_reset()
-            if until is not None:
+            hold = await self._rate_limit_reset()
+            while hold is not None:
+                until, reason = hold
                 managed.rate_limited_until = until
-                self._emit("rate_limited", managed, until=until)
+                self._emit("rate_limited", managed, until=until, reason=reason)
                 try:
                     await asyncio.sleep(max(0.0, until - time.time()))
                 finally:
                     managed.rate_limited_until = None
+                hold = await self._rate_limit_reset()  # another 429 may have moved it on
             managed._queued = True
-            await self._gate.acquire()
+            group = self._groups.get(managed.group) if managed.group is not None else None
+            if group is not None:
+                await group.acquire()
+            try:
+                await self._gate.acquire()
+            except BaseException:
+                if group is not None:
+                    group.release()
+                raise
             managed._queued = False
             managed._sends.popleft()
             managed._running = True
@@ -493,38 +408,62 @@ class AsyncManager:
             self._emit("turn_started", managed, queue_wait_s=time.monotonic() - send.queued_at)
             started = time.monotonic()
             try:
-                if not managed.loaded:
-                    await self._reload(managed)
-                turn = await managed.thread.turn(send.input, **send.options)
-                async for event in turn.stream():
-                    if kind_of(event) is not None:
-                        managed._pending_requests.add(type(event).__name__)
-                    else:  # codex went on (or codexrs denied it): nothing is waiting any more
-                        managed._pending_requests.clear()
-                result = await turn.result()
-            except asyncio.CancelledError:
-                if not send.done.done():
-                    send.done.set_exception(EngineClosedError("the turn was cancelled (manager closed or thread removed)"))
-                raise
-            except Exception as exc:
-                if not send.done.done():
-                    send.done.set_exception(exc)
-                self._emit("turn_failed", managed, error=str(exc))
-            else:
-                managed.last_result = result
-                managed.usage = managed.usage.add(result, time.monotonic() - started)
-                if managed._unnamed:
-                    await managed.thread.set_name(managed.name)
-                    managed._unnamed = False
-                if not send.done.done():
-                    send.done.set_result(result)
-                self._emit("turn_finished", managed, status=result.status, turn_id=result.id)
+                await self._run_turn(managed, send, started)
             finally:
                 managed._running = False
                 managed.idle_since = time.monotonic()
                 managed._pending_requests.clear()
                 self._running -= 1
                 self._gate.release()
+                if group is not None:
+                    group.release()
+
+    async def _run_turn(self, managed: ManagedThread, send: QueuedTurn, started: float) -> None:
+        """Runs one queued turn and settles its future (or queues it again after a 429)."""
+        try:
+            if not managed.loaded:
+                await self._reload(managed)
+            turn = await managed.thread.turn(send.input, **send.options)
+            async for event in turn.stream():
+                if kind_of(event) is not None:
+                    managed._pending_requests.add(type(event).__name__)
+                else:  # codex went on (or codexrs denied it): nothing is waiting any more
+                    managed._pending_requests.clear()
+            result = await turn.result()
+        except asyncio.CancelledError:
+            if not send.done.done():
+                send.done.set_exception(EngineClosedError("the turn was cancelled (manager closed or thread removed)"))
+            raise
+        except Exception as exc:
+            if not send.done.done():
+                send.done.set_exception(exc)
+            self._emit("turn_failed", managed, error=str(exc))
+            return
+        managed.usage = managed.usage.add(result, time.monotonic() - started)
+        if result.status == "failed" and is_rate_limited(result) and send.requeues < self._requeues:
+            await self._requeue(managed, send, RateLimitError(result))
+            return
+        managed.last_result = result
+        if managed._unnamed:
+            await managed.thread.set_name(managed.name)
+            managed._unnamed = False
+        if not send.done.done():
+            send.done.set_result(result)
+        if result.status == "failed":
+            self._emit("turn_failed", managed, error=result.error.message if result.error else "failed", turn_id=result.id)
+        else:
+            self._emit("turn_finished", managed, status=result.status, turn_id=result.id)
+
+    async def _requeue(self, managed: ManagedThread, send: QueuedTurn, error: RateLimitError) -> None:
+        """A turn the provider refused for a rate limit: it leaves the thread's history (codex
+        rollback), goes back to the head of its queue, and every turn waits for the reset (or
+        ``rate_limit_backoff``, doubling, when the 429 named none)."""
+        await managed.thread.rollback(1)
+        send.requeues += 1
+        until = error.resets_at if error.resets_at is not None else time.time() + self._backoff * 2 ** (send.requeues - 1)
+        self._held_until = max(self._held_until, until)
+        managed._sends.appendleft(send)
+        self._emit("turn_requeued", managed, until=until, resets_at_source=error.resets_at_source, error=str(error))
 
     async def wait(self, name_or_id: str, timeout: float | None = None) -> TurnResult:
         """The result of the last turn sent to the thread, once it has ended.
@@ -564,116 +503,4 @@ class AsyncManager:
         return futures[first].name, first.result()
 
 
-class Manager:
-    """The sync twin of :class:`AsyncManager`: the same arguments and methods, blocking.
-
-    It runs an :class:`AsyncManager` on an event loop in a thread of its own, so turns run and
-    handlers are called there while the caller's thread waits only in the methods that wait
-    (``create``, ``wait``, ...). A context manager; :meth:`close` stops the loop and its thread.
-    """
-
-    def __init__(
-        self,
-        codex_home: str | os.PathLike[str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        config: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-        *,
-        max_running_turns: int | None = None,
-        idle_timeout: float | None = None,
-        rate_limit_threshold: float | None = None,
-        thread_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._runner = threading.Thread(target=self._loop.run_forever, name="codexrs-manager", daemon=True)
-        self._runner.start()
-
-        async def make() -> AsyncManager:
-            manager = AsyncManager(
-                codex_home, cwd, config, env, max_running_turns=max_running_turns, idle_timeout=idle_timeout,
-                rate_limit_threshold=rate_limit_threshold, thread_options=thread_options,
-            )
-            return await manager.__aenter__()
-
-        try:
-            self._async = self._call(make())
-        except BaseException:
-            self._stop()
-            raise
-
-    def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def _stop(self) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._runner.join()
-        self._loop.close()
-
-    def create(self, name: str | None = None, **thread_options: Any) -> ManagedThread:
-        """See :meth:`AsyncManager.create`."""
-        return self._call(self._async.create(name, **thread_options))
-
-    def resume(self, name_or_id: str, **thread_options: Any) -> ManagedThread:
-        """See :meth:`AsyncManager.resume`."""
-        return self._call(self._async.resume(name_or_id, **thread_options))
-
-    def remove(self, name_or_id: str) -> None:
-        """See :meth:`AsyncManager.remove`."""
-        self._call(self._async.remove(name_or_id))
-
-    def get(self, name_or_id: str) -> ManagedThread:
-        """See :meth:`AsyncManager.get`."""
-        return self._async.get(name_or_id)
-
-    def list(self) -> builtins.list[ManagedThread]:
-        """See :meth:`AsyncManager.list`."""
-        return self._async.list()
-
-    def status(self, name_or_id: str) -> ThreadStatus:
-        """See :meth:`AsyncManager.status`."""
-        return self._async.status(name_or_id)
-
-    def last_message(self, name_or_id: str) -> str | None:
-        """See :meth:`AsyncManager.last_message`."""
-        return self._async.last_message(name_or_id)
-
-    def send(self, name_or_id: str, input: Input, **turn_options: Any) -> None:
-        """See :meth:`AsyncManager.send`: returns once the turn is queued."""
-        self._call(self._async.send(name_or_id, input, **turn_options))
-
-    def wait(self, name_or_id: str, timeout: float | None = None) -> TurnResult:
-        """See :meth:`AsyncManager.wait`."""
-        return self._call(self._async.wait(name_or_id, timeout))
-
-    def wait_all(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> dict[str, TurnResult]:
-        """See :meth:`AsyncManager.wait_all`."""
-        return self._call(self._async.wait_all(names, timeout))
-
-    def wait_any(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> tuple[str, TurnResult]:
-        """See :meth:`AsyncManager.wait_any`."""
-        return self._call(self._async.wait_any(names, timeout))
-
-    def usage(self, name_or_id: str | None = None) -> ManagerUsage:
-        """See :meth:`AsyncManager.usage`."""
-        return self._async.usage(name_or_id)
-
-    @property
-    def peak_running(self) -> int:
-        """The most turns that ever ran at once."""
-        return self._async.peak_running
-
-    def close(self, timeout: float = 10.0) -> None:
-        """See :meth:`AsyncManager.close`; then stops the manager's loop thread. Idempotent."""
-        if self._loop.is_closed():
-            return
-        try:
-            self._call(self._async.close(timeout))
-        finally:
-            self._stop()
-
-    def __enter__(self) -> Manager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+from ._manager_sync import Manager  # noqa: E402  (the sync twin wraps AsyncManager, defined above)

@@ -27,6 +27,7 @@ from .model import (
     mcp_call,
     reasoning,
     text,
+    usage_limit,
 )
 from .process import ScriptedModelProcess, record_batches
 
@@ -46,4 +47,5 @@ __all__ = [
     "reasoning",
     "record_batches",
     "text",
+    "usage_limit",
 ]

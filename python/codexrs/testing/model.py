@@ -277,6 +277,16 @@ def http_error(status: int = 500, message: str = "scripted server error") -> Scr
     return ScriptedResponse(status=status, raw_body=body, headers={"content-type": "application/json"})
 
 
+def usage_limit(resets_at: int | None = None, *, plan_type: str = "plus") -> ScriptedResponse:
+    """An HTTP 429 whose body says ``usage_limit_reached`` (as ChatGPT-backed accounts get),
+    with ``resets_at`` (Unix seconds) in the body when given. Add headers with
+    :meth:`ScriptedResponse.with_rate_limits` to send the used-up window too."""
+    error: dict[str, Any] = {"type": "usage_limit_reached", "message": "scripted usage limit", "plan_type": plan_type}
+    if resets_at is not None:
+        error["resets_at"] = resets_at
+    return ScriptedResponse(status=429, raw_body=json.dumps({"error": error}).encode(), headers={"content-type": "application/json"})
+
+
 def failed(code: str = "server_error", message: str = "scripted failure") -> ScriptedResponse:
     """A stream that ends in ``response.failed``."""
     response_id = _next_id("resp")
@@ -307,6 +317,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    #: When it arrived, Unix seconds.
+    at: float = field(default_factory=time.time)
 
     def user_texts(self) -> list[str]:
         """The text of every user message in a Responses API request body."""
