@@ -3,6 +3,7 @@ none is invented. Headers come from the scripted model (as codex's provider woul
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -74,3 +75,68 @@ def test_a_usage_limit_is_a_rate_limit_error_with_its_reset_and_no_retry(
             thread.run("a plain 429", retries=3)
         assert plain.value.resets_at is None and plain.value.status_code == 429
         assert len(scripted_model.response_requests()) == 3
+
+
+def test_a_callable_source_is_polled_and_its_snapshots_marked_injected(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(text("one"), text("two"), text("three"))
+    used = [10.0]
+    calls = 0
+
+    def quota_service() -> dict[str, object] | None:
+        nonlocal calls
+        calls += 1
+        if used[0] < 0:
+            raise ConnectionError("quota service down")
+        return {"primary": {"used_percent": used[0], "window_minutes": 60}}
+
+    def primary_used(thread: codexrs.Thread) -> float | None:
+        (snapshot,) = _snapshots(thread.turn("x"))
+        assert snapshot is not None and snapshot.source == "injected:quota"
+        return None if snapshot.primary is None else snapshot.primary.used_percent
+
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        with pytest.raises(TypeError):  # a broken answer fails at registration, loudly
+            codex.set_rate_limit_source("quota", lambda: 42)  # type: ignore[arg-type, return-value]
+        codex.set_rate_limit_source("quota", quota_service, refresh_s=0.1)
+        assert calls == 1  # called at once
+        thread = codex.thread_start()
+        assert primary_used(thread) == 10.0
+        used[0] = 55.0
+        deadline = time.time() + 10
+        while codex.rate_limits()["injected:quota"].primary.used_percent != 55.0:  # type: ignore[union-attr]
+            assert time.time() < deadline
+            time.sleep(0.05)
+        assert primary_used(thread) == 55.0  # polled again, no restart
+        used[0] = -1.0  # the service fails: logged, the last snapshot (with its age) stays
+        seen = calls
+        while calls < seen + 2:
+            time.sleep(0.05)
+        assert primary_used(thread) == 55.0
+    polled = calls
+    time.sleep(0.3)
+    assert calls == polled  # closing the engine stopped the polling
+
+
+async def test_an_async_source_feeds_the_managers_threshold(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    reset_at = int(time.time()) + 2
+
+    async def quota_service() -> ev.RateLimitSnapshot:
+        return ev.RateLimitSnapshot(primary=ev.RateLimitWindow(used_percent=99.0, resets_at=reset_at, window_minutes=5))
+
+    scripted_model.enqueue(text("after the injected window reset"))
+    async with codexrs.AsyncManager(
+        codex_home=codex_home, cwd=workspace, config=scripted_model.config(), rate_limit_threshold=90
+    ) as manager:
+        await manager.set_rate_limit_source("quota", quota_service, refresh_s=0.2)
+        assert (await manager.rate_limits())["injected:quota"].primary == (await quota_service()).primary
+        await manager.create("held")
+        await manager.send("held", "wait for the window")
+        await asyncio.sleep(0.2)
+        assert manager.status("held") == "rate_limited"
+        result = await manager.wait("held", timeout=30)
+    assert result.final_response == "after the injected window reset"
+    assert scripted_model.response_requests()[0].at >= reset_at

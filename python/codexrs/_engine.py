@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import _native
+from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn, check_refresh
 from ._account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
 from ._helper import helper_path
 from ._options import ApprovalPolicy, SandboxMode
@@ -66,6 +67,7 @@ class Codex:
     ) -> None:
         home = Path(codex_home) if codex_home is not None else default_codex_home()
         self._threads: dict[str, Thread] = {}
+        self._pollers = Pollers()
         self._engine: _native.Engine = _native.Engine.start(
             str(home), None if cwd is None else str(cwd), config_json(config, env), helper_path()
         ).wait()
@@ -250,10 +252,24 @@ class Codex:
         (``"injected:<name>"``). Empty until a provider reported one or a source is set."""
         return rate_limit_snapshots(self._engine.rate_limits().wait())
 
-    def set_rate_limit_source(self, name: str, snapshot: RateLimitSnapshot | Mapping[str, Any] | None) -> None:
-        """Registers the host's own rate-limit snapshot (e.g. from its quota service, or a
-        fixed one in tests) as source ``name``: ``token_count`` events that carry none get it,
-        marked ``source="injected:<name>"``. ``None`` removes the source."""
+    def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
+        """Registers the host's own rate limits as source ``name``: ``token_count`` events
+        that carry no snapshot get its latest, marked ``source="injected:<name>"`` with
+        ``observed_at`` (when it arrived).
+
+        ``source`` is a snapshot (a :class:`~codexrs.events.RateLimitSnapshot` or its dict; a
+        fixed one, e.g. in tests), ``None`` (removes the source), or a callable returning one
+        (e.g. a client of the host's quota service): it is called now (its error raises here),
+        then every ``refresh_s`` seconds on a daemon thread; a later error is logged and the
+        last snapshot stays (its ``observed_at`` shows its age).
+        """
+        self._pollers.stop(name)
+        if callable(source):
+            self._pollers.start(name, source, self._push_rate_limits, check_refresh(refresh_s))
+        else:
+            self._push_rate_limits(name, source)
+
+    def _push_rate_limits(self, name: str, snapshot: SnapshotLike) -> None:
         self._engine.set_rate_limit_source(*rate_limit_source(name, snapshot))
 
     def thread(self, thread_id: str) -> Thread:
@@ -269,6 +285,7 @@ class Codex:
 
     def close(self, timeout: float = 10.0) -> None:
         """Shuts every thread down (waiting at most ``timeout`` seconds). Idempotent."""
+        self._pollers.stop_all()
         if not self._engine.closed:
             self._threads.clear()
             self._engine.close(timeout).wait()
@@ -296,6 +313,7 @@ class AsyncCodex:
         self._config = config_json(config, env)
         self._engine: _native.Engine | None = None
         self._threads: dict[str, AsyncThread] = {}
+        self._pollers = AsyncPollers()
 
     async def start(self) -> AsyncCodex:
         """Starts the engine (idempotent)."""
@@ -435,9 +453,19 @@ class AsyncCodex:
         """The engine's rate-limit snapshots; see :meth:`Codex.rate_limits`."""
         return rate_limit_snapshots(await _await_pending((await self._native_engine()).rate_limits()))
 
-    async def set_rate_limit_source(self, name: str, snapshot: RateLimitSnapshot | Mapping[str, Any] | None) -> None:
-        """Registers the host's rate-limit source; see :meth:`Codex.set_rate_limit_source`."""
-        (await self._native_engine()).set_rate_limit_source(*rate_limit_source(name, snapshot))
+    async def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
+        """Registers the host's rate-limit source; see :meth:`Codex.set_rate_limit_source`.
+        A callable source may be async; a plain one is called in a worker thread."""
+        engine = await self._native_engine()
+
+        def push(name: str, snapshot: SnapshotLike) -> None:
+            engine.set_rate_limit_source(*rate_limit_source(name, snapshot))
+
+        self._pollers.stop(name)
+        if callable(source):
+            await self._pollers.start(name, source, push, check_refresh(refresh_s))
+        else:
+            push(name, source)
 
     def thread(self, thread_id: str) -> AsyncThread:
         """The loaded thread with this id; raises :class:`ThreadNotFoundError`."""
@@ -448,6 +476,7 @@ class AsyncCodex:
 
     async def close(self, timeout: float = 10.0) -> None:
         """Shuts every thread down (at most ``timeout`` seconds). Idempotent."""
+        self._pollers.stop_all()
         if self._engine is not None and not self._engine.closed:
             self._threads.clear()
             await _await_pending(self._engine.close(timeout))

@@ -9,7 +9,9 @@ import threading
 from typing import Any, Coroutine, Mapping, TypeVar
 
 from ._manager_types import ManagerUsage, ThreadStatus
+from ._rate_source import SnapshotLike, SourceFn
 from ._turn import Input, TurnResult
+from .events import RateLimitSnapshot
 from .manager import AsyncManager, ManagedThread
 
 __all__ = ["Manager"]
@@ -115,6 +117,15 @@ class Manager:
     def usage(self, name_or_id: str | None = None, *, group: str | None = None) -> ManagerUsage:
         """See :meth:`AsyncManager.usage`."""
         return self._async.usage(name_or_id, group=group)
+
+    def rate_limits(self) -> dict[str, RateLimitSnapshot]:
+        """See :meth:`AsyncManager.rate_limits`."""
+        return self._call(self._async.rate_limits())
+
+    def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
+        """See :meth:`AsyncManager.set_rate_limit_source` (a callable source may be async: it
+        runs on the manager's loop)."""
+        self._call(self._async.set_rate_limit_source(name, source, refresh_s=refresh_s))
 
     @property
     def peak_running(self) -> int:

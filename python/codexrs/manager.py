@@ -30,10 +30,12 @@ from collections import deque
 from typing import Any, AsyncIterator, Mapping
 
 from ._engine import AsyncCodex
+from ._rate_source import SnapshotLike, SourceFn
 from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus
 from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
 from ._thread import AsyncThread
 from ._turn import Input, TurnResult
+from .events import RateLimitSnapshot
 from .errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_rate_limited
 from .requests import kind_of
 
@@ -322,6 +324,15 @@ class AsyncManager:
         for managed in self.list(group):
             total = total + managed.usage
         return total
+
+    async def rate_limits(self) -> dict[str, RateLimitSnapshot]:
+        """The engine's rate-limit snapshots (:meth:`~codexrs.Codex.rate_limits`)."""
+        return await self._codex.rate_limits()
+
+    async def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
+        """Registers the host's rate-limit source (:meth:`~codexrs.Codex.set_rate_limit_source`):
+        its snapshots feed the events and ``rate_limit_threshold``."""
+        await self._codex.set_rate_limit_source(name, source, refresh_s=refresh_s)
 
     async def _rate_limit_reset(self) -> tuple[float, str] | None:
         """Until when new turns wait (Unix seconds), and why: a 429's hold, or the latest

@@ -1,0 +1,116 @@
+"""A host's rate-limit source given as a callable (e.g. a client of its quota service):
+called once when registered, then every ``refresh_s`` seconds off the engine's threads, each
+answer pushed to the engine, which marks it ``injected:<name>`` with the time it arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from typing import Any, Awaitable, Callable, Mapping, Union, cast
+
+from ._protocol import RateLimitSnapshot
+
+__all__ = ["AsyncPollers", "Pollers", "SnapshotLike", "SourceFn"]
+
+_log = logging.getLogger("codexrs")
+
+SnapshotLike = Union[RateLimitSnapshot, Mapping[str, Any], None]
+#: A source: returns the current snapshot (or ``None``: it has none now); may be async for
+#: :class:`~codexrs.AsyncCodex`.
+SourceFn = Callable[[], Union[SnapshotLike, Awaitable[SnapshotLike]]]
+Push = Callable[[str, SnapshotLike], None]
+
+
+def check_refresh(refresh_s: object) -> float:
+    if isinstance(refresh_s, bool) or not isinstance(refresh_s, (int, float)) or refresh_s <= 0:
+        raise TypeError(f"refresh_s must be a positive number of seconds, not {refresh_s!r}")
+    return float(refresh_s)
+
+
+def _failed(name: str, exc: BaseException) -> None:
+    # the last snapshot stays: its observed_at says how old it is
+    _log.warning("rate-limit source %r failed; its last snapshot stays", name, exc_info=exc)
+
+
+def _plain(answer: SnapshotLike | Awaitable[SnapshotLike]) -> SnapshotLike:
+    if inspect.isawaitable(answer):
+        close = getattr(answer, "close", None)
+        if close is not None:
+            close()  # never awaited: close it quietly
+        raise TypeError("Codex takes a plain callable as a rate-limit source; AsyncCodex also takes async ones")
+    return answer
+
+
+class Pollers:
+    """The sync engine's callable sources, each polled by a daemon thread of its own."""
+
+    def __init__(self) -> None:
+        self._stops: dict[str, threading.Event] = {}
+
+    def start(self, name: str, source: SourceFn, push: Push, refresh_s: float) -> None:
+        """Calls ``source`` now (its error or bad answer raises here), then polls it."""
+        push(name, _plain(source()))
+        self.stop(name)
+        stop = self._stops[name] = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(refresh_s):
+                try:
+                    push(name, _plain(source()))
+                except Exception as exc:
+                    _failed(name, exc)
+
+        threading.Thread(target=poll, name=f"codexrs-rate-source-{name}", daemon=True).start()
+
+    def stop(self, name: str) -> None:
+        stop = self._stops.pop(name, None)
+        if stop is not None:
+            stop.set()
+
+    def stop_all(self) -> None:
+        for name in list(self._stops):
+            self.stop(name)
+
+
+class AsyncPollers:
+    """The async engine's callable sources, each polled by a task (a plain callable runs in a
+    worker thread, so a slow one never blocks the loop)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @staticmethod
+    async def _call(source: SourceFn) -> SnapshotLike:
+        if inspect.iscoroutinefunction(source):
+            answer = await source()
+        else:
+            answer = await asyncio.to_thread(source)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return cast(SnapshotLike, answer)
+
+    async def start(self, name: str, source: SourceFn, push: Push, refresh_s: float) -> None:
+        """Calls ``source`` now (its error or bad answer raises here), then polls it."""
+        push(name, await self._call(source))
+        self.stop(name)
+
+        async def poll() -> None:
+            while True:
+                await asyncio.sleep(refresh_s)
+                try:
+                    push(name, await self._call(source))
+                except Exception as exc:
+                    _failed(name, exc)
+
+        self._tasks[name] = asyncio.create_task(poll(), name=f"codexrs-rate-source-{name}")
+
+    def stop(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    def stop_all(self) -> None:
+        for name in list(self._tasks):
+            self.stop(name)
