@@ -258,8 +258,10 @@ def test_run_never_retries_a_non_retryable_failure(codex: codexrs.Codex, scripte
         codex.thread_start().run("x", retries=-1)
 
 
-def test_a_429_is_retryable_and_carries_its_status(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
+def test_a_429_is_a_rate_limit_error_that_carries_its_status(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
     scripted_model.enqueue(http_error(429, "slow down"))
-    with pytest.raises(codexrs.TurnFailedError) as info:
-        codex.thread_start().run("too fast")
-    assert info.value.status_code == 429 and info.value.retryable
+    with pytest.raises(codexrs.RateLimitError) as info:
+        codex.thread_start().run("too fast", retries=2)
+    assert isinstance(info.value, codexrs.TurnFailedError)  # what callers of Thread.run catch
+    assert info.value.status_code == 429 and not info.value.retryable  # waits for a reset, not a loop
+    assert len(scripted_model.response_requests()) == 1

@@ -24,9 +24,7 @@ async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path,
         for n in range(50):
             # each answer takes a while, so turns overlap and the cap matters
             model.route(f"<conversation-{n}>", text(f"answer {n}").delayed(0.05, between_events=0.01))
-        # codex's per-thread shell snapshot (a login shell per thread start) is the slow part of
-        # starting 50 threads on this machine; the manager issue's benchmark deals with it.
-        config = {**model.config(), "features.shell_snapshot": False}
+        config = model.config()  # codexrs's defaults: no login shell per thread start
         async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=config, max_running_turns=8) as manager:
             events: list[codexrs.ManagerEvent] = []
 
@@ -203,8 +201,7 @@ async def test_a_hundred_threads_on_one_home_run_at_once(codex_home: Path, works
     with ScriptedModelProcess() as model:
         for n in range(100):
             model.route(f"<hundred-{n}>", text(f"ok {n}"))
-        config = {**model.config(), "features.shell_snapshot": False}
-        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=config) as manager:
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=model.config()) as manager:
             await asyncio.gather(*(manager.create(f"h{n}") for n in range(100)))
             for n in range(100):
                 await manager.send(f"h{n}", f"<hundred-{n}>")

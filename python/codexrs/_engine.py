@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import _native
+from ._defaults import engine_config, raise_open_file_limit
 from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn, check_refresh
 from ._account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
 from ._helper import helper_path
@@ -54,6 +55,12 @@ class Codex:
         env: Environment variables set for every command codex runs
             (``shell_environment_policy.set``).
 
+    Two defaults differ from the ``codex`` CLI, for many threads in one process:
+    ``features.shell_snapshot`` is off unless ``config`` or ``config.toml`` sets it (commands
+    still run as login shells, seeing the user's profile; it is sourced per command instead of
+    in a login shell per thread start), and the process's soft open-file limit is raised to
+    its hard limit.
+
     Raises:
         ConfigError: codex rejected the config, or the helper executable is missing.
     """
@@ -68,8 +75,9 @@ class Codex:
         home = Path(codex_home) if codex_home is not None else default_codex_home()
         self._threads: dict[str, Thread] = {}
         self._pollers = Pollers()
+        raise_open_file_limit()
         self._engine: _native.Engine = _native.Engine.start(
-            str(home), None if cwd is None else str(cwd), config_json(config, env), helper_path()
+            str(home), None if cwd is None else str(cwd), config_json(engine_config(home, config), env), helper_path()
         ).wait()
 
     def _native_engine(self) -> _native.Engine:
@@ -310,7 +318,7 @@ class AsyncCodex:
     ) -> None:
         self._home = Path(codex_home) if codex_home is not None else default_codex_home()
         self._cwd = None if cwd is None else str(cwd)
-        self._config = config_json(config, env)
+        self._config = config_json(engine_config(self._home, config), env)
         self._engine: _native.Engine | None = None
         self._threads: dict[str, AsyncThread] = {}
         self._pollers = AsyncPollers()
@@ -318,6 +326,7 @@ class AsyncCodex:
     async def start(self) -> AsyncCodex:
         """Starts the engine (idempotent)."""
         if self._engine is None:
+            raise_open_file_limit()
             self._engine = await _await_pending(
                 _native.Engine.start(str(self._home), self._cwd, self._config, helper_path())
             )

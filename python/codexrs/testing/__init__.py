@@ -14,6 +14,7 @@ provides the ``scripted_model`` and ``codex`` fixtures.
 """
 
 from .model import (
+    SENT_AT,
     RecordedRequest,
     ScriptedModel,
     ScriptedResponse,
@@ -32,6 +33,7 @@ from .model import (
 from .process import ScriptedModelProcess, record_batches
 
 __all__ = [
+    "SENT_AT",
     "RecordedRequest",
     "ScriptedModel",
     "ScriptedModelProcess",

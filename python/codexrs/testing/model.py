@@ -34,6 +34,8 @@ class ScriptedResponse:
         cut_after: Close the connection after this many events, mid-stream.
         delay_s: Wait before answering, in seconds.
         event_delay_s: Wait between events, in seconds.
+        stamp_deltas: Replace :data:`SENT_AT` in each text delta with the time the server
+            writes it (Unix seconds, as ``%.6f``): the lag to the reader can be measured.
     """
 
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -43,6 +45,7 @@ class ScriptedResponse:
     cut_after: int | None = None
     delay_s: float = 0.0
     event_delay_s: float = 0.0
+    stamp_deltas: bool = False
 
     def delayed(self, seconds: float, *, between_events: float = 0.0) -> ScriptedResponse:
         """This response, sent after ``seconds`` (and ``between_events`` between events)."""
@@ -92,6 +95,7 @@ class ScriptedResponse:
             "cut_after": self.cut_after,
             "delay_s": self.delay_s,
             "event_delay_s": self.event_delay_s,
+            "stamp_deltas": self.stamp_deltas,
         }
 
     @staticmethod
@@ -105,7 +109,12 @@ class ScriptedResponse:
             cut_after=data["cut_after"],
             delay_s=data["delay_s"],
             event_delay_s=data["event_delay_s"],
+            stamp_deltas=data.get("stamp_deltas", False),
         )
+
+
+#: In a delta of a response with ``stamp_deltas``, replaced by the time it is sent.
+SENT_AT = "{sent_at}"
 
 
 def _sse(name: str, data: dict[str, Any]) -> bytes:
@@ -346,7 +355,7 @@ class ScriptedModel:
         self._queue: deque[ScriptedResponse] = deque()
         self._routes: list[tuple[str, deque[ScriptedResponse]]] = []
         self.requests: list[RecordedRequest] = []
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server = _Server((host, port), _handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -424,6 +433,12 @@ def config_for(url: str, model: str = DEFAULT_MODEL) -> dict[str, Any]:
     }
 
 
+class _Server(ThreadingHTTPServer):
+    # Hundreds of conversations connect at once: the default backlog of 5 drops connections.
+    request_queue_size = 4096
+    daemon_threads = True
+
+
 def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # the body ends when the connection closes
@@ -495,12 +510,14 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
             try:
                 if response.raw_body is not None:
                     self.wfile.write(response.raw_body)
-                elif response.cut_after is None and not response.event_delay_s:
+                elif response.cut_after is None and not response.event_delay_s and not response.stamp_deltas:
                     self.wfile.write(response.body())
                 else:
                     for n, (name, data) in enumerate(response.events):
                         if response.cut_after is not None and n >= response.cut_after:
                             break
+                        if response.stamp_deltas and name == "response.output_text.delta":
+                            data = {**data, "delta": data["delta"].replace(SENT_AT, f"{time.time():.6f}")}
                         self.wfile.write(_sse(name, data))
                         self.wfile.flush()
                         if response.event_delay_s:
