@@ -32,7 +32,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Protocol
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_turns import _children, _cpu_s, _is_delta, _official_config  # noqa: E402
@@ -112,7 +112,7 @@ def _stamped(n_deltas: int, rate: float) -> Any:
 
 
 # -- the engines, behind one small interface ------------------------------------------------------
-class Engine:
+class Engine(Protocol):
     name: str
 
     async def start_thread(self) -> Any: ...
@@ -123,7 +123,7 @@ class Engine:
     async def close(self) -> None: ...
 
 
-class Ours(Engine):
+class Ours:
     name = "codexrs"
 
     def __init__(self, model: ScriptedModelProcess, home: Path, cwd: Path) -> None:
@@ -154,7 +154,7 @@ class Ours(Engine):
         await self.manager.close()
 
 
-class Official(Engine):
+class Official:
     name = "official"
 
     def __init__(self, model: ScriptedModelProcess, home: Path, cwd: Path) -> None:
@@ -216,34 +216,50 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
             threads += await asyncio.gather(*(engine.start_thread() for _ in range(i, min(n, i + 32))))
         start_s = time.perf_counter() - t0
         lags: list[float] = []
+        seen: list[float] = []
+
+        firsts: list[float] = []
 
         async def one(i: int) -> int:
             got = 0
             async for event in engine.stream(await engine.turn(threads[i], f"<s-{i}>")):
                 delta = engine.delta(event)
                 if delta is not None:
-                    lags.append(time.time() - float(delta))
+                    now = time.time()
+                    lags.append(now - float(delta))
+                    seen.append(now)
+                    if not got:
+                        firsts.append(now)
                     got += 1
             return got
 
-        cpu0, threads0, model0 = os.times(), _threads_cpu_s(), _cpu_s([model.pid])
+        meter = Cpu(exclude=model.pid)
+        cpu0, threads0, model0 = meter.now(), _threads_cpu_s(), _cpu_s([model.pid])
         t1 = time.perf_counter()
         counts = await asyncio.gather(*(one(i) for i in range(n)))
         wall = time.perf_counter() - t1
-        t = os.times()
-        cpu = t.user + t.system - cpu0.user - cpu0.system
+        cpu = meter.now() - cpu0  # this process and, for the official SDK, its app-server
         threads_now = _threads_cpu_s()
-        app = sum(_cpu_s([p]) for p in _children() if p != model.pid)  # the official app-server
         total = sum(counts)
+        steady = [lag for at, lag in zip(seen, lags) if at >= max(firsts)]
+        if os.environ.get("BENCH_SCALE_DEBUG"):
+            begin = min(seen)
+            for second in range(int(max(seen) - begin) + 1):
+                window = [lag for at, lag in zip(seen, lags) if second <= at - begin < second + 1]
+                print(f"  t={second}s deltas={len(window)} p50={_pct(window, 50)*1e3:.1f}ms p99={_pct(window, 99)*1e3:.1f}ms")
         return {
             "n": n, "deltas": total, "expected": n * per_turn, "wall_s": wall, "deltas_per_s": total / wall,
             "lag_p50_ms": _pct(lags, 50) * 1e3, "lag_p99_ms": _pct(lags, 99) * 1e3, "lag_max_ms": max(lags) * 1e3,
+            # once every conversation streams (the turn-start burst is over)
+            "steady_lag_p50_ms": _pct(steady, 50) * 1e3, "steady_lag_p99_ms": _pct(steady, 99) * 1e3,
+            "steady_deltas_per_s": len(steady) / max(1e-9, max(seen) - max(firsts)),
             "rss_mib": _peak_rss_mib(os.getpid()), "start_ms_per_thread": start_s / n * 1e3,
-            "cpu_us_per_delta": cpu / total * 1e6,
+            "cpu_us_per_delta": cpu / total * 1e6, "cores": cpu / wall,
+            # codexrs: the Python main thread (decoding, dispatch, this script) and the tokio
+            # workers (codex-core, codexrs's pump); the official SDK has no tokio workers here
             "main_cores": (threads_now["main"] - threads0["main"]) / wall,
             "worker_cores": (threads_now["workers"] - threads0["workers"]) / wall,
             "model_cores": (_cpu_s([model.pid]) - model0) / wall,
-            "app_server_cpu_s": app,
         }  # fmt: skip
 
     return _run(kind, body)

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from . import _native
 from ._defaults import engine_config, raise_open_file_limit
+from ._wakeups import release
 from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn, check_refresh
 from ._account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
 from ._helper import helper_path
@@ -489,6 +490,7 @@ class AsyncCodex:
         if self._engine is not None and not self._engine.closed:
             self._threads.clear()
             await _await_pending(self._engine.close(timeout))
+            release(self._engine.wakeups())
 
     async def __aenter__(self) -> AsyncCodex:
         return await self.start()

@@ -3,7 +3,8 @@
 :class:`_ThreadCore` reads a thread's batches, tracks its turns (keyed off codex's wire names
 and submission ids), answers approvals and settles abandoned turns; :class:`TurnResult` and
 :class:`Usage` are how a turn ended. The waiting differs by side: the sync side blocks in Rust
-without the GIL, the async side waits on a file descriptor with ``loop.add_reader``.
+without the GIL, the async side waits on its engine's one wake-up descriptor
+(:mod:`codexrs._wakeups`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .inputs import InputItem
 from .items import TurnItem
 from .requests import Request, RequestHandler, answer_json, key_of, kind_of
 from .tools import Tool
+from ._wakeups import Dispatcher, dispatcher_for, next_batch
 
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
 
@@ -254,6 +256,8 @@ class _ThreadCore:
         self.active: _Turn | None = None
         #: An async submission of a turn is in flight.
         self.starting = False
+        #: Its engine's wake-up dispatcher, once an asyncio reader waited.
+        self.dispatcher: Dispatcher | None = None
 
     def feed(self, batch: bytes) -> None:
         self.pending.extend(decode_batch(batch))
@@ -430,7 +434,7 @@ class _ThreadCore:
         self._check_can_begin()
         sub_id = str(await _await_pending(self.native.start_op(kind, json.dumps(args))))
         while (event := self._found(sub_id, done)) is None:
-            self.feed(await _next_batch(self.native))
+            self.feed(await _next_batch(self))
         return event
 
     def abandon(self, turn: _Turn) -> None:
@@ -484,7 +488,7 @@ class _ThreadCore:
                     if event is not None:
                         turn.tail.append(event)
                         continue
-                    self.feed(await _next_batch(self.native))
+                    self.feed(await _next_batch(self))
         except TimeoutError:
             raise self._stuck(turn) from None
 
@@ -504,17 +508,11 @@ async def _readable(fd: int) -> None:
         loop.remove_reader(fd)
 
 
-async def _next_batch(native: _native.ThreadHandle) -> bytes:
-    """Waits for the next batch without blocking the event loop or parking a thread."""
-    while True:
-        batch = native.try_next_batch()
-        if batch is not None:
-            return batch
-        native.arm()
-        batch = native.try_next_batch()
-        if batch is not None:
-            return batch
-        await _readable(native.fileno())
+async def _next_batch(core: _ThreadCore) -> bytes:
+    """Waits for the thread's next batch (see :mod:`codexrs._wakeups`)."""
+    if core.dispatcher is None:
+        core.dispatcher = dispatcher_for(core.native.wakeups())
+    return await next_batch(core.native, core.dispatcher)
 
 
 async def _await_pending(pending: _native.Pending) -> Any:

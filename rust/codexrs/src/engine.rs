@@ -55,7 +55,9 @@ use crate::loading::start_thread;
 use crate::pending::Finish;
 use crate::pending::Pending;
 use crate::store;
-use crate::thread::Waker;
+use crate::wakeups::Waker;
+use crate::wakeups::EngineWakeups;
+use crate::wakeups::Wakeups;
 
 /// The names codex's arg0 dispatch recognises, each linked to the helper executable.
 const ALIASES: &[&str] = &["apply_patch", "applypatch", "codex-linux-sandbox", "codex-execve-wrapper"];
@@ -122,6 +124,8 @@ pub(crate) struct Inner {
     pub(crate) routes: Arc<Routes>,
     /// Real, carried and injected rate-limit snapshots (`crate::ratelimits`).
     pub(crate) rate_limits: Arc<RateLimits>,
+    /// The one wake-up descriptor of the engine's asyncio readers (`crate::wakeups`).
+    pub(crate) wakeups: Arc<Wakeups>,
     pub(crate) closed: AtomicBool,
     _links: Option<tempfile::TempDir>,
 }
@@ -263,6 +267,7 @@ async fn start(settings: EngineSettings, links: Option<tempfile::TempDir>) -> Co
             auth,
             routes,
             rate_limits: Arc::new(RateLimits::default()),
+            wakeups: Wakeups::new()?,
             closed: AtomicBool::new(false),
             _links: links,
         }),
@@ -511,6 +516,11 @@ impl Engine {
             let finish: Finish = Box::new(|py| Ok(py.None()));
             Ok(finish)
         })?)
+    }
+
+    /// The engine's wake-up descriptor for asyncio readers (`crate::wakeups`).
+    fn wakeups(&self) -> EngineWakeups {
+        EngineWakeups::new(&self.inner.wakeups)
     }
 
     /// Whether `close()` was called.

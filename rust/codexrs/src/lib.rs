@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod schema;
 pub mod store;
 pub mod thread;
+pub mod wakeups;
 
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Engine>()?;
     m.add_class::<thread::ThreadHandle>()?;
     m.add_class::<pending::Pending>()?;
+    m.add_class::<wakeups::EngineWakeups>()?;
     m.add_function(wrap_pyfunction!(shutdown_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(schema::event_schema, m)?)?;
     m.add_function(wrap_pyfunction!(schema::roundtrip_event, m)?)?;

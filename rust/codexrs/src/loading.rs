@@ -29,7 +29,7 @@ use crate::requests::Requests;
 use crate::store;
 use crate::thread::PumpOptions;
 use crate::thread::ThreadHandle;
-use crate::thread::Waker;
+use crate::wakeups::Waker;
 
 /// Options of one `thread_start` call, parsed before any work starts.
 pub(crate) struct ThreadStart {
@@ -145,7 +145,7 @@ pub(crate) async fn fork_thread(
 fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<ThreadHandle> {
     let NewThread { thread_id, thread, session_configured } = new;
     let (tx, rx) = mpsc::channel(start.max_queued_events.max(1));
-    let waker = Waker::new()?;
+    let waker = Waker::new(&inner.wakeups);
     let requests = Requests::new(&start.handled, start.request_timeout);
     inner.routes.add(thread_id.to_string(), &tx, &waker);
     tokio::spawn(crate::thread::pump(

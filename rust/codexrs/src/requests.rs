@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 
 use crate::errors::CoreError;
 use crate::errors::CoreResult;
-use crate::thread::Waker;
+use crate::wakeups::Waker;
 
 /// Why codexrs denied a request nobody can answer.
 pub const NO_HANDLER: &str =

@@ -11,14 +11,8 @@
 //! tool calls) go through [`crate::requests`]: denied at once when Python has no handler for
 //! them, otherwise pending until answered or, after the thread's `request_timeout`, denied.
 
-use std::io::Read;
-use std::io::Write;
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -44,42 +38,11 @@ use crate::ratelimits::RateLimits;
 use crate::requests::Kind;
 use crate::requests::Requests;
 use crate::runtime;
+use crate::wakeups::EngineWakeups;
+use crate::wakeups::Waker;
 
 /// A batch read stops adding events past this many bytes (the rest wait for the next read).
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// Wakes an asyncio reader: a socket pair and an "armed" flag. The pump holds this, not the
-/// queue's receiver, so dropping the reader ends the pump.
-pub struct Waker {
-    reader: UnixStream,
-    writer: UnixStream,
-    armed: AtomicBool,
-}
-
-impl Waker {
-    pub fn new() -> CoreResult<Arc<Self>> {
-        let (reader, writer) = UnixStream::pair()
-            .map_err(|e| CoreError::Internal(format!("cannot create a wake-up socket: {e}")))?;
-        for s in [&reader, &writer] {
-            s.set_nonblocking(true)
-                .map_err(|e| CoreError::Internal(format!("cannot configure a wake-up socket: {e}")))?;
-        }
-        Ok(Arc::new(Self { reader, writer, armed: AtomicBool::new(false) }))
-    }
-
-    /// Tells an asyncio reader that armed the queue that events (or the end) arrived.
-    pub fn wake(&self) {
-        if self.armed.swap(false, Ordering::AcqRel) {
-            let _ = (&self.writer).write(&[1]);
-        }
-    }
-
-    fn arm(&self) {
-        let mut sink = [0u8; 64];
-        while matches!((&self.reader).read(&mut sink), Ok(n) if n > 0) {}
-        self.armed.store(true, Ordering::Release);
-    }
-}
 
 /// Appends every event already queued after `first`, as one JSON array.
 fn batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>) -> Vec<u8> {
@@ -267,15 +230,20 @@ impl ThreadHandle {
         }
     }
 
-    /// Asks for one byte on `fileno()` when the next event arrives (for asyncio readers):
-    /// call, then `try_next_batch()` once more, then wait for the descriptor.
+    /// Asks for a wake-up when the next event arrives (for asyncio readers): call, then
+    /// `try_next_batch()` once more, then wait until `wakeups().take()` lists `token()`.
     fn arm(&self) {
         self.waker.arm();
     }
 
-    /// The descriptor `arm()` makes readable.
-    fn fileno(&self) -> i32 {
-        self.waker.reader.as_raw_fd()
+    /// This thread's token in its engine's wake-ups.
+    fn token(&self) -> u64 {
+        self.waker.token()
+    }
+
+    /// The engine's wake-up descriptor, shared by its threads (`crate::wakeups`).
+    fn wakeups(&self) -> EngineWakeups {
+        self.waker.engine_wakeups()
     }
 
     /// Submits user input (a JSON list of codex `UserInput` items) and returns the id of the
@@ -501,18 +469,5 @@ mod tests {
         tx.try_send(b"2".to_vec()).unwrap();
         // The pump awaits `send` here (back-pressure); nothing is discarded.
         assert!(matches!(tx.try_send(b"3".to_vec()), Err(mpsc::error::TrySendError::Full(_))));
-    }
-
-    #[test]
-    fn the_waker_writes_only_when_armed() {
-        let waker = Waker::new().unwrap();
-        waker.wake();
-        let mut buf = [0u8; 8];
-        assert!((&waker.reader).read(&mut buf).is_err(), "woke without being armed");
-        waker.arm();
-        waker.wake();
-        assert_eq!((&waker.reader).read(&mut buf).unwrap(), 1);
-        waker.wake();
-        assert!((&waker.reader).read(&mut buf).is_err(), "a second wake without re-arming");
     }
 }

@@ -1,0 +1,117 @@
+"""Waiting in asyncio for a thread's next events: one reader per engine, not per thread.
+
+codex-core's pump wakes armed readers through one socket per engine (``rust/codexrs/src/
+wakeups.rs``): it lists the threads that have events and writes a byte. The engine's
+:class:`Dispatcher` watches that descriptor with ``loop.add_reader`` on the first waiting loop,
+takes the list and resolves those threads' waiting futures (across loops, thread-safely). So a
+reader waits with no descriptor and no ``epoll`` registration of its own, and one wake-up of the
+loop serves every thread that had events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from . import _native
+
+__all__ = ["Dispatcher", "dispatcher_for", "next_batch", "release"]
+
+_registry: dict[int, Dispatcher] = {}  # by descriptor; an entry keeps its socket open
+_registry_lock = threading.Lock()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Dispatcher:
+    """Resolves waiting readers of one engine's threads (see the module docs)."""
+
+    def __init__(self, wakeups: _native.EngineWakeups) -> None:
+        self.wakeups = wakeups
+        self.fd = wakeups.fileno()
+        self.waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.lock = threading.Lock()
+
+    def wait(self, token: int) -> asyncio.Future[None]:
+        """A future resolved once thread ``token`` (armed after this call) has events."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self.lock:
+            self.waiters.setdefault(token, []).append(future)
+            if self.loop is None or self.loop.is_closed():
+                self.loop = loop
+                loop.add_reader(self.fd, self._ready)
+        return future
+
+    def _ready(self) -> None:
+        tokens = self.wakeups.take()
+        if not tokens:
+            return
+        with self.lock:
+            ready = [future for token in tokens for future in self.waiters.pop(token, ())]
+        for future in ready:
+            if future.done():
+                continue
+            loop = future.get_loop()
+            if loop is self.loop:
+                future.set_result(None)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+    def close(self) -> None:
+        """Stops watching, and wakes every waiter (each reads again: its thread has ended or
+        has events, or it waits again on a fresh dispatcher)."""
+        with self.lock:
+            waiting = [future for futures in self.waiters.values() for future in futures]
+            self.waiters.clear()
+            loop, self.loop = self.loop, None
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                loop.remove_reader(self.fd)
+            else:
+                loop.call_soon_threadsafe(loop.remove_reader, self.fd)
+        for future in waiting:
+            if not future.done() and not future.get_loop().is_closed():
+                future.get_loop().call_soon_threadsafe(_resolve, future)
+
+
+def dispatcher_for(wakeups: _native.EngineWakeups) -> Dispatcher:
+    """The engine's dispatcher (one per wake-up descriptor)."""
+    fd = wakeups.fileno()
+    with _registry_lock:
+        dispatcher = _registry.get(fd)
+        if dispatcher is None:
+            dispatcher = _registry[fd] = Dispatcher(wakeups)
+        return dispatcher
+
+
+def release(wakeups: _native.EngineWakeups) -> None:
+    """Forgets the engine's dispatcher (its engine closed): stops watching its descriptor."""
+    with _registry_lock:
+        dispatcher = _registry.pop(wakeups.fileno(), None)
+    if dispatcher is not None:
+        dispatcher.close()
+
+
+async def next_batch(native: _native.ThreadHandle, dispatcher: Dispatcher) -> bytes:
+    """Waits for the thread's next batch without blocking the event loop or parking a thread."""
+    token = native.token()
+    while True:
+        batch = native.try_next_batch()
+        if batch is not None:
+            return batch
+        waiter = dispatcher.wait(token)  # registered before arming: no wake-up is missed
+        native.arm()
+        batch = native.try_next_batch()
+        if batch is not None:
+            waiter.cancel()  # dropped when the token is next taken
+            return batch
+        await waiter
