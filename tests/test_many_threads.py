@@ -1,9 +1,12 @@
 """Many threads in one process with the defaults a user gets: codexrs turns codex's per-thread
-shell snapshot off unless asked (commands still see the user's login profile), and raises the
-soft open-file limit so 1,000 threads fit under the common 1,024."""
+shell snapshot off unless asked (commands still see the user's login profile), wakes asyncio
+readers through one descriptor per engine, and raises the soft open-file limit (codex-core
+keeps each thread's rollout file open) so 1,000 threads fit under the common 1,024."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +14,7 @@ import time
 from pathlib import Path
 
 import codexrs
-from codexrs.testing import ScriptedModel, exec_command, text
+from codexrs.testing import ScriptedModel, ScriptedModelProcess, exec_command, text
 
 
 def _profile_home(tmp_path: Path) -> Path:
@@ -88,3 +91,15 @@ def test_a_thousand_threads_under_a_soft_limit_of_1024_open_files(codex_home: Pa
     done, count, bad, fds = run.stdout.split()[-4:]
     assert (done, count, bad) == ("done", "1000", "0")
     assert int(fds) > 1024  # it really needed more than the soft limit it started with
+
+
+async def test_threads_hold_no_wake_up_descriptor_of_their_own(codex_home: Path, workspace: Path) -> None:
+    with ScriptedModelProcess() as model:
+        for n in range(100):
+            model.route(f"<fd-{n}>", text(f"ok {n}"))
+        async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=model.config()) as codex:
+            before = len(os.listdir("/proc/self/fd"))
+            threads = [await codex.thread_start() for _ in range(100)]
+            assert len(os.listdir("/proc/self/fd")) - before < 10  # one engine descriptor, not 200
+            results = await asyncio.gather(*(t.run(f"<fd-{n}>") for n, t in enumerate(threads)))
+    assert [r.final_response for r in results] == [f"ok {n}" for n in range(100)]  # every reader woke

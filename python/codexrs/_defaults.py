@@ -9,8 +9,9 @@ one process, and each a documented choice (README, "Many threads in one process"
   threads the per-thread shells dominate (and a heavy profile, e.g. pyenv's init, can leave
   children spinning after the snapshot shell exits).
 - The process's soft limit on open files is raised to its hard limit (as servers do): codex-core
-  keeps each thread's rollout file open and codexrs gives each thread a wake-up socket pair, so
-  1,000 threads need ~3,200 descriptors, past the common soft limit of 1,024.
+  keeps each thread's rollout file open, so 1,000 threads that ran a turn hold ~1,100
+  descriptors, past the common soft limit of 1,024. (codexrs's own wake-ups use one descriptor
+  per engine, not per thread.)
 """
 
 from __future__ import annotations
