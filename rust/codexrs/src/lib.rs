@@ -4,7 +4,7 @@
 //! `ThreadManager` per `Codex`), [`loading`] (start, resume, fork a thread), [`thread`] (a thread's event pump, queue and ops), [`pending`]
 //! (slow operations as awaitable handles), [`mcp`] (a thread's MCP tools, refresh), [`ops`] (thread settings, compaction,
 //! rollback, review, shell commands, steering), [`ratelimits`] (real, carried and injected rate-limit snapshots), [`requests`] (codex-core's requests: answered or
-//! denied, never left waiting), [`config`] (Python values to codex config),
+//! denied, never left waiting), [`wakeups`] (one wake-up descriptor per engine for asyncio readers), [`config`] (Python values to codex config),
 //! [`errors`] (the error enum and the Python exception hierarchy), [`store`] (codex's thread
 //! store: resume, fork, list, archive, names), [`schema`] (codex's event
 //! schema and a serde round trip, for the generated types and their tests).
@@ -28,6 +28,11 @@ pub mod wakeups;
 use std::time::Duration;
 
 use pyo3::prelude::*;
+
+/// The allocator of every Rust allocation in the extension, codex-core's included (Python's
+/// own objects keep Python's allocator). See `Cargo.toml` for why.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Shuts the codexrs runtime down, giving running tasks at most `timeout` seconds. Called at
 /// interpreter exit. Returns whether a runtime was running.
