@@ -49,11 +49,14 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
 
 
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def _rss_mib(pids: list[int]) -> float:
+    """Resident memory of these processes now (VmRSS), summed."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 def _threads_cpu_s() -> dict[str, float]:
@@ -236,6 +239,8 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
         t1 = time.perf_counter()
         counts = await asyncio.gather(*(one(i) for i in range(n)))
         wall = time.perf_counter() - t1
+        # this process and, for the official SDK, its app-server (threads still loaded)
+        rss = _rss_mib([os.getpid(), *(p for p in _children() if p != model.pid)])
         cpu = meter.now() - cpu0  # this process and, for the official SDK, its app-server
         threads_now = _threads_cpu_s()
         total = sum(counts)
@@ -252,7 +257,7 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
             "lag_p50_ms": _pct(lags, 50) * 1e3, "lag_p99_ms": _pct(lags, 99) * 1e3, "lag_max_ms": max(lags) * 1e3,
             "steady_lag_p50_ms": _pct(steady, 50) * 1e3, "steady_lag_p99_ms": _pct(steady, 99) * 1e3,
             "steady_deltas_per_s": len(steady) / max(1e-9, max(seen) - half),
-            "rss_mib": _peak_rss_mib(os.getpid()), "start_ms_per_thread": start_s / n * 1e3,
+            "rss_mib": rss, "start_ms_per_thread": start_s / n * 1e3,
             "cpu_us_per_delta": cpu / total * 1e6, "cores": cpu / wall,
             # codexrs: the Python main thread (decoding, dispatch, this script) and the tokio
             # workers (codex-core, codexrs's pump); the official SDK has no tokio workers here

@@ -61,8 +61,9 @@ impl Wakeups {
     /// Drains the socket, then takes the ready list. A push that lands between the two is
     /// in the list taken now; one after it writes a new byte (a later, maybe empty, take).
     fn take(&self) -> Vec<u64> {
+        // At most one byte is pending per signal: one read drains it (a full read means more).
         let mut sink = [0u8; 64];
-        while matches!((&self.reader).read(&mut sink), Ok(n) if n > 0) {}
+        while matches!((&self.reader).read(&mut sink), Ok(n) if n == sink.len()) {}
         self.signaled.store(false, Ordering::Release);
         std::mem::take(&mut *self.ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
