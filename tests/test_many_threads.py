@@ -103,3 +103,26 @@ async def test_threads_hold_no_wake_up_descriptor_of_their_own(codex_home: Path,
             assert len(os.listdir("/proc/self/fd")) - before < 10  # one engine descriptor, not 200
             results = await asyncio.gather(*(t.run(f"<fd-{n}>") for n, t in enumerate(threads)))
     assert [r.final_response for r in results] == [f"ok {n}" for n in range(100)]  # every reader woke
+
+
+def test_an_engine_read_from_one_loop_then_another_wakes_its_readers(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    # The engine's one wake-up descriptor is watched by one loop at a time: once the first
+    # loop is closed, the next loop's readers must still wake (not wait for a closed loop).
+    scripted_model.enqueue(text("from the first loop"), text("from the second loop"))
+    codex = codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config())
+
+    async def first() -> tuple[codexrs.AsyncThread, str | None]:
+        thread = await codex.thread_start()
+        return thread, (await thread.run("one")).final_response
+
+    async def second(thread: codexrs.AsyncThread) -> str | None:
+        try:
+            return (await asyncio.wait_for(thread.run("two"), 30)).final_response
+        finally:
+            await codex.close()
+
+    thread, answer = asyncio.run(first())
+    assert answer == "from the first loop"
+    assert asyncio.run(second(thread)) == "from the second loop"

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import _native
-from ._defaults import engine_config, raise_open_file_limit
-from ._wakeups import release
-from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn, check_refresh
 from ._account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
+from ._defaults import engine_config, raise_open_file_limit
 from ._helper import helper_path
 from ._options import ApprovalPolicy, SandboxMode
+from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn, check_refresh
 from ._store import StoredThread, ThreadPage, stored_thread, thread_page
 from ._thread import AsyncThread, Thread, ThreadArgs, config_json
 from ._turn import _await_pending
+from ._wakeups import release
 from .approvals import ApprovalHandler
 from .errors import ThreadNotFoundError
 from .events import RateLimitSnapshot

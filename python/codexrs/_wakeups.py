@@ -2,7 +2,7 @@
 
 codex-core's pump wakes armed readers through one socket per engine (``rust/codexrs/src/
 wakeups.rs``): it lists the threads that have events and writes a byte. The engine's
-:class:`Dispatcher` watches that descriptor with ``loop.add_reader`` on the first waiting loop,
+:class:`Dispatcher` watches that descriptor with ``loop.add_reader`` on a running waiting loop,
 takes the list and resolves those threads' waiting futures (across loops, thread-safely). So a
 reader waits with no descriptor and no ``epoll`` registration of its own, and one wake-up of the
 loop serves every thread that had events.
@@ -42,7 +42,11 @@ class Dispatcher:
         future: asyncio.Future[None] = loop.create_future()
         with self.lock:
             self.waiters.setdefault(token, []).append(future)
-            if self.loop is None or self.loop.is_closed():
+            old = self.loop
+            if old is not loop and (old is None or old.is_closed() or not old.is_running()):
+                # the watching loop is gone or stopped: this one watches from now on
+                if old is not None and not old.is_closed():
+                    old.remove_reader(self.fd)
                 self.loop = loop
                 loop.add_reader(self.fd, self._ready)
         return future
