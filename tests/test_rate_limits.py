@@ -4,6 +4,9 @@ none is invented. Headers come from the scripted model (as codex's provider woul
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime
+import json
 import time
 from pathlib import Path
 
@@ -140,3 +143,64 @@ async def test_an_async_source_feeds_the_managers_threshold(
         result = await manager.wait("held", timeout=30)
     assert result.final_response == "after the injected window reset"
     assert scripted_model.response_requests()[0].at >= reset_at
+
+
+def _jwt(claims: dict[str, object]) -> str:
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.unsigned"
+
+
+def _chatgpt_login(codex_home: Path) -> str:
+    """A ChatGPT login in codex's auth.json, as `codex login` writes it; returns its token."""
+    access = _jwt({"exp": int(time.time()) + 86400})
+    id_token = _jwt(
+        {
+            "email": "dev@example.com",
+            "https://api.openai.com/auth": {"chatgpt_plan_type": "plus", "chatgpt_account_id": "acct-123", "chatgpt_user_id": "user-1"},
+        }
+    )
+    auth = {
+        "OPENAI_API_KEY": None,
+        "tokens": {"id_token": id_token, "access_token": access, "refresh_token": "refresh-x", "account_id": "acct-123"},
+        "last_refresh": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    }
+    (codex_home / "auth.json").write_text(json.dumps(auth))
+    return access
+
+
+def test_fresh_rate_limits_come_from_codexs_backend_with_a_chatgpt_login(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    token = _chatgpt_login(codex_home)
+    resets = int(time.time()) + 1800
+    scripted_model.usage = {
+        "plan_type": "plus",
+        "rate_limit": {
+            "primary_window": {"used_percent": 37, "limit_window_seconds": 18000, "reset_at": resets},
+            "secondary_window": {"used_percent": 12, "limit_window_seconds": 604800, "reset_at": resets + 86400},
+        },
+        "credits": {"has_credits": True, "unlimited": False, "balance": 5.39},
+    }
+    config = {**scripted_model.config(), "chatgpt_base_url": scripted_model.url.removesuffix("/v1") + "/backend-api"}
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=config) as codex:
+        assert "backend" not in codex.rate_limits()  # nothing asked yet: nothing there
+        fresh = codex.rate_limits(refresh=True)["backend"]
+        assert fresh.source == "backend" and fresh.observed_at is not None
+        assert fresh.primary == ev.RateLimitWindow(used_percent=37.0, window_minutes=300, resets_at=resets)
+        assert fresh.secondary is not None and fresh.secondary.window_minutes == 7 * 24 * 60
+        assert fresh.credits is not None and fresh.credits.balance == "5.39"
+        assert codex.rate_limits()["backend"] == fresh  # kept by the engine
+    (asked,) = [r for r in scripted_model.requests if r.path.endswith("/backend-api/wham/usage")]
+    headers = {k.lower(): v for k, v in asked.headers.items()}
+    assert headers["authorization"] == f"Bearer {token}" and headers["chatgpt-account-id"] == "acct-123"
+    assert headers["originator"] == "codexrs"
+
+
+def test_fresh_rate_limits_need_a_chatgpt_login(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        codex.login_api_key("sk-test-key")
+        with pytest.raises(codexrs.ConfigError, match="ChatGPT"):
+            codex.rate_limits(refresh=True)
+    assert not [r for r in scripted_model.requests if "usage" in r.path]  # nothing was asked

@@ -255,10 +255,22 @@ class Codex:
         once and cached, else codex's bundled catalogue."""
         return models(self._engine.models().wait())
 
-    def rate_limits(self) -> dict[str, RateLimitSnapshot]:
+    def rate_limits(self, refresh: bool = False) -> dict[str, RateLimitSnapshot]:
         """The engine's rate-limit snapshots: the latest real one per limit id (``source``
-        ``"provider"``, with the thread and time it was observed) and the registered source's
-        (``"injected:<name>"``). Empty until a provider reported one or a source is set."""
+        ``"provider"``, with the thread and time it was observed), the registered source's
+        (``"injected:<name>"``) and the last one fetched from codex's backend (key and source
+        ``"backend"``). Empty until one of these exists.
+
+        ``refresh=True`` first asks codex's backend for the account's current limits, as codex
+        does (ChatGPT login only; one HTTP request).
+
+        Raises:
+            ConfigError: ``refresh`` without a ChatGPT login (an API key's limits come with
+                each response).
+            CodexError: The backend could not be reached or did not answer with usage.
+        """
+        if refresh:
+            self._engine.fetch_rate_limits().wait()
         return rate_limit_snapshots(self._engine.rate_limits().wait())
 
     def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
@@ -459,9 +471,12 @@ class AsyncCodex:
         """codex-core's model list; see :meth:`Codex.models`."""
         return models(await _await_pending((await self._native_engine()).models()))
 
-    async def rate_limits(self) -> dict[str, RateLimitSnapshot]:
+    async def rate_limits(self, refresh: bool = False) -> dict[str, RateLimitSnapshot]:
         """The engine's rate-limit snapshots; see :meth:`Codex.rate_limits`."""
-        return rate_limit_snapshots(await _await_pending((await self._native_engine()).rate_limits()))
+        engine = await self._native_engine()
+        if refresh:
+            await _await_pending(engine.fetch_rate_limits())
+        return rate_limit_snapshots(await _await_pending(engine.rate_limits()))
 
     async def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
         """Registers the host's rate-limit source; see :meth:`Codex.set_rate_limit_source`.

@@ -118,9 +118,9 @@ class Manager:
         """See :meth:`AsyncManager.usage`."""
         return self._async.usage(name_or_id, group=group)
 
-    def rate_limits(self) -> dict[str, RateLimitSnapshot]:
+    def rate_limits(self, refresh: bool = False) -> dict[str, RateLimitSnapshot]:
         """See :meth:`AsyncManager.rate_limits`."""
-        return self._call(self._async.rate_limits())
+        return self._call(self._async.rate_limits(refresh))
 
     def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
         """See :meth:`AsyncManager.set_rate_limit_source` (a callable source may be async: it

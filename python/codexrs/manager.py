@@ -325,9 +325,10 @@ class AsyncManager:
             total = total + managed.usage
         return total
 
-    async def rate_limits(self) -> dict[str, RateLimitSnapshot]:
-        """The engine's rate-limit snapshots (:meth:`~codexrs.Codex.rate_limits`)."""
-        return await self._codex.rate_limits()
+    async def rate_limits(self, refresh: bool = False) -> dict[str, RateLimitSnapshot]:
+        """The engine's rate-limit snapshots (:meth:`~codexrs.Codex.rate_limits`; ``refresh``
+        asks codex's backend, ChatGPT login only). They feed ``rate_limit_threshold``."""
+        return await self._codex.rate_limits(refresh)
 
     async def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
         """Registers the host's rate-limit source (:meth:`~codexrs.Codex.set_rate_limit_source`):

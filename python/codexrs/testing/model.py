@@ -355,6 +355,10 @@ class ScriptedModel:
         self._queue: deque[ScriptedResponse] = deque()
         self._routes: list[tuple[str, deque[ScriptedResponse]]] = []
         self.requests: list[RecordedRequest] = []
+        #: Served at ``GET .../wham/usage`` (codex's backend usage endpoint, for ChatGPT
+        #: logins) when set: ``{"plan_type", "rate_limit": {"primary_window": {"used_percent",
+        #: "limit_window_seconds", "reset_at"}, "secondary_window": ...}, "credits": ...}``.
+        self.usage: dict[str, Any] | None = None
         self._server = _Server((host, port), _handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -461,6 +465,8 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
             self._record(b"")
             if self.path.rstrip("/").endswith("/models") or "/models?" in self.path:
                 self._send(200, b'{"models": []}', "application/json")
+            elif self.path.endswith(("/wham/usage", "/api/codex/usage")) and model.usage is not None:
+                self._send(200, json.dumps(model.usage).encode(), "application/json")
             else:
                 self._send(404, b'{"error": {"message": "not found"}}', "application/json")
 

@@ -81,6 +81,67 @@ pub(crate) async fn account(inner: &Inner) -> CoreResult<Value> {
 
 /// codex-core's model list (`ThreadManager::list_models`), fetched from the provider when not
 /// cached, else codex's bundled catalogue.
+/// The account's current rate limits from codex's backend (ChatGPT auth only), stored in the
+/// engine (marked `"backend"`) and returned: GET `<chatgpt_base_url>/wham/usage` (or
+/// `/api/codex/usage` when the base URL is not ChatGPT's `backend-api`), the endpoint codex's own
+/// `account/rateLimits/read` asks, with the login's bearer token and account id, mapped to codex's
+/// `RateLimitSnapshot` (`limit_window_seconds` become `window_minutes`, `reset_at` `resets_at`).
+pub(crate) async fn fetch_rate_limits(inner: &Inner) -> CoreResult<Value> {
+    let auth = inner.auth.auth().await.filter(|auth| auth.is_chatgpt_auth()).ok_or_else(|| {
+        CoreError::Config(
+            "fresh rate limits come from codex's backend, which needs a ChatGPT login (`codex login`); \
+             with an API key, rate limits arrive with each response"
+                .into(),
+        )
+    })?;
+    let token = auth.get_token().map_err(|e| CoreError::Config(format!("the ChatGPT login has no token: {e}")))?;
+    let base = config(inner).await?.chatgpt_base_url;
+    let base = base.trim_end_matches('/');
+    let url = if base.contains("/backend-api") { format!("{base}/wham/usage") } else { format!("{base}/api/codex/usage") };
+    let mut request = default_client::create_client_without_request_logging().get(url.as_str()).bearer_auth(token);
+    if let Some(account_id) = auth.get_account_id() {
+        request = request.header("ChatGPT-Account-Id", account_id);
+    }
+    let response = request.send().await.map_err(|e| CoreError::Codex(format!("GET {url}: {e}")))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| CoreError::Codex(format!("GET {url}: {e}")))?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        return Err(CoreError::Codex(format!("GET {url}: HTTP {status}: {text}")));
+    }
+    let payload: Value =
+        serde_json::from_slice(&body).map_err(|e| CoreError::Codex(format!("GET {url}: the answer is not JSON: {e}")))?;
+    inner.rate_limits.set_backend(usage_snapshot(&payload));
+    Ok(inner.rate_limits.backend_snapshot().unwrap_or(Value::Null))
+}
+
+/// codex's `RateLimitSnapshot` from the backend's usage payload.
+fn usage_snapshot(payload: &Value) -> Value {
+    let window = |w: Option<&Value>| match w.filter(|w| w.is_object()) {
+        None => Value::Null,
+        Some(w) => json!({
+            "used_percent": w.get("used_percent").and_then(Value::as_f64).unwrap_or(0.0),
+            "window_minutes": w.get("limit_window_seconds").and_then(Value::as_i64).map(|s| s / 60),
+            "resets_at": w.get("reset_at").and_then(Value::as_i64),
+        }),
+    };
+    let limits = payload.get("rate_limit");
+    let credits = payload.get("credits").filter(|c| c.is_object()).map(|c| {
+        json!({
+            "has_credits": c.get("has_credits").and_then(Value::as_bool).unwrap_or(false),
+            "unlimited": c.get("unlimited").and_then(Value::as_bool).unwrap_or(false),
+            "balance": c.get("balance").map(|b| b.as_str().map(str::to_string).unwrap_or_else(|| b.to_string())),
+        })
+    });
+    json!({
+        "limit_id": "codex",
+        "primary": window(limits.and_then(|l| l.get("primary_window"))),
+        "secondary": window(limits.and_then(|l| l.get("secondary_window"))),
+        "credits": credits,
+        "plan_type": payload.get("plan_type").filter(|p| p.is_string()),
+    })
+}
+
 pub(crate) async fn models(inner: &Inner) -> CoreResult<Value> {
     let config = config(inner).await?;
     let models = inner.manager.list_models(RefreshStrategy::OnlineIfUncached, config.http_client_factory()).await;

@@ -496,6 +496,13 @@ impl Engine {
         json_pending("account", async move { account::account(&inner).await })
     }
 
+    /// Asks codex's backend for the account's current rate limits (ChatGPT auth only); the
+    /// result is the snapshot, marked `"backend"`, also kept for `rate_limits`.
+    fn fetch_rate_limits(&self) -> PyResult<Pending> {
+        let inner = Arc::clone(&self.inner);
+        json_pending("fetch rate limits", async move { account::fetch_rate_limits(&inner).await })
+    }
+
     /// codex-core's model list (a JSON list of codex `ModelPreset`s).
     fn models(&self) -> PyResult<Pending> {
         let inner = Arc::clone(&self.inner);

@@ -10,7 +10,12 @@
 //! - `"carried"`: the event had none, no source is registered, and the engine has a real
 //!   snapshot from any of its threads: the latest goes in, with `observed_at` and
 //!   `observed_thread_id`.
-//! With none of these the event's `rate_limits` is null: nothing is ever invented. (codex-core
+//! With none of these the event's `rate_limits` is null: nothing is ever invented.
+//!
+//! With ChatGPT auth the host can also ask codex's backend for the account's current limits
+//! (`crate::account::fetch_rate_limits`); that snapshot is kept apart, marked `"backend"` with
+//! when it was fetched, and listed by `current()` (not carried into events: it describes the
+//! account, not a response). (codex-core
 //! reports an empty snapshot, no window and no credits, for a response without rate-limit
 //! headers; codexrs treats it as none.)
 
@@ -37,6 +42,8 @@ pub struct RateLimits {
     latest: Mutex<HashMap<String, Observed>>,
     /// The host's source: its name, snapshot and when it was set.
     injected: Mutex<Option<(String, Value, f64)>>,
+    /// The latest snapshot fetched from codex's backend, and when.
+    backend: Mutex<Option<(Value, f64)>>,
 }
 
 fn now() -> f64 {
@@ -63,7 +70,25 @@ impl RateLimits {
         if let Some((source, snapshot)) = self.injected_snapshot() {
             out.insert(source, snapshot);
         }
+        if let Some(snapshot) = self.backend_snapshot() {
+            out.insert("backend".into(), snapshot);
+        }
         Value::Object(out)
+    }
+
+    /// Keeps a snapshot fetched from codex's backend (see the module docs).
+    pub fn set_backend(&self, snapshot: Value) {
+        *lock(&self.backend) = Some((snapshot, now()));
+    }
+
+    /// The backend's latest snapshot, marked `"backend"` with when it was fetched.
+    pub fn backend_snapshot(&self) -> Option<Value> {
+        let (mut snapshot, at) = lock(&self.backend).clone()?;
+        if let Value::Object(map) = &mut snapshot {
+            map.insert("source".into(), json!("backend"));
+            map.insert("observed_at".into(), json!(at));
+        }
+        Some(snapshot)
     }
 
     /// The host source's snapshot, marked `injected:<name>` with when it was set, and that source.
