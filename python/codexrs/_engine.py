@@ -4,7 +4,8 @@ A thread comes from ``thread_start`` (new), ``thread_resume`` (stored: by this p
 earlier one, or the ``codex`` CLI on the same ``codex_home``) or ``thread_fork`` (a stored
 thread's history, as a new thread); ``thread_list`` / ``thread_archive`` / ``thread_unarchive``
 work on codex's thread store. The twins differ only in how they wait: the sync side blocks in
-Rust without the GIL, the async side awaits a file descriptor (``loop.add_reader``).
+Rust without the GIL, the async side awaits the engine's one wake-up descriptor
+(``loop.add_reader``; :mod:`codexrs._wakeups`).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ use crate::wakeups::Wakeups;
 const ALIASES: &[&str] = &["apply_patch", "applypatch", "codex-linux-sandbox", "codex-execve-wrapper"];
 
 /// Where extension events (goal updates, ...) go: the queue of the thread they name. Holds
-/// only weak references, so a finished thread's queue and wake-up socket are freed; dead
+/// only weak references, so a finished thread's queue and waker are freed; dead
 /// entries are pruned whenever a thread is added.
 #[derive(Default)]
 pub(crate) struct Routes {
