@@ -102,6 +102,10 @@ class Manager:
         """See :meth:`AsyncManager.send`: returns once the turn is queued."""
         self._call(self._async.send(name_or_id, input, **turn_options))
 
+    def interrupt(self, name_or_id: str) -> bool:
+        """See :meth:`AsyncManager.interrupt`."""
+        return self._call(self._async.interrupt(name_or_id))
+
     def wait(self, name_or_id: str, timeout: float | None = None) -> TurnResult:
         """See :meth:`AsyncManager.wait`."""
         return self._call(self._async.wait(name_or_id, timeout))

@@ -1,4 +1,4 @@
-"""The ``codexrs`` command line: ``codexrs demo`` and ``codexrs run "prompt"``."""
+"""The ``codexrs`` command line: ``codexrs demo``, ``codexrs run "prompt"`` and ``codexrs batch``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ._engine import Codex
 from ._console import TurnPrinter
 from ._options import ApprovalPolicy, SandboxMode
 from ._demo import demo
+from .batch import _cli as batch_cli
 from .errors import CodexError
 
 
@@ -74,11 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p.add_argument("--cwd", default=None)
     run_p.add_argument("--sandbox", default="workspace-write", choices=get_args(SandboxMode))
     run_p.add_argument("--approval-policy", default="never", choices=get_args(ApprovalPolicy))
+    batch_cli.add_parser(sub)
     args = parser.parse_args(argv)
     console = Console()
     try:
         if args.command == "demo":
             return demo(console, verbose=args.verbose)
+        if args.command == "batch":
+            return batch_cli.main(args, console)
         return run(console, args.prompt, args.model, args.cwd, args.sandbox, args.approval_policy, args.verbose)
     except CodexError as exc:
         console.print(f"[red]{type(exc).__name__}:[/] {exc}")

@@ -33,6 +33,7 @@ from ._engine import AsyncCodex
 from ._rate_source import SnapshotLike, SourceFn
 from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus
 from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
+from ._stream import AsyncTurnHandle
 from ._thread import AsyncThread
 from ._turn import Input, TurnResult
 from .events import RateLimitSnapshot
@@ -58,6 +59,7 @@ class ManagedThread:
         self.group = group
         self.last_result: TurnResult | None = None
         self._sends: deque[QueuedTurn] = deque()
+        self._turn: AsyncTurnHandle | None = None
         self._worker: asyncio.Task[None] | None = None
         self._running = False
         self._queued = False
@@ -435,7 +437,7 @@ class AsyncManager:
         try:
             if not managed.loaded:
                 await self._reload(managed)
-            turn = await managed.thread.turn(send.input, **send.options)
+            turn = managed._turn = await managed.thread.turn(send.input, **send.options)
             async for event in turn.stream():
                 if kind_of(event) is not None:
                     managed._pending_requests.add(type(event).__name__)
@@ -451,6 +453,8 @@ class AsyncManager:
                 send.done.set_exception(exc)
             self._emit("turn_failed", managed, error=str(exc))
             return
+        finally:
+            managed._turn = None
         managed.usage = managed.usage.add(result, time.monotonic() - started)
         if result.status == "failed" and is_rate_limited(result) and send.requeues < self._requeues:
             await self._requeue(managed, send, RateLimitError(result))
@@ -476,6 +480,15 @@ class AsyncManager:
         self._held_until = max(self._held_until, until)
         managed._sends.appendleft(send)
         self._emit("turn_requeued", managed, until=until, resets_at_source=error.resets_at_source, error=str(error))
+
+    async def interrupt(self, name_or_id: str) -> bool:
+        """Interrupts the thread's running turn (codex ``Op::Interrupt``): its result says
+        ``interrupted``. Queued turns stay queued. Returns whether a turn was running."""
+        turn = self.get(name_or_id)._turn
+        if turn is None:
+            return False
+        await turn.interrupt()
+        return True
 
     async def wait(self, name_or_id: str, timeout: float | None = None) -> TurnResult:
         """The result of the last turn sent to the thread, once it has ended.

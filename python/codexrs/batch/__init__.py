@@ -1,0 +1,13 @@
+"""Benchmark batches: graded Codex tasks from a JSON-lines file, resumable results.
+
+    codexrs batch TASKS.jsonl --out RESULTS.jsonl --concurrency 8
+
+or, from Python, :func:`codexrs.batch.run`. Each task runs in a fresh copy of its workspace as
+its own conversation on one :class:`~codexrs.AsyncManager`; its setup commands run before the
+agent and its check after; its result is one JSON line, written when it ends.
+"""
+
+from ._run import Summary, arun, done_ids, run
+from ._tasks import BadLine, Budget, Task, read_tasks
+
+__all__ = ["BadLine", "Budget", "Summary", "Task", "arun", "done_ids", "read_tasks", "run"]

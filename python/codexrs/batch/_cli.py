@@ -1,0 +1,65 @@
+"""``codexrs batch``: the command line of :func:`codexrs.batch.run`."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from typing import Any, get_args
+
+from rich.console import Console
+
+from .._options import ApprovalPolicy, SandboxMode
+from ._run import run
+
+__all__ = ["add_parser", "main"]
+
+
+def _override(text: str) -> tuple[str, Any]:
+    """``key=value`` as in ``codex -c``: the value is TOML, or else a plain string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, not {text!r}")
+    try:
+        parsed: Any = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("batch", help="run graded tasks from a JSON-lines file; resumable results")
+    p.add_argument("tasks", help="the task file: one JSON task per line")
+    p.add_argument("--out", required=True, help="the results file (JSON lines); ids already there are skipped")
+    p.add_argument("--concurrency", type=int, default=8, help="tasks and turns at once (default 8)")
+    p.add_argument("-c", "--config", dest="overrides", type=_override, action="append", default=[], help="codex config key=value, as codex -c")
+    p.add_argument("--codex-home", default=None)
+    p.add_argument("--model", default=None)
+    p.add_argument("--approval-policy", default="never", choices=get_args(ApprovalPolicy))
+    p.add_argument("--sandbox", default="workspace-write", choices=get_args(SandboxMode))
+    p.add_argument("--keep-workspaces", action="store_true", help="keep each task's workspace copy")
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    def show(record: dict[str, Any]) -> None:
+        colour = {"passed": "green", "failed": "red", "timeout": "yellow", "over_budget": "yellow"}.get(record["outcome"], "red")
+        extra = f" {record['error']}" if record.get("error") else ""
+        console.print(f"[{colour}]{record['outcome']:<11}[/] {record['id']} ({record['timings']['total_s']:.1f} s){extra}")
+
+    summary = run(
+        args.tasks,
+        args.out,
+        concurrency=args.concurrency,
+        codex_home=args.codex_home,
+        config=dict(args.overrides),
+        model=args.model,
+        approval_policy=args.approval_policy,
+        sandbox=args.sandbox,
+        keep_workspaces=args.keep_workspaces,
+        on_result=show,
+    )
+    for bad in summary.bad_lines:
+        console.print(f"[red]line {bad.line} skipped:[/] {bad.error}")
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items())) or "nothing run"
+    skipped = f"; {len(summary.skipped)} already in {args.out}" if summary.skipped else ""
+    console.print(f"{counts}{skipped}; {len(summary.bad_lines)} bad line(s)")
+    return 0

@@ -1,0 +1,255 @@
+"""Running a batch: every task as its own conversation on one :class:`~codexrs.AsyncManager`,
+each result written as one JSON line the moment its task ends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import msgspec
+
+from .._account import codex_core_version
+from .._native import VERSION
+from ..errors import CodexError
+from ..manager import AsyncManager
+from ._tasks import BadLine, Task, read_tasks
+from ._workspace import baseline, capture_diff, prepare, run_command
+
+__all__ = ["Outcome", "Summary", "arun", "done_ids", "run"]
+
+#: How much of the agent's diff a result line carries inline; the whole diff is saved beside
+#: the results, in ``<results>.diffs/<id>.diff``.
+DIFF_INLINE = 20_000
+#: Longest a setup or check command may run, in seconds.
+COMMAND_TIMEOUT_S = 600.0
+
+Outcome = str  # "passed", "failed", "error", "timeout", "over_budget"
+
+
+@dataclass
+class Summary:
+    """What a batch run did.
+
+    Attributes:
+        outcomes: Tasks run now, by outcome.
+        skipped: Ids already in the results file (a resumed run does not run them again).
+        bad_lines: Lines of the task file that are not tasks, with why.
+    """
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    bad_lines: list[BadLine] = field(default_factory=list)
+
+
+def done_ids(results: Path) -> set[str]:
+    """Ids with a result line. A last line cut short by a kill is removed (its task runs again)."""
+    if not results.exists():
+        return set()
+    data = results.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with open(results, "r+b") as f:
+            f.truncate(len(data))
+    ids = set()
+    for line in data.splitlines():
+        try:
+            ids.add(json.loads(line)["id"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
+
+
+class _Writer:
+    """Appends result lines, each flushed to disk as it is written."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(path, "a", encoding="utf-8")
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+
+async def _run_task(
+    task: Task, manager: AsyncManager, root: Path, diffs: Path, defaults: Mapping[str, Any], keep: bool
+) -> dict[str, Any]:
+    started = time.monotonic()
+    record: dict[str, Any] = {
+        "id": task.id, "outcome": "error", "check": None, "final_response": None, "diff": "",
+        "rollout_path": None, "error": None, "versions": _versions(),
+    }  # fmt: skip
+    turns: list[dict[str, Any]] = []
+    usage = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0, "reasoning_output_tokens": 0}
+    rate_limits: list[Any] = []
+    workspace: Path | None = None
+    try:
+        workspace = await asyncio.to_thread(prepare, task, root)
+        record["workspace"] = str(workspace)
+        for command in task.setup_commands:
+            done = await run_command(command, workspace, COMMAND_TIMEOUT_S)
+            if done.exit_code != 0:
+                record["error"] = f"setup command {command!r} exited {done.exit_code}: {done.output_tail[-500:]}"
+                return record
+        await asyncio.to_thread(baseline, workspace)
+        options = {k: v for k, v in defaults.items() if v is not None}
+        for key in ("model", "approval_policy", "sandbox"):
+            if getattr(task, key) is not None:
+                options[key] = getattr(task, key)
+        if task.config:
+            options["config"] = task.config
+        managed = await manager.create(cwd=workspace, **options)
+        budget, outcome = task.budget, None
+        for prompt in task.prompts:
+            spent = usage["input_tokens"] + usage["output_tokens"]
+            if (budget.turns is not None and len(turns) >= budget.turns) or (budget.tokens is not None and spent >= budget.tokens):
+                outcome = "over_budget"
+                break
+            turn_options = {"effort": task.effort} if task.effort is not None else {}
+            await manager.send(managed.name, prompt, **turn_options)
+            left = None if budget.wall_s is None else max(0.0, budget.wall_s - (time.monotonic() - started))
+            try:
+                result = await manager.wait(managed.name, timeout=left)
+            except TimeoutError:
+                outcome = "timeout"
+                if not await manager.interrupt(managed.name):
+                    break  # still queued behind other tasks' turns: it never started
+                result = await manager.wait(managed.name, timeout=60)
+            for key in usage:
+                usage[key] += getattr(result.usage, key)
+            if result.rate_limits is not None:
+                rate_limits.append(msgspec.to_builtins(result.rate_limits))
+            turns.append({"id": result.id, "status": result.status, "duration_ms": result.duration_ms})
+            record["final_response"] = result.final_response
+            if outcome is not None:
+                break
+            if result.status != "completed":
+                outcome = "error"
+                record["error"] = result.error.message if result.error is not None else f"the turn ended {result.status}"
+                break
+        record["rollout_path"] = (await managed.thread.info()).rollout_path
+        diff = await asyncio.to_thread(capture_diff, workspace)
+        if diff:
+            path = diffs / f"{_file_name(task.id)}.diff"
+            path.write_text(diff, encoding="utf-8")
+            record.update(diff=diff[:DIFF_INLINE], diff_truncated=len(diff) > DIFF_INLINE, diff_path=str(path))
+        if outcome is None and task.check is not None:
+            check = await run_command(task.check, workspace, COMMAND_TIMEOUT_S)
+            record["check"] = {"exit_code": check.exit_code, "output_tail": check.output_tail}
+            outcome = "passed" if check.exit_code == 0 else "failed"
+        record["outcome"] = outcome or "passed"
+        await manager.remove(managed.name)
+    except (CodexError, OSError, TimeoutError) as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        record["usage"] = usage
+        record["turns"] = turns
+        record["rate_limits"] = rate_limits
+        record["timings"] = {"total_s": round(time.monotonic() - started, 3), "turns_ms": [t["duration_ms"] for t in turns]}
+        if workspace is not None and not keep:
+            shutil.rmtree(workspace, ignore_errors=True)
+            record.pop("workspace", None)
+    return record
+
+
+def _versions() -> dict[str, str]:
+    core = codex_core_version()
+    return {"codexrs": VERSION, "codex_core": f"{core.package}=={core.version}"}
+
+
+def _file_name(task_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in task_id)
+
+
+async def arun(
+    tasks: str | os.PathLike[str],
+    results: str | os.PathLike[str],
+    *,
+    concurrency: int = 8,
+    codex_home: str | os.PathLike[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    model: str | None = None,
+    approval_policy: str | None = "never",
+    sandbox: str | None = "workspace-write",
+    keep_workspaces: bool = False,
+    workspaces: str | os.PathLike[str] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> Summary:
+    """Runs every task of ``tasks`` not already in ``results``; see :func:`run`."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise TypeError(f"concurrency must be a positive int, not {concurrency!r}")
+    out = Path(results)
+    summary = Summary()
+    done = done_ids(out)
+    todo: list[Task] = []
+    for item in read_tasks(tasks):
+        if isinstance(item, BadLine):
+            summary.bad_lines.append(item)
+        elif item.id in done:
+            summary.skipped.append(item.id)
+        else:
+            todo.append(item)
+    diffs = out.with_name(out.name + ".diffs")
+    diffs.mkdir(parents=True, exist_ok=True)
+    root = Path(workspaces) if workspaces is not None else Path(tempfile.mkdtemp(prefix="codexrs-batch-"))
+    root.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(out)
+    slots = asyncio.Semaphore(concurrency)
+    defaults = {"model": model, "approval_policy": approval_policy, "sandbox": sandbox}
+    try:
+        async with AsyncManager(codex_home=codex_home, config=config, max_running_turns=concurrency) as manager:
+
+            async def one(task: Task) -> None:
+                async with slots:
+                    record = await _run_task(task, manager, root, diffs, defaults, keep_workspaces)
+                writer.write(record)
+                summary.outcomes[record["outcome"]] = summary.outcomes.get(record["outcome"], 0) + 1
+                if on_result is not None:
+                    on_result(record)
+
+            await asyncio.gather(*(one(task) for task in todo))
+    finally:
+        writer.close()
+        if workspaces is None and not keep_workspaces:
+            shutil.rmtree(root, ignore_errors=True)
+    return summary
+
+
+def run(tasks: str | os.PathLike[str], results: str | os.PathLike[str], **options: Any) -> Summary:
+    """Runs a batch: each task of the ``tasks`` file (JSON lines, :class:`~codexrs.batch.Task`)
+    in a fresh copy of its workspace, as its own conversation, ``concurrency`` turns at a time;
+    each result is appended to ``results`` as one JSON line when its task ends (flushed to
+    disk). Tasks whose id is already in ``results`` are skipped, so a killed run re-run with the
+    same ``results`` finishes the rest, each task once.
+
+    A result line: ``id``; ``outcome`` (``passed``: every turn completed and the check exited 0
+    (or there is no check); ``failed``: the check exited non-zero; ``error``: setup failed, a
+    turn failed, or codexrs raised; ``timeout``: past ``budget.wall_s``, the running turn was
+    interrupted; ``over_budget``: ``budget.turns`` or ``budget.tokens`` stopped a prompt from
+    being sent); ``check`` (``exit_code``, ``output_tail``); ``final_response``; ``usage``
+    (input, cached input, output, reasoning tokens, from codex's ``token_count``); ``turns``
+    (each turn's id, status, duration); ``timings`` (``total_s``, ``turns_ms``); ``rate_limits``
+    (the snapshots the turns reported, each with its ``source``); ``diff`` (the agent's
+    changes, ``git diff`` against the workspace after setup, the first 20,000 characters;
+    ``diff_path``: the whole diff); ``rollout_path``; ``error``; ``versions``.
+
+    Options: ``concurrency`` (tasks and turns at once, default 8), ``codex_home``, ``config``
+    (codex config overrides for every task), ``model``, ``approval_policy`` (default
+    ``"never"``), ``sandbox`` (default ``"workspace-write"``), ``keep_workspaces``,
+    ``workspaces`` (where the copies go), ``on_result`` (called with each record).
+
+    Returns:
+        A :class:`Summary`: outcomes, skipped ids, bad lines (each with its line number).
+    """
+    return asyncio.run(arun(tasks, results, **options))

@@ -1,0 +1,89 @@
+"""``codexrs batch``: graded tasks against the real codex-core and the scripted model, each in
+its own workspace copy, with budgets, resumable results and a bad line reported, not fatal."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import codexrs.batch
+from codexrs.testing import ScriptedModel, exec_command, text
+
+
+def _write_tasks(path: Path, tasks: list[Any]) -> None:
+    path.write_text("".join((t if isinstance(t, str) else json.dumps(t)) + "\n" for t in tasks))
+
+
+def _results(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_task_file_gives_one_graded_line_per_task(scripted_model: ScriptedModel, codex_home: Path, tmp_path: Path) -> None:
+    tasks: list[Any] = []
+    for n in range(6):  # the agent creates the file the check wants
+        scripted_model.route(f"<batch-p{n}>", exec_command("echo ok > done.txt"), text(f"made it {n}"))
+        tasks.append({"id": f"p{n}", "prompt": f"<batch-p{n}>", "check": "test -f done.txt"})
+    for n in range(2):  # the agent does nothing: the check fails
+        scripted_model.route(f"<batch-f{n}>", text("did nothing"))
+        tasks.append({"id": f"f{n}", "prompt": f"<batch-f{n}>", "check": "test -f done.txt"})
+    scripted_model.route("<batch-b-one>", text("spent it", input_tokens=100))
+    tasks.append({"id": "budget", "prompt": ["<batch-b-one>", "<batch-b-two>"], "budget": {"tokens": 50}})
+    scripted_model.route("<batch-slow>", text("too late").delayed(8.0))
+    tasks.append({"id": "slow", "prompt": "<batch-slow>", "budget": {"wall_s": 1.0}, "check": "true"})
+    tasks.append({"id": "setup", "prompt": "<batch-never-sent>", "setup": ["exit 3"]})
+    tasks.append('{"id": "broken", "prompt": ')  # line 12
+    tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "results.jsonl"
+    _write_tasks(tasks_file, tasks)
+
+    summary = codexrs.batch.run(tasks_file, out, concurrency=4, codex_home=codex_home, config=scripted_model.config())
+
+    results = {r["id"]: r for r in _results(out)}
+    assert len(results) == 11 and len(out.read_text().splitlines()) == 11
+    outcomes = {i: r["outcome"] for i, r in results.items()}
+    assert outcomes == {
+        **{f"p{n}": "passed" for n in range(6)}, "f0": "failed", "f1": "failed",
+        "budget": "over_budget", "slow": "timeout", "setup": "error",
+    }  # fmt: skip
+    assert [b.line for b in summary.bad_lines] == [12] and summary.bad_lines[0].error  # reported, not fatal
+    passed = results["p0"]
+    assert passed["check"]["exit_code"] == 0 and passed["final_response"] == "made it 0"
+    assert "done.txt" in passed["diff"] and Path(passed["diff_path"]).read_text() == passed["diff"]
+    assert passed["usage"]["input_tokens"] > 0 and passed["versions"]["codex_core"].startswith("typeduck-codex-execpolicy")
+    assert Path(passed["rollout_path"]).exists()
+    assert results["f0"]["check"]["exit_code"] != 0 and results["f0"]["diff"] == ""
+    assert len(results["budget"]["turns"]) == 1  # the second prompt was never sent
+    assert not any("<batch-b-two>" in str(r.body) for r in scripted_model.response_requests())
+    assert results["slow"]["turns"][0]["status"] == "interrupted" and results["slow"]["timings"]["total_s"] < 8
+    assert "exit 3" in results["setup"]["error"]
+    assert not any("<batch-never-sent>" in str(r.body) for r in scripted_model.response_requests())
+
+
+def test_a_killed_run_resumes_with_every_task_once(scripted_model: ScriptedModel, codex_home: Path, tmp_path: Path) -> None:
+    ids = [f"k{n}" for n in range(6)]
+    for task_id in ids:  # answers for the killed run's attempts and the re-run's
+        scripted_model.route(f"<batch-{task_id}>", *[text(f"ok {task_id}").delayed(0.8) for _ in range(3)])
+    tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "results.jsonl"
+    _write_tasks(tasks_file, [{"id": i, "prompt": f"<batch-{i}>", "check": "true"} for i in ids])
+    overrides = [arg for k, v in scripted_model.config().items() for arg in ("-c", f"{k}={json.dumps(v)}")]
+    command = [sys.executable, "-m", "codexrs.cli", "batch", str(tasks_file), "--out", str(out), "--concurrency", "2",
+               "--codex-home", str(codex_home), *overrides]  # fmt: skip
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and len(out.read_text().splitlines()) >= 2):
+        assert time.monotonic() < deadline and first.poll() is None, "the first run wrote no results"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_with = {r["id"] for r in _results(out)}
+    assert 2 <= len(killed_with) < 6
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    final = [r["id"] for r in _results(out)]
+    assert sorted(final) == ids  # every task exactly once
+    assert f"{len(killed_with)} already in" in second.stdout
