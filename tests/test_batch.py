@@ -55,6 +55,9 @@ def test_a_task_file_gives_one_graded_line_per_task(scripted_model: ScriptedMode
     assert "done.txt" in passed["diff"] and Path(passed["diff_path"]).read_text() == passed["diff"]
     assert passed["usage"]["input_tokens"] > 0 and passed["versions"]["codex_core"].startswith("typeduck-codex-execpolicy")
     assert Path(passed["rollout_path"]).exists()
+    first_turn = passed["turns"][0]
+    assert first_turn["status"] == "completed" and first_turn["queue_wait_s"] >= 0
+    assert 0 < first_turn["first_token_s"] <= first_turn["wall_s"] <= passed["timings"]["total_s"]
     assert results["f0"]["check"]["exit_code"] != 0 and results["f0"]["diff"] == ""
     assert len(results["budget"]["turns"]) == 1  # the second prompt was never sent
     assert not any("<batch-b-two>" in str(r.body) for r in scripted_model.response_requests())

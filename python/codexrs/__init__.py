@@ -21,7 +21,7 @@ from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
 from ._mcp import McpServer, McpTool
 from ._manager_sync import Manager
-from .manager import AsyncManager, ManagedThread, ManagerEvent, ManagerUsage, NameTakenError
+from .manager import AsyncManager, ManagedThread, ManagerEvent, ManagerUsage, NameTakenError, TurnTimings
 from .inputs import (
     AudioInput,
     ImageInput,
@@ -113,6 +113,7 @@ __all__ = [
     "TurnInProgressError",
     "TurnNotSteerableError",
     "TurnResult",
+    "TurnTimings",
     "TurnStatus",
     "TurnStream",
     "Usage",

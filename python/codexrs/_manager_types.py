@@ -9,7 +9,7 @@ from . import items
 from ._turn import TurnResult
 from .errors import CodexError
 
-__all__ = ["ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus"]
+__all__ = ["ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus", "TurnTimings"]
 
 ThreadStatus = Literal["idle", "queued", "rate_limited", "running", "waiting_for_approval", "closed"]
 
@@ -89,3 +89,20 @@ _TOOL_ITEMS = (
     items.WebSearchItem,
     items.ImageGenerationItem,
 )
+
+
+@dataclass(frozen=True)
+class TurnTimings:
+    """Where a managed turn's time went, in seconds (``ManagedThread.last_timings``).
+
+    Attributes:
+        queue_wait_s: From ``send`` to the turn starting (waiting for a slot or a rate-limit
+            reset; a turn re-queued after a 429 counts from its first ``send``).
+        first_token_s: From the turn starting to its first output delta (assistant text or
+            reasoning, codex's ``*_delta`` events), or ``None`` if it streamed none.
+        wall_s: From the turn starting to its end.
+    """
+
+    queue_wait_s: float
+    first_token_s: float | None
+    wall_s: float

@@ -31,16 +31,18 @@ from typing import Any, AsyncIterator, Mapping
 
 from ._engine import AsyncCodex
 from ._rate_source import SnapshotLike, SourceFn
-from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus
+from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings
 from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
 from ._stream import AsyncTurnHandle
 from ._thread import AsyncThread
 from ._turn import Input, TurnResult
-from .events import RateLimitSnapshot
+from .events import AgentMessageContentDelta, RateLimitSnapshot, ReasoningContentDelta, ReasoningRawContentDelta
 from .errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_rate_limited
 from .requests import kind_of
 
-__all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus"]
+__all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus", "TurnTimings"]
+
+_OUTPUT_DELTAS = (AgentMessageContentDelta, ReasoningContentDelta, ReasoningRawContentDelta)
 
 
 class ManagedThread:
@@ -51,6 +53,7 @@ class ManagedThread:
         thread: The codex thread (an :class:`~codexrs.AsyncThread`).
         group: Its group (``group_limits``), or ``None``.
         last_result: The result of its last finished turn, or ``None``.
+        last_timings: Its queue wait, time to first token and wall time (:class:`TurnTimings`).
     """
 
     def __init__(self, name: str, thread: AsyncThread, group: str | None = None) -> None:
@@ -58,6 +61,8 @@ class ManagedThread:
         self.thread = thread
         self.group = group
         self.last_result: TurnResult | None = None
+        #: How its last finished turn spent its time.
+        self.last_timings: TurnTimings | None = None
         self._sends: deque[QueuedTurn] = deque()
         self._turn: AsyncTurnHandle | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -438,7 +443,10 @@ class AsyncManager:
             if not managed.loaded:
                 await self._reload(managed)
             turn = managed._turn = await managed.thread.turn(send.input, **send.options)
+            first_token: float | None = None
             async for event in turn.stream():
+                if first_token is None and isinstance(event, _OUTPUT_DELTAS):
+                    first_token = time.monotonic() - started
                 if kind_of(event) is not None:
                     managed._pending_requests.add(type(event).__name__)
                 else:  # codex went on (or codexrs denied it): nothing is waiting any more
@@ -460,6 +468,7 @@ class AsyncManager:
             await self._requeue(managed, send, RateLimitError(result))
             return
         managed.last_result = result
+        managed.last_timings = TurnTimings(started - send.queued_at, first_token, time.monotonic() - started)
         if managed._unnamed:
             await managed.thread.set_name(managed.name)
             managed._unnamed = False

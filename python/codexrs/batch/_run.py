@@ -130,7 +130,15 @@ async def _run_task(
                 usage[key] += getattr(result.usage, key)
             if result.rate_limits is not None:
                 rate_limits.append(msgspec.to_builtins(result.rate_limits))
-            turns.append({"id": result.id, "status": result.status, "duration_ms": result.duration_ms})
+            timing = managed.last_timings if managed.last_result is result else None
+            turns.append(
+                {
+                    "id": result.id, "status": result.status, "duration_ms": result.duration_ms,
+                    "queue_wait_s": None if timing is None else round(timing.queue_wait_s, 4),
+                    "first_token_s": None if timing is None or timing.first_token_s is None else round(timing.first_token_s, 4),
+                    "wall_s": None if timing is None else round(timing.wall_s, 4),
+                }
+            )  # fmt: skip
             record["final_response"] = result.final_response
             if outcome is not None:
                 break
@@ -156,7 +164,12 @@ async def _run_task(
         record["usage"] = usage
         record["turns"] = turns
         record["rate_limits"] = rate_limits
-        record["timings"] = {"total_s": round(time.monotonic() - started, 3), "turns_ms": [t["duration_ms"] for t in turns]}
+        record["timings"] = {
+            "total_s": round(time.monotonic() - started, 3),
+            "queue_wait_s": round(sum(t["queue_wait_s"] or 0.0 for t in turns), 4),
+            "first_token_s": turns[0]["first_token_s"] if turns else None,
+            "turns_s": [t["wall_s"] for t in turns],
+        }
         if workspace is not None and not keep:
             shutil.rmtree(workspace, ignore_errors=True)
             record.pop("workspace", None)
@@ -239,7 +252,9 @@ def run(tasks: str | os.PathLike[str], results: str | os.PathLike[str], **option
     interrupted; ``over_budget``: ``budget.turns`` or ``budget.tokens`` stopped a prompt from
     being sent); ``check`` (``exit_code``, ``output_tail``); ``final_response``; ``usage``
     (input, cached input, output, reasoning tokens, from codex's ``token_count``); ``turns``
-    (each turn's id, status, duration); ``timings`` (``total_s``, ``turns_ms``); ``rate_limits``
+    (each turn's id, status, codex's ``duration_ms``, ``queue_wait_s``, ``first_token_s``,
+    ``wall_s``); ``timings`` (``total_s``; ``queue_wait_s``, summed over its turns;
+    ``first_token_s``, its first turn's time to first token; ``turns_s``); ``rate_limits``
     (the snapshots the turns reported, each with its ``source``); ``diff`` (the agent's
     changes, ``git diff`` against the workspace after setup, the first 20,000 characters;
     ``diff_path``: the whole diff); ``rollout_path``; ``error``; ``versions``.
