@@ -3,13 +3,18 @@ its own workspace copy, with budgets, resumable results and a bad line reported,
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
 
 import codexrs.batch
 from codexrs.testing import ScriptedModel, exec_command, text
@@ -90,3 +95,37 @@ def test_a_killed_run_resumes_with_every_task_once(scripted_model: ScriptedModel
     final = [r["id"] for r in _results(out)]
     assert sorted(final) == ids  # every task exactly once
     assert f"{len(killed_with)} already in" in second.stdout
+
+
+async def test_the_live_view_shows_counts_and_what_running_tasks_do(
+    scripted_model: ScriptedModel, codex_home: Path, tmp_path: Path
+) -> None:
+    scripted_model.route("<batch-live-0>", exec_command("sleep 1.5; echo ok > done.txt"), text("built it"))
+    scripted_model.route("<batch-live-1>", text("quick"))
+    tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "results.jsonl"
+    _write_tasks(tasks_file, [{"id": "live0", "prompt": "<batch-live-0>", "check": "test -f done.txt"},
+                              {"id": "live1", "prompt": "<batch-live-1>"}])  # fmt: skip
+    progress = codexrs.batch.Progress()
+    seen: list[str] = []
+
+    def shown() -> str:
+        console = Console(record=True, width=160, file=io.StringIO())
+        console.print(codexrs.batch.render(progress))
+        return console.export_text()
+
+    async def watch() -> None:
+        while True:
+            managed = progress.running.get("live0")
+            if managed is not None and managed.activity.startswith("$ "):
+                seen.append(shown())
+                return
+            await asyncio.sleep(0.02)
+
+    watcher = asyncio.create_task(watch())
+    await codexrs.batch.arun(tasks_file, out, concurrency=2, codex_home=codex_home, config=scripted_model.config(), progress=progress)
+    await asyncio.wait_for(watcher, 1)
+    (during,) = seen
+    assert re.search(r"[01]/2 done  [12] running", during) and "live0  running  $ " in during
+    assert "sleep 1.5; echo ok > done.txt" in during  # codex's command, as it started it
+    after = shown()
+    assert "2/2 done" in after and "0 running" in after and "pass rate 100%" in after and "2 passed" in after

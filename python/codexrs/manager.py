@@ -36,13 +36,15 @@ from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
 from ._stream import AsyncTurnHandle
 from ._thread import AsyncThread
 from ._turn import Input, TurnResult
-from .events import AgentMessageContentDelta, RateLimitSnapshot, ReasoningContentDelta, ReasoningRawContentDelta
+from .events import AgentMessageContentDelta, ExecCommandBegin, RateLimitSnapshot, ReasoningContentDelta, ReasoningRawContentDelta
 from .errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_rate_limited
 from .requests import kind_of
 
 __all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus", "TurnTimings"]
 
 _OUTPUT_DELTAS = (AgentMessageContentDelta, ReasoningContentDelta, ReasoningRawContentDelta)
+#: The longest ``ManagedThread.activity``, in characters.
+_ACTIVITY = 160
 
 
 class ManagedThread:
@@ -63,6 +65,9 @@ class ManagedThread:
         self.last_result: TurnResult | None = None
         #: How its last finished turn spent its time.
         self.last_timings: TurnTimings | None = None
+        #: What its running turn did last, one line: the tail of the assistant's text, or
+        #: ``$ command`` for a command it started (for live views). Empty between turns.
+        self.activity = ""
         self._sends: deque[QueuedTurn] = deque()
         self._turn: AsyncTurnHandle | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -447,6 +452,11 @@ class AsyncManager:
             async for event in turn.stream():
                 if first_token is None and isinstance(event, _OUTPUT_DELTAS):
                     first_token = time.monotonic() - started
+                if isinstance(event, AgentMessageContentDelta) and event.delta.strip():
+                    text = "" if managed.activity.startswith("$ ") else managed.activity
+                    managed.activity = (text + event.delta).splitlines()[-1][-_ACTIVITY:]
+                elif isinstance(event, ExecCommandBegin):
+                    managed.activity = ("$ " + " ".join(event.command))[:_ACTIVITY]
                 if kind_of(event) is not None:
                     managed._pending_requests.add(type(event).__name__)
                 else:  # codex went on (or codexrs denied it): nothing is waiting any more
@@ -463,6 +473,7 @@ class AsyncManager:
             return
         finally:
             managed._turn = None
+            managed.activity = ""
         managed.usage = managed.usage.add(result, time.monotonic() - started)
         if result.status == "failed" and is_rate_limited(result) and send.requeues < self._requeues:
             await self._requeue(managed, send, RateLimitError(result))

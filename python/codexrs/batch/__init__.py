@@ -7,7 +7,8 @@ its own conversation on one :class:`~codexrs.AsyncManager`; its setup commands r
 agent and its check after; its result is one JSON line, written when it ends.
 """
 
+from ._progress import Progress, render
 from ._run import Summary, arun, done_ids, run
 from ._tasks import BadLine, Budget, Task, read_tasks
 
-__all__ = ["BadLine", "Budget", "Summary", "Task", "arun", "done_ids", "read_tasks", "run"]
+__all__ = ["BadLine", "Budget", "Progress", "Summary", "Task", "arun", "done_ids", "read_tasks", "render", "run"]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import tomllib
 from typing import Any, get_args
 
 from rich.console import Console
+from rich.live import Live
 
 from .._options import ApprovalPolicy, SandboxMode
-from ._run import run
+from ._progress import Progress, render
+from ._run import Summary, arun
 
 __all__ = ["add_parser", "main"]
 
@@ -45,18 +48,35 @@ def main(args: argparse.Namespace, console: Console) -> int:
         extra = f" {record['error']}" if record.get("error") else ""
         console.print(f"[{colour}]{record['outcome']:<11}[/] {record['id']} ({record['timings']['total_s']:.1f} s){extra}")
 
-    summary = run(
-        args.tasks,
-        args.out,
-        concurrency=args.concurrency,
-        codex_home=args.codex_home,
-        config=dict(args.overrides),
-        model=args.model,
-        approval_policy=args.approval_policy,
-        sandbox=args.sandbox,
-        keep_workspaces=args.keep_workspaces,
-        on_result=show,
-    )
+    async def go() -> Summary:
+        progress = Progress()
+        with Live(render(progress), console=console, auto_refresh=False) as live:
+
+            async def refresh() -> None:
+                while True:
+                    live.update(render(progress), refresh=True)
+                    await asyncio.sleep(0.25)
+
+            refresher = asyncio.create_task(refresh())
+            try:
+                return await arun(
+                    args.tasks,
+                    args.out,
+                    concurrency=args.concurrency,
+                    codex_home=args.codex_home,
+                    config=dict(args.overrides),
+                    model=args.model,
+                    approval_policy=args.approval_policy,
+                    sandbox=args.sandbox,
+                    keep_workspaces=args.keep_workspaces,
+                    on_result=show,
+                    progress=progress,
+                )
+            finally:
+                refresher.cancel()
+                live.update(render(progress), refresh=True)
+
+    summary = asyncio.run(go())
     for bad in summary.bad_lines:
         console.print(f"[red]line {bad.line} skipped:[/] {bad.error}")
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items())) or "nothing run"

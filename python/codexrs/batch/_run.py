@@ -19,6 +19,7 @@ from .._account import codex_core_version
 from .._native import VERSION
 from ..errors import CodexError
 from ..manager import AsyncManager
+from ._progress import Progress
 from ._tasks import BadLine, Task, read_tasks
 from ._workspace import baseline, capture_diff, prepare, run_command
 
@@ -83,7 +84,7 @@ class _Writer:
 
 
 async def _run_task(
-    task: Task, manager: AsyncManager, root: Path, diffs: Path, defaults: Mapping[str, Any], keep: bool
+    task: Task, manager: AsyncManager, root: Path, diffs: Path, defaults: Mapping[str, Any], keep: bool, progress: Progress
 ) -> dict[str, Any]:
     started = time.monotonic()
     record: dict[str, Any] = {
@@ -110,6 +111,7 @@ async def _run_task(
         if task.config:
             options["config"] = task.config
         managed = await manager.create(cwd=workspace, **options)
+        progress.running[task.id] = managed
         budget, outcome = task.budget, None
         for prompt in task.prompts:
             spent = usage["input_tokens"] + usage["output_tokens"]
@@ -198,12 +200,15 @@ async def arun(
     keep_workspaces: bool = False,
     workspaces: str | os.PathLike[str] | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    progress: Progress | None = None,
 ) -> Summary:
-    """Runs every task of ``tasks`` not already in ``results``; see :func:`run`."""
+    """Runs every task of ``tasks`` not already in ``results``; see :func:`run`. ``progress``
+    (a :class:`Progress`) is kept current as tasks start and end, for a live view."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise TypeError(f"concurrency must be a positive int, not {concurrency!r}")
     out = Path(results)
-    summary = Summary()
+    progress = progress if progress is not None else Progress()
+    summary = Summary(outcomes=progress.outcomes)
     done = done_ids(out)
     todo: list[Task] = []
     for item in read_tasks(tasks):
@@ -219,15 +224,18 @@ async def arun(
     root.mkdir(parents=True, exist_ok=True)
     writer = _Writer(out)
     slots = asyncio.Semaphore(concurrency)
+    progress.total = len(todo)
     defaults = {"model": model, "approval_policy": approval_policy, "sandbox": sandbox}
     try:
         async with AsyncManager(codex_home=codex_home, config=config, max_running_turns=concurrency) as manager:
+            progress.manager = manager
 
             async def one(task: Task) -> None:
                 async with slots:
-                    record = await _run_task(task, manager, root, diffs, defaults, keep_workspaces)
+                    progress.running[task.id] = None
+                    record = await _run_task(task, manager, root, diffs, defaults, keep_workspaces, progress)
                 writer.write(record)
-                summary.outcomes[record["outcome"]] = summary.outcomes.get(record["outcome"], 0) + 1
+                progress.finished(record)
                 if on_result is not None:
                     on_result(record)
 
