@@ -129,3 +129,22 @@ async def test_the_live_view_shows_counts_and_what_running_tasks_do(
     assert "sleep 1.5; echo ok > done.txt" in during  # codex's command, as it started it
     after = shown()
     assert "2/2 done" in after and "0 running" in after and "pass rate 100%" in after and "2 passed" in after
+
+
+def test_a_task_that_cannot_start_is_an_error_line_not_the_end_of_the_batch(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path, tmp_path: Path
+) -> None:
+    (workspace / "README").write_text("a repository\n")
+    subprocess.run(["git", "-C", str(workspace), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(workspace), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one"], check=True)
+    scripted_model.route("<batch-fine>", text("fine"))
+    tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "results.jsonl"
+    _write_tasks(tasks_file, [
+        {"id": "nowhere", "prompt": "<batch-x>", "workspace": str(tmp_path / "missing")},
+        {"id": "bad-ref", "prompt": "<batch-x>", "workspace": str(workspace), "ref": "no-such-ref"},
+        {"id": "fine", "prompt": "<batch-fine>", "workspace": str(workspace), "ref": "HEAD", "check": "test -f README"},
+    ])  # fmt: skip
+    codexrs.batch.run(tasks_file, out, concurrency=3, codex_home=codex_home, config=scripted_model.config())
+    results = {r["id"]: r for r in _results(out)}
+    assert {i: r["outcome"] for i, r in results.items()} == {"nowhere": "error", "bad-ref": "error", "fine": "passed"}
+    assert "missing" in results["nowhere"]["error"] and "CalledProcessError" in results["bad-ref"]["error"]

@@ -18,7 +18,7 @@ import msgspec
 from .._account import codex_core_version
 from .._native import VERSION
 from ..errors import CodexError
-from ..manager import AsyncManager
+from ..manager import AsyncManager, ManagedThread
 from ._progress import Progress
 from ._tasks import BadLine, Task, read_tasks
 from ._workspace import baseline, capture_diff, prepare, run_command
@@ -95,6 +95,7 @@ async def _run_task(
     usage = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0, "reasoning_output_tokens": 0}
     rate_limits: list[Any] = []
     workspace: Path | None = None
+    managed: ManagedThread | None = None
     try:
         workspace = await asyncio.to_thread(prepare, task, root)
         record["workspace"] = str(workspace)
@@ -159,10 +160,15 @@ async def _run_task(
             record["check"] = {"exit_code": check.exit_code, "output_tail": check.output_tail}
             outcome = "passed" if check.exit_code == 0 else "failed"
         record["outcome"] = outcome or "passed"
-        await manager.remove(managed.name)
-    except (CodexError, OSError, TimeoutError) as exc:
+    except Exception as exc:  # a task's failure is its result line, never the batch's end
+        record["outcome"] = "error"
         record["error"] = f"{type(exc).__name__}: {exc}"
     finally:
+        if managed is not None:
+            try:
+                await manager.remove(managed.name)  # its rollout stays
+            except CodexError:
+                pass
         record["usage"] = usage
         record["turns"] = turns
         record["rate_limits"] = rate_limits
