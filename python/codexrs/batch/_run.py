@@ -21,7 +21,7 @@ from ..errors import CodexError
 from ..manager import AsyncManager, ManagedThread
 from ._progress import Progress
 from ._tasks import BadLine, Task, read_tasks
-from ._workspace import baseline, capture_diff, prepare, run_command
+from ._workspace import baseline, capture_diff, prepare, run_command, safe_name
 
 __all__ = ["Outcome", "Summary", "arun", "done_ids", "run"]
 
@@ -152,7 +152,7 @@ async def _run_task(
         record["rollout_path"] = (await managed.thread.info()).rollout_path
         diff = await asyncio.to_thread(capture_diff, workspace)
         if diff:
-            path = diffs / f"{_file_name(task.id)}.diff"
+            path = diffs / f"{safe_name(task.id)}.diff"
             path.write_text(diff, encoding="utf-8")
             record.update(diff=diff[:DIFF_INLINE], diff_truncated=len(diff) > DIFF_INLINE, diff_path=str(path))
         if outcome is None and task.check is not None:
@@ -187,10 +187,6 @@ async def _run_task(
 def _versions() -> dict[str, str]:
     core = codex_core_version()
     return {"codexrs": VERSION, "codex_core": f"{core.package}=={core.version}"}
-
-
-def _file_name(task_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in task_id)
 
 
 async def arun(

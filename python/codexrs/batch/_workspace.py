@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from ._tasks import Task
 
-__all__ = ["CommandResult", "baseline", "capture_diff", "prepare", "run_command"]
+__all__ = ["CommandResult", "baseline", "capture_diff", "prepare", "run_command", "safe_name"]
 
 #: Git's identity for the workspace's baseline commit (the agent's diff is taken against it).
 _GIT = ["git", "-c", "user.name=codexrs batch", "-c", "user.email=batch@codexrs.invalid", "-c", "commit.gpgsign=false"]
@@ -32,7 +33,7 @@ def _git(cwd: Path, *args: str) -> None:
 def prepare(task: Task, root: Path) -> Path:
     """A fresh directory under ``root`` holding the task's workspace: ``workspace`` copied, or
     cloned at ``ref``, or empty; made a git repository if it is not one (for the diff)."""
-    dest = Path(tempfile.mkdtemp(prefix=f"{_safe(task.id)}-", dir=root))
+    dest = Path(tempfile.mkdtemp(prefix=f"{safe_name(task.id)[:40]}-", dir=root))
     if task.workspace is not None and task.ref is not None:
         dest.rmdir()
         _git(root, "clone", "--quiet", "--no-hardlinks", task.workspace, str(dest))
@@ -71,5 +72,10 @@ async def run_command(command: str, workspace: Path, timeout: float | None = Non
     return CommandResult(proc.returncode if proc.returncode is not None else -1, out.decode("utf-8", "replace")[-OUTPUT_TAIL:])
 
 
-def _safe(task_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in task_id)[:40] or "task"
+def safe_name(task_id: str) -> str:
+    """The task id as a file name: characters other than letters, digits, ``-_.`` become ``_``,
+    and then a hash of the id is added, so two ids never share a name."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in task_id)
+    if name == task_id and name not in ("", ".", ".."):
+        return name
+    return f"{name[:60]}-{hashlib.sha1(task_id.encode()).hexdigest()[:10]}"
