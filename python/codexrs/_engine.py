@@ -18,8 +18,8 @@ from . import _native
 from ._account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
 from ._defaults import engine_config, raise_open_file_limit
 from ._helper import helper_path
-from ._options import ApprovalPolicy, SandboxMode
-from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn, check_refresh
+from ._options import ApprovalPolicy, SandboxMode, positive_seconds
+from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn
 from ._store import StoredThread, ThreadPage, stored_thread, thread_page
 from ._thread import AsyncThread, Thread, ThreadArgs, config_json
 from ._turn import _await_pending
@@ -287,7 +287,7 @@ class Codex:
         """
         self._pollers.stop(name)
         if callable(source):
-            self._pollers.start(name, source, self._push_rate_limits, check_refresh(refresh_s))
+            self._pollers.start(name, source, self._push_rate_limits, positive_seconds("refresh_s", refresh_s))
         else:
             self._push_rate_limits(name, source)
 
@@ -489,7 +489,7 @@ class AsyncCodex:
 
         self._pollers.stop(name)
         if callable(source):
-            await self._pollers.start(name, source, push, check_refresh(refresh_s))
+            await self._pollers.start(name, source, push, positive_seconds("refresh_s", refresh_s))
         else:
             push(name, source)
 

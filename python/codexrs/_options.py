@@ -123,3 +123,14 @@ def review_target(target: object) -> dict[str, object]:
         f"unknown review target {target!r}: expected 'uncommitted', {{'base_branch': ...}}, "
         "{'commit': sha}, {'instructions': ...} or a codex ReviewTarget dict"
     )
+
+
+def positive_seconds(name: str, value: object, *, or_none: bool = False) -> float:
+    """``value`` (an int or float, not a bool) as a positive number of seconds.
+
+    Raises:
+        TypeError: It is not one (the message says ``or None`` when ``or_none``).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise TypeError(f"{name} must be a positive number of seconds{' or None' if or_none else ''}, not {value!r}")
+    return float(value)

@@ -23,12 +23,6 @@ SourceFn = Callable[[], Union[SnapshotLike, Awaitable[SnapshotLike]]]
 Push = Callable[[str, SnapshotLike], None]
 
 
-def check_refresh(refresh_s: object) -> float:
-    if isinstance(refresh_s, bool) or not isinstance(refresh_s, (int, float)) or refresh_s <= 0:
-        raise TypeError(f"refresh_s must be a positive number of seconds, not {refresh_s!r}")
-    return float(refresh_s)
-
-
 def _failed(name: str, exc: BaseException) -> None:
     # the last snapshot stays: its observed_at says how old it is
     _log.warning("rate-limit source %r failed; its last snapshot stays", name, exc_info=exc)

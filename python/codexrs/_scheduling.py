@@ -9,6 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._options import positive_seconds
 from ._turn import Input, TurnResult
 
 
@@ -63,10 +64,6 @@ def check_limit(name: str, value: object) -> int | None:
     return value
 
 
-def check_seconds(name: str, value: object, *, allow_none: bool = True) -> float | None:
-    """``value`` as a positive number of seconds (or ``None`` where allowed)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise TypeError(f"{name} must be a positive number of seconds{' or None' if allow_none else ''}, not {value!r}")
-    return float(value)
+def check_seconds(name: str, value: object) -> float | None:
+    """``value`` as a positive number of seconds, or ``None``."""
+    return None if value is None else positive_seconds(name, value, or_none=True)

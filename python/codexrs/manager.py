@@ -32,6 +32,7 @@ from typing import Any, AsyncIterator, Mapping
 from ._engine import AsyncCodex
 from ._rate_source import SnapshotLike, SourceFn
 from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings
+from ._options import positive_seconds
 from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
 from ._stream import AsyncTurnHandle
 from ._thread import AsyncThread
@@ -150,7 +151,7 @@ class AsyncManager:
         if isinstance(rate_limit_requeues, bool) or not isinstance(rate_limit_requeues, int) or rate_limit_requeues < 0:
             raise TypeError(f"rate_limit_requeues must be a non-negative int, not {rate_limit_requeues!r}")
         self._requeues = rate_limit_requeues
-        self._backoff = check_seconds("rate_limit_backoff", rate_limit_backoff, allow_none=False)
+        self._backoff = positive_seconds("rate_limit_backoff", rate_limit_backoff)
         #: Every turn waits until then (Unix seconds): set by a 429.
         self._held_until = 0.0
         self._idle_timeout = check_seconds("idle_timeout", idle_timeout)
