@@ -19,6 +19,17 @@ import codexrs
 from codexrs.testing import ScriptedModel, ScriptedModelProcess, exec_command, text, usage_limit
 
 
+def _record(manager: codexrs.AsyncManager) -> tuple[list[codexrs.ManagerEvent], asyncio.Task[None]]:
+    """Collects every manager event from now on; cancel the task to stop."""
+    events: list[codexrs.ManagerEvent] = []
+
+    async def watch() -> None:
+        async for event in manager.events():
+            events.append(event)
+
+    return events, asyncio.create_task(watch())
+
+
 async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path, workspace: Path) -> None:
     with ScriptedModelProcess() as model:
         for n in range(50):
@@ -26,13 +37,7 @@ async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path,
             model.route(f"<conversation-{n}>", text(f"answer {n}").delayed(0.05, between_events=0.01))
         config = model.config()  # codexrs's defaults: no login shell per thread start
         async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=config, max_running_turns=8) as manager:
-            events: list[codexrs.ManagerEvent] = []
-
-            async def watch() -> None:
-                async for event in manager.events():
-                    events.append(event)
-
-            watcher = asyncio.create_task(watch())
+            events, watcher = _record(manager)
             names = [f"c{n}" for n in range(50)]
             for name in names:
                 await manager.create(name)
@@ -174,13 +179,7 @@ async def test_an_idle_thread_is_unloaded_and_the_next_send_resumes_it(
     async with codexrs.AsyncManager(
         codex_home=codex_home, cwd=workspace, config=scripted_model.config(), idle_timeout=0.3
     ) as manager:
-        events: list[str] = []
-
-        async def watch() -> None:
-            async for event in manager.events():
-                events.append(event.kind)
-
-        watcher = asyncio.create_task(watch())
+        events, watcher = _record(manager)
         managed = await manager.create("sleepy")
         await manager.send("sleepy", "remember the number 17")
         await manager.wait("sleepy", timeout=30)
@@ -193,7 +192,7 @@ async def test_an_idle_thread_is_unloaded_and_the_next_send_resumes_it(
         await manager.send("sleepy", "which number?")
         assert (await manager.wait("sleepy", timeout=30)).final_response == "second"
         watcher.cancel()
-    assert "thread_unloaded" in events and "thread_resumed" in events
+    assert {"thread_unloaded", "thread_resumed"} <= {e.kind for e in events}
     assert scripted_model.response_requests()[1].user_texts()[-2:] == ["remember the number 17", "which number?"]
 
 
@@ -219,13 +218,7 @@ async def test_the_scheduler_holds_a_turn_until_the_window_resets(
     async with codexrs.AsyncManager(
         codex_home=codex_home, cwd=workspace, config=scripted_model.config(), rate_limit_threshold=90
     ) as manager:
-        events: list[codexrs.ManagerEvent] = []
-
-        async def watch() -> None:
-            async for event in manager.events():
-                events.append(event)
-
-        watcher = asyncio.create_task(watch())
+        events, watcher = _record(manager)
         await manager.create("limited")
         await manager.send("limited", "use most of the window")
         await manager.wait("limited", timeout=30)
@@ -247,13 +240,7 @@ async def test_a_429_is_rolled_back_and_queued_again_after_its_reset(
     scripted_model.route("<refused>", usage_limit(reset_at).with_rate_limits(100.0, primary_reset_at=reset_at), text("done after the reset"))
     scripted_model.route("<other>", text("other done"))
     async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as manager:
-        events: list[codexrs.ManagerEvent] = []
-
-        async def watch() -> None:
-            async for event in manager.events():
-                events.append(event)
-
-        watcher = asyncio.create_task(watch())
+        events, watcher = _record(manager)
         await manager.create("a")
         await manager.create("b")
         await manager.send("a", "<refused>")
@@ -284,13 +271,7 @@ async def test_a_group_limit_caps_its_threads_within_the_manager(
     async with codexrs.AsyncManager(
         codex_home=codex_home, cwd=workspace, config=scripted_model.config(), group_limits={"serial": 1}
     ) as manager:
-        events: list[codexrs.ManagerEvent] = []
-
-        async def watch() -> None:
-            async for event in manager.events():
-                events.append(event)
-
-        watcher = asyncio.create_task(watch())
+        events, watcher = _record(manager)
         for n in range(6):
             await manager.create(f"t{n}", group="serial" if n < 3 else None)
         for n in range(6):
