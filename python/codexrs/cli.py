@@ -1,4 +1,5 @@
-"""The ``codexrs`` command line: ``codexrs demo``, ``codexrs run "prompt"`` and ``codexrs batch``."""
+"""The ``codexrs`` command line: ``codexrs demo``, ``codexrs run "prompt"``, ``codexrs batch`` and
+``codexrs report``."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p.add_argument("--sandbox", default="workspace-write", choices=get_args(SandboxMode))
     run_p.add_argument("--approval-policy", default="never", choices=get_args(ApprovalPolicy))
     batch_cli.add_parser(sub)
+    batch_cli.add_report_parser(sub)
     args = parser.parse_args(argv)
     console = Console()
     try:
@@ -83,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo(console, verbose=args.verbose)
         if args.command == "batch":
             return batch_cli.main(args, console)
+        if args.command == "report":
+            return batch_cli.report_main(args, console)
         return run(console, args.prompt, args.model, args.cwd, args.sandbox, args.approval_policy, args.verbose)
     except CodexError as exc:
         console.print(f"[red]{type(exc).__name__}:[/] {exc}")

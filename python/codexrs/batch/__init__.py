@@ -5,10 +5,18 @@
 or, from Python, :func:`codexrs.batch.run`. Each task runs in a fresh copy of its workspace as
 its own conversation on one :class:`~codexrs.AsyncManager`; its setup commands run before the
 agent and its check after; its result is one JSON line, written when it ends.
+
+    codexrs report RESULTS.jsonl [OTHER.jsonl] -o report.html
+
+or :func:`codexrs.batch.write_report`: the results as one self-contained HTML page.
 """
 
 from ._progress import Progress, render
+from ._report import Results, load, write_report
 from ._run import Summary, arun, done_ids, run
 from ._tasks import BadLine, Budget, Task, read_tasks
 
-__all__ = ["BadLine", "Budget", "Progress", "Summary", "Task", "arun", "done_ids", "read_tasks", "render", "run"]
+__all__ = [
+    "BadLine", "Budget", "Progress", "Results", "Summary", "Task", "arun", "done_ids", "load", "read_tasks", "render", "run",
+    "write_report",
+]  # fmt: skip

@@ -1,4 +1,5 @@
-"""``codexrs batch``: the command line of :func:`codexrs.batch.run`."""
+"""``codexrs batch`` and ``codexrs report``: the command lines of :func:`codexrs.batch.run` and
+:func:`codexrs.batch.write_report`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from rich.live import Live
 
 from .._options import ApprovalPolicy, SandboxMode
 from ._progress import Progress, render
+from ._report import write_report
 from ._run import Summary, arun
 
-__all__ = ["add_parser", "main"]
+__all__ = ["add_parser", "add_report_parser", "main", "report_main"]
 
 
 def _override(text: str) -> tuple[str, Any]:
@@ -82,4 +84,23 @@ def main(args: argparse.Namespace, console: Console) -> int:
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items())) or "nothing run"
     skipped = f"; {len(summary.skipped)} already in {args.out}" if summary.skipped else ""
     console.print(f"{counts}{skipped}; {len(summary.bad_lines)} bad line(s)")
+    return 0
+
+
+def add_report_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="one self-contained HTML page for a results file, or two side by side")
+    p.add_argument("results", nargs="+", help="a results file of codexrs batch; a second one to compare with it")
+    p.add_argument("-o", "--output", default="report.html", help="the page to write (default report.html)")
+
+
+def report_main(args: argparse.Namespace, console: Console) -> int:
+    if len(args.results) > 2:
+        console.print(f"[red]codexrs report takes one or two results files, not {len(args.results)}[/]")
+        return 2
+    try:
+        page = write_report(args.results, args.output)
+    except (OSError, ImportError) as exc:
+        console.print(f"[red]{type(exc).__name__}:[/] {exc}")
+        return 1
+    console.print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -23,7 +23,7 @@ from ._progress import Progress
 from ._tasks import BadLine, Task, read_tasks
 from ._workspace import baseline, capture_diff, prepare, run_command, safe_name
 
-__all__ = ["Outcome", "Summary", "arun", "done_ids", "run"]
+__all__ = ["Outcome", "ResultsFile", "Summary", "arun", "done_ids", "run", "run_task"]
 
 #: How much of the agent's diff a result line carries inline; the whole diff is saved beside
 #: the results, in ``<results>.diffs/<id>.diff``.
@@ -67,14 +67,23 @@ def done_ids(results: Path) -> set[str]:
     return ids
 
 
-class _Writer:
-    """Appends result lines, each flushed to disk as it is written."""
+class ResultsFile:
+    """Where a run's results go: result lines appended to ``path``, each flushed to disk as it is
+    written, and each task's whole diff in ``<path>.diffs/``."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.diffs = path.with_name(path.name + ".diffs")
+        self.diffs.mkdir(parents=True, exist_ok=True)
         self._f = open(path, "a", encoding="utf-8")
 
-    def write(self, record: Mapping[str, Any]) -> None:
+    def write(self, record: dict[str, Any], diff: str) -> None:
+        """Saves ``diff`` (the whole diff) beside the results, puts its first
+        :data:`DIFF_INLINE` characters and its path into ``record``, and appends ``record``."""
+        if diff:
+            path = self.diffs / f"{safe_name(record['id'])}.diff"
+            path.write_text(diff, encoding="utf-8")
+            record.update(diff=diff[:DIFF_INLINE], diff_truncated=len(diff) > DIFF_INLINE, diff_path=str(path))
         self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._f.flush()
         os.fsync(self._f.fileno())
@@ -83,10 +92,14 @@ class _Writer:
         self._f.close()
 
 
-async def _run_task(
-    task: Task, manager: AsyncManager, root: Path, diffs: Path, defaults: Mapping[str, Any], keep: bool, progress: Progress
-) -> dict[str, Any]:
-    started = time.monotonic()
+async def run_task(
+    task: Task, manager: AsyncManager, root: Path, defaults: Mapping[str, Any], keep: bool, progress: Progress
+) -> tuple[dict[str, Any], str]:
+    """Runs one task on ``manager`` in a fresh workspace under ``root``: its result line (without
+    the diff) and the agent's whole diff, for :meth:`ResultsFile.write`. Never raises for the
+    task's own failures: they are its ``error`` outcome."""
+    started, started_at = time.monotonic(), time.time()
+    diff = ""
     record: dict[str, Any] = {
         "id": task.id, "outcome": "error", "check": None, "final_response": None, "diff": "",
         "rollout_path": None, "error": None, "versions": _versions(),
@@ -103,7 +116,7 @@ async def _run_task(
             done = await run_command(command, workspace, COMMAND_TIMEOUT_S)
             if done.exit_code != 0:
                 record["error"] = f"setup command {command!r} exited {done.exit_code}: {done.output_tail[-500:]}"
-                return record
+                return record, diff
         await asyncio.to_thread(baseline, workspace)
         options = {k: v for k, v in defaults.items() if v is not None}
         for key in ("model", "approval_policy", "sandbox"):
@@ -132,7 +145,7 @@ async def _run_task(
             for key in usage:
                 usage[key] += getattr(result.usage, key)
             if result.rate_limits is not None:
-                rate_limits.append(msgspec.to_builtins(result.rate_limits))
+                rate_limits.append({"at": round(time.time(), 3), **msgspec.to_builtins(result.rate_limits)})
             timing = managed.last_timings if managed.last_result is result else None
             turns.append(
                 {
@@ -151,10 +164,6 @@ async def _run_task(
                 break
         record["rollout_path"] = (await managed.thread.info()).rollout_path
         diff = await asyncio.to_thread(capture_diff, workspace)
-        if diff:
-            path = diffs / f"{safe_name(task.id)}.diff"
-            path.write_text(diff, encoding="utf-8")
-            record.update(diff=diff[:DIFF_INLINE], diff_truncated=len(diff) > DIFF_INLINE, diff_path=str(path))
         if outcome is None and task.check is not None:
             check = await run_command(task.check, workspace, COMMAND_TIMEOUT_S)
             record["check"] = {"exit_code": check.exit_code, "output_tail": check.output_tail}
@@ -174,6 +183,8 @@ async def _run_task(
         record["rate_limits"] = rate_limits
         record["timings"] = {
             "total_s": round(time.monotonic() - started, 3),
+            "started_at": round(started_at, 3),
+            "ended_at": round(time.time(), 3),
             "queue_wait_s": round(sum(t["queue_wait_s"] or 0.0 for t in turns), 4),
             "first_token_s": turns[0]["first_token_s"] if turns else None,
             "turns_s": [t["wall_s"] for t in turns],
@@ -181,7 +192,7 @@ async def _run_task(
         if workspace is not None and not keep:
             shutil.rmtree(workspace, ignore_errors=True)
             record.pop("workspace", None)
-    return record
+    return record, diff
 
 
 def _versions() -> dict[str, str]:
@@ -220,11 +231,9 @@ async def arun(
             summary.skipped.append(item.id)
         else:
             todo.append(item)
-    diffs = out.with_name(out.name + ".diffs")
-    diffs.mkdir(parents=True, exist_ok=True)
     root = Path(workspaces) if workspaces is not None else Path(tempfile.mkdtemp(prefix="codexrs-batch-"))
     root.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(out)
+    writer = ResultsFile(out)
     slots = asyncio.Semaphore(concurrency)
     progress.total = len(todo)
     defaults = {"model": model, "approval_policy": approval_policy, "sandbox": sandbox}
@@ -235,8 +244,8 @@ async def arun(
             async def one(task: Task) -> None:
                 async with slots:
                     progress.running[task.id] = None
-                    record = await _run_task(task, manager, root, diffs, defaults, keep_workspaces, progress)
-                writer.write(record)
+                    record, diff = await run_task(task, manager, root, defaults, keep_workspaces, progress)
+                writer.write(record, diff)
                 progress.finished(record)
                 if on_result is not None:
                     on_result(record)
@@ -263,9 +272,9 @@ def run(tasks: str | os.PathLike[str], results: str | os.PathLike[str], **option
     being sent); ``check`` (``exit_code``, ``output_tail``); ``final_response``; ``usage``
     (input, cached input, output, reasoning tokens, from codex's ``token_count``); ``turns``
     (each turn's id, status, codex's ``duration_ms``, ``queue_wait_s``, ``first_token_s``,
-    ``wall_s``); ``timings`` (``total_s``; ``queue_wait_s``, summed over its turns;
+    ``wall_s``); ``timings`` (``total_s``; ``started_at``, ``ended_at``: Unix seconds; ``queue_wait_s``, summed over its turns;
     ``first_token_s``, its first turn's time to first token; ``turns_s``); ``rate_limits``
-    (the snapshots the turns reported, each with its ``source``); ``diff`` (the agent's
+    (the snapshots the turns reported, each with its ``source`` and ``at``, Unix seconds); ``diff`` (the agent's
     changes, ``git diff`` against the workspace after setup, the first 20,000 characters;
     ``diff_path``: the whole diff); ``rollout_path``; ``error``; ``versions``.
 
