@@ -42,6 +42,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--approval-policy", default="never", choices=get_args(ApprovalPolicy))
     p.add_argument("--sandbox", default="workspace-write", choices=get_args(SandboxMode))
     p.add_argument("--keep-workspaces", action="store_true", help="keep each task's workspace copy")
+    p.add_argument("--ray", metavar="ADDRESS", default=None, help="spread the tasks over a Ray cluster: its address, or 'local' (needs codexrs[ray])")
+    p.add_argument("--workers", type=int, default=None, help="with --ray: worker processes (default one per node); --concurrency is per worker")
+    p.add_argument("--ray-homes", default=None, help="with --ray: where each node keeps its workers' codex homes (default: its temp dir)")
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
@@ -73,6 +76,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
                     keep_workspaces=args.keep_workspaces,
                     on_result=show,
                     progress=progress,
+                    ray=args.ray,
+                    workers=args.workers,
+                    ray_homes=args.ray_homes,
                 )
             finally:
                 refresher.cancel()

@@ -23,7 +23,8 @@ class Progress:
     Attributes:
         total: Tasks this run will run (skipped ids and bad lines not counted).
         outcomes: Finished tasks by outcome.
-        running: Tasks past their slot, by id, with their managed thread once it exists.
+        running: Tasks past their slot, by id, with their managed thread once it exists (or,
+            run elsewhere, where: ``"on host (worker 0, pid 123)"``).
         input_tokens, output_tokens: Summed over finished tasks.
         started: When the run started (``time.monotonic()``).
         manager: The run's manager, for its rate-limit state.
@@ -31,7 +32,7 @@ class Progress:
 
     total: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
-    running: dict[str, ManagedThread | None] = field(default_factory=dict)
+    running: dict[str, ManagedThread | str | None] = field(default_factory=dict)
     input_tokens: int = 0
     output_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -83,8 +84,10 @@ def render(progress: Progress, now: float | None = None) -> RenderableType:
         table.add_column(style="dim", no_wrap=True)
         table.add_column(overflow="ellipsis", no_wrap=True)
         for task_id, managed in list(progress.running.items())[:20]:
-            status = managed.status if managed is not None else "setting up"
-            table.add_row(task_id, status, managed.activity if managed is not None else "")
+            if managed is None or isinstance(managed, str):
+                table.add_row(task_id, managed or "setting up", "")
+            else:
+                table.add_row(task_id, managed.status, managed.activity)
         lines.append(table)
     return Group(*lines)
 

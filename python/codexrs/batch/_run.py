@@ -23,7 +23,7 @@ from ._progress import Progress
 from ._tasks import BadLine, Task, read_tasks
 from ._workspace import baseline, capture_diff, prepare, run_command, safe_name
 
-__all__ = ["Outcome", "ResultsFile", "Summary", "arun", "done_ids", "run", "run_task"]
+__all__ = ["Outcome", "ResultsFile", "Summary", "arun", "blank_record", "done_ids", "plan", "run", "run_task"]
 
 #: How much of the agent's diff a result line carries inline; the whole diff is saved beside
 #: the results, in ``<results>.diffs/<id>.diff``.
@@ -92,6 +92,16 @@ class ResultsFile:
         self._f.close()
 
 
+def blank_record(task_id: str) -> dict[str, Any]:
+    """A result line with nothing run yet: outcome ``error``, no check, no usage, no turns."""
+    return {
+        "id": task_id, "outcome": "error", "check": None, "final_response": None, "diff": "", "rollout_path": None,
+        "error": None, "versions": {},
+        "usage": {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0, "reasoning_output_tokens": 0},
+        "turns": [], "rate_limits": [], "timings": {"total_s": 0.0, "queue_wait_s": 0.0, "first_token_s": None, "turns_s": []},
+    }  # fmt: skip
+
+
 async def run_task(
     task: Task, manager: AsyncManager, root: Path, defaults: Mapping[str, Any], keep: bool, progress: Progress
 ) -> tuple[dict[str, Any], str]:
@@ -100,13 +110,11 @@ async def run_task(
     task's own failures: they are its ``error`` outcome."""
     started, started_at = time.monotonic(), time.time()
     diff = ""
-    record: dict[str, Any] = {
-        "id": task.id, "outcome": "error", "check": None, "final_response": None, "diff": "",
-        "rollout_path": None, "error": None, "versions": _versions(),
-    }  # fmt: skip
-    turns: list[dict[str, Any]] = []
-    usage = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0, "reasoning_output_tokens": 0}
-    rate_limits: list[Any] = []
+    record = blank_record(task.id)
+    record["versions"] = _versions()
+    turns: list[dict[str, Any]] = record["turns"]
+    usage: dict[str, int] = record["usage"]
+    rate_limits: list[Any] = record["rate_limits"]
     workspace: Path | None = None
     managed: ManagedThread | None = None
     try:
@@ -178,9 +186,6 @@ async def run_task(
                 await manager.remove(managed.name)  # its rollout stays
             except CodexError:
                 pass
-        record["usage"] = usage
-        record["turns"] = turns
-        record["rate_limits"] = rate_limits
         record["timings"] = {
             "total_s": round(time.monotonic() - started, 3),
             "started_at": round(started_at, 3),
@@ -193,6 +198,20 @@ async def run_task(
             shutil.rmtree(workspace, ignore_errors=True)
             record.pop("workspace", None)
     return record, diff
+
+
+def plan(tasks: str | os.PathLike[str], out: Path, summary: Summary) -> list[Task]:
+    """The tasks of the file still to run: bad lines and ids already in ``out`` go to ``summary``."""
+    done = done_ids(out)
+    todo: list[Task] = []
+    for item in read_tasks(tasks):
+        if isinstance(item, BadLine):
+            summary.bad_lines.append(item)
+        elif item.id in done:
+            summary.skipped.append(item.id)
+        else:
+            todo.append(item)
+    return todo
 
 
 def _versions() -> dict[str, str]:
@@ -214,6 +233,9 @@ async def arun(
     workspaces: str | os.PathLike[str] | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
     progress: Progress | None = None,
+    ray: str | None = None,
+    workers: int | None = None,
+    ray_homes: str | None = None,
 ) -> Summary:
     """Runs every task of ``tasks`` not already in ``results``; see :func:`run`. ``progress``
     (a :class:`Progress`) is kept current as tasks start and end, for a live view."""
@@ -222,21 +244,22 @@ async def arun(
     out = Path(results)
     progress = progress if progress is not None else Progress()
     summary = Summary(outcomes=progress.outcomes)
-    done = done_ids(out)
-    todo: list[Task] = []
-    for item in read_tasks(tasks):
-        if isinstance(item, BadLine):
-            summary.bad_lines.append(item)
-        elif item.id in done:
-            summary.skipped.append(item.id)
-        else:
-            todo.append(item)
+    todo = plan(tasks, out, summary)
+    progress.total = len(todo)
+    defaults = {"model": model, "approval_policy": approval_policy, "sandbox": sandbox}
+    if ray is not None and todo:
+        from ._ray import run_on_ray
+
+        await run_on_ray(
+            todo, ResultsFile(out), ray, workers=workers, concurrency=concurrency, codex_home=codex_home, config=config,
+            defaults=defaults, keep_workspaces=keep_workspaces, homes=ray_homes, workspaces=None if workspaces is None else str(workspaces),
+            on_result=on_result, progress=progress,
+        )  # fmt: skip
+        return summary
     root = Path(workspaces) if workspaces is not None else Path(tempfile.mkdtemp(prefix="codexrs-batch-"))
     root.mkdir(parents=True, exist_ok=True)
     writer = ResultsFile(out)
     slots = asyncio.Semaphore(concurrency)
-    progress.total = len(todo)
-    defaults = {"model": model, "approval_policy": approval_policy, "sandbox": sandbox}
     try:
         async with AsyncManager(codex_home=codex_home, config=config, max_running_turns=concurrency) as manager:
             progress.manager = manager
@@ -282,6 +305,15 @@ def run(tasks: str | os.PathLike[str], results: str | os.PathLike[str], **option
     (codex config overrides for every task), ``model``, ``approval_policy`` (default
     ``"never"``), ``sandbox`` (default ``"workspace-write"``), ``keep_workspaces``,
     ``workspaces`` (where the copies go), ``on_result`` (called with each record).
+
+    Past one machine: ``ray="local"`` (a Ray cluster started on this machine for the run) or a
+    Ray address (``"auto"``, ``"ray://head:10001"``) spreads the tasks over ``workers`` Ray
+    actors (default: one per alive node), each with its own manager and codex home (seeded
+    with the ``config.toml`` and ``auth.json`` of ``codex_home``, or of ``$CODEX_HOME`` /
+    ``~/.codex``), running ``concurrency`` tasks at a time; each asks the driver for its next
+    task when one ends, and the driver writes the result lines, the same lines as without Ray.
+    ``ray_homes``: where, on each node, the workers' codex homes (and so the rollouts) go
+    (default: ``codexrs-ray`` in the node's temporary directory). Needs the ``ray`` extra.
 
     Returns:
         A :class:`Summary`: outcomes, skipped ids, bad lines (each with its line number).
