@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import atexit
 
-from . import _native, events, inputs, items, manager, requests, tools
+from . import _native, events, hooks, inputs, items, logs, manager, requests, tools
 from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
 from ._mcp import McpServer, McpTool
@@ -40,6 +40,7 @@ from ._options import ApprovalPolicy, ReasoningEffort, ReasoningSummary, Sandbox
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
 from .requests import DEFER, Request, RequestHandler, RequestKind
 from .tools import Tool, tool
+from .hooks import Hook, HookEvent
 from .errors import (
     CodexError,
     ConfigError,
@@ -74,6 +75,8 @@ __all__ = [
     "DEFER",
     "Decision",
     "EngineClosedError",
+    "Hook",
+    "HookEvent",
     "ImageInput",
     "Input",
     "InputItem",
@@ -121,8 +124,10 @@ __all__ = [
     "codex_core_version",
     "default_codex_home",
     "events",
+    "hooks",
     "inputs",
     "items",
+    "logs",
     "manager",
     "requests",
     "tool",

@@ -25,6 +25,8 @@ from ._thread import AsyncThread, Thread, ThreadArgs, config_json
 from ._turn import _await_pending
 from ._wakeups import release
 from .approvals import ApprovalHandler
+from .hooks import Hook, checked_hooks
+from .logs import install as install_log_bridge
 from .errors import ThreadNotFoundError
 from .events import RateLimitSnapshot
 from .requests import DEFAULT_REQUEST_TIMEOUT, RequestHandler
@@ -56,6 +58,9 @@ class Codex:
             (``{"model": "gpt-5.5", "model_providers.mock.base_url": ...}``).
         env: Environment variables set for every command codex runs
             (``shell_environment_policy.set``).
+        hooks: Callables that see every event of every thread, in order, each as a
+            :class:`~codexrs.HookEvent` (see :mod:`codexrs.hooks`); on :class:`AsyncCodex`
+            they may be ``async``. A slow hook applies back-pressure; one that raises is logged.
 
     Two defaults differ from the ``codex`` CLI, for many threads in one process:
     ``features.shell_snapshot`` is off unless ``config`` or ``config.toml`` sets it (commands
@@ -73,17 +78,33 @@ class Codex:
         cwd: str | os.PathLike[str] | None = None,
         config: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
         home = Path(codex_home) if codex_home is not None else default_codex_home()
+        self._hooks = checked_hooks(hooks, is_async=False)
         self._threads: dict[str, Thread] = {}
         self._pollers = Pollers()
         raise_open_file_limit()
+        install_log_bridge()
         self._engine: _native.Engine = _native.Engine.start(
             str(home), None if cwd is None else str(cwd), config_json(engine_config(home, config), env), helper_path()
         ).wait()
 
     def _native_engine(self) -> _native.Engine:
         return self._engine
+
+    def add_hook(self, hook: Hook) -> None:
+        """Adds an event hook (see ``hooks``); it sees the events read from now on, of every
+        thread, those already started included.
+
+        Raises:
+            TypeError, ConfigError: As for ``hooks``.
+        """
+        self._hooks.extend(checked_hooks([hook], is_async=False))
+
+    def remove_hook(self, hook: Hook) -> None:
+        """Removes an event hook; raises ``ValueError`` if it is not installed."""
+        self._hooks.remove(hook)
 
     def _load(self, pending: _native.Pending, args: ThreadArgs) -> Thread:
         thread = Thread(self, pending.wait(), args)
@@ -329,7 +350,9 @@ class AsyncCodex:
         cwd: str | os.PathLike[str] | None = None,
         config: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
+        self._hooks = checked_hooks(hooks, is_async=True)
         self._home = Path(codex_home) if codex_home is not None else default_codex_home()
         self._cwd = None if cwd is None else str(cwd)
         self._config = config_json(engine_config(self._home, config), env)
@@ -341,6 +364,7 @@ class AsyncCodex:
         """Starts the engine (idempotent)."""
         if self._engine is None:
             raise_open_file_limit()
+            install_log_bridge()
             self._engine = await _await_pending(
                 _native.Engine.start(str(self._home), self._cwd, self._config, helper_path())
             )
@@ -350,6 +374,14 @@ class AsyncCodex:
         await self.start()
         assert self._engine is not None
         return self._engine
+
+    def add_hook(self, hook: Hook) -> None:
+        """Adds an event hook (sync or ``async``); see :meth:`Codex.add_hook`."""
+        self._hooks.extend(checked_hooks([hook], is_async=True))
+
+    def remove_hook(self, hook: Hook) -> None:
+        """Removes an event hook; raises ``ValueError`` if it is not installed."""
+        self._hooks.remove(hook)
 
     async def _load(self, pending: _native.Pending, args: ThreadArgs) -> AsyncThread:
         thread = AsyncThread(self, await _await_pending(pending), args)

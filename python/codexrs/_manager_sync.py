@@ -6,12 +6,13 @@ import asyncio
 import builtins
 import os
 import threading
-from typing import Any, Coroutine, Mapping, TypeVar
+from typing import Any, Coroutine, Mapping, Sequence, TypeVar
 
 from ._manager_types import ManagerUsage, ThreadStatus
 from ._rate_source import SnapshotLike, SourceFn
 from ._turn import Input, TurnResult
 from .events import RateLimitSnapshot
+from .hooks import Hook
 from .manager import AsyncManager, ManagedThread
 
 __all__ = ["Manager"]
@@ -41,6 +42,7 @@ class Manager:
         rate_limit_requeues: int = 3,
         rate_limit_backoff: float = 60.0,
         thread_options: Mapping[str, Any] | None = None,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
         self._loop = asyncio.new_event_loop()
         self._runner = threading.Thread(target=self._loop.run_forever, name="codexrs-manager", daemon=True)
@@ -51,7 +53,7 @@ class Manager:
                 codex_home, cwd, config, env, max_running_turns=max_running_turns, group_limits=group_limits,
                 idle_timeout=idle_timeout, rate_limit_threshold=rate_limit_threshold,
                 rate_limit_requeues=rate_limit_requeues, rate_limit_backoff=rate_limit_backoff,
-                thread_options=thread_options,
+                thread_options=thread_options, hooks=hooks,
             )
             return await manager.__aenter__()
 
@@ -81,6 +83,14 @@ class Manager:
     def remove(self, name_or_id: str) -> None:
         """See :meth:`AsyncManager.remove`."""
         self._call(self._async.remove(name_or_id))
+
+    def add_hook(self, hook: Hook) -> None:
+        """See :meth:`AsyncManager.add_hook` (hooks run in the manager's own thread)."""
+        self._async.add_hook(hook)
+
+    def remove_hook(self, hook: Hook) -> None:
+        """See :meth:`AsyncManager.remove_hook`."""
+        self._async.remove_hook(hook)
 
     def get(self, name_or_id: str) -> ManagedThread:
         """See :meth:`AsyncManager.get`."""

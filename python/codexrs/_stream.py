@@ -231,7 +231,7 @@ class AsyncTurnStream(_StreamBase):
                 event = core.take(turn)
                 if event is not None:
                     break
-                core.feed(await _next_batch(core))
+                await core.feed_async(await _next_batch(core))
             if core.needs_answer(event):
                 await self._answer(cast(Request, event))
         except BaseException:

@@ -146,7 +146,9 @@ class Thread:
 
     def __init__(self, codex: Codex, native: _native.ThreadHandle, args: ThreadArgs) -> None:
         self._codex = codex
-        self._core = _ThreadCore(native, args.on_approval, args.on_request, args.checked_tools(is_async=False))
+        self._core = _ThreadCore(
+            native, args.on_approval, args.on_request, args.checked_tools(is_async=False), hooks=codex._hooks
+        )
         self.id: str = native.id
         self.session = _session(native)
 
@@ -353,7 +355,7 @@ class AsyncThread:
     def __init__(self, codex: AsyncCodex, native: _native.ThreadHandle, args: ThreadArgs) -> None:
         self._codex = codex
         self._core = _ThreadCore(
-            native, args.on_approval, args.on_request, args.checked_tools(is_async=True), is_async=True
+            native, args.on_approval, args.on_request, args.checked_tools(is_async=True), is_async=True, hooks=codex._hooks
         )
         self.id: str = native.id
         self.session = _session(native)

@@ -43,6 +43,7 @@ from .inputs import InputItem
 from .items import TurnItem
 from .requests import Request, RequestHandler, answer_json, key_of, kind_of
 from .tools import Tool
+from .hooks import Hook, call_hooks, call_hooks_async
 from ._wakeups import Dispatcher, dispatcher_for, next_batch
 
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
@@ -243,8 +244,11 @@ class _ThreadCore:
         on_request: RequestHandler | None,
         tools: Sequence[Tool] = (),
         is_async: bool = False,
+        hooks: Sequence[Hook] = (),
     ) -> None:
         self.native = native
+        #: The engine's hooks (its own list: hooks added later apply here too).
+        self.hooks = hooks
         self.on_approval = on_approval
         self.on_request = on_request
         self.tools = {t.name: t for t in tools}
@@ -260,7 +264,16 @@ class _ThreadCore:
         self.dispatcher: Dispatcher | None = None
 
     def feed(self, batch: bytes) -> None:
-        self.pending.extend(decode_batch(batch))
+        decoded = decode_batch(batch)
+        if self.hooks:
+            call_hooks(self.hooks, self.native.id, decoded)
+        self.pending.extend(decoded)
+
+    async def feed_async(self, batch: bytes) -> None:
+        decoded = decode_batch(batch)
+        if self.hooks:
+            await call_hooks_async(self.hooks, self.native.id, decoded)
+        self.pending.extend(decoded)
 
     def take(self, turn: _Turn) -> Event | None:
         """Pops and records the next read event, or ``None`` when none is read yet."""
@@ -434,7 +447,7 @@ class _ThreadCore:
         self._check_can_begin()
         sub_id = str(await _await_pending(self.native.start_op(kind, json.dumps(args))))
         while (event := self._found(sub_id, done)) is None:
-            self.feed(await _next_batch(self))
+            await self.feed_async(await _next_batch(self))
         return event
 
     def abandon(self, turn: _Turn) -> None:
@@ -488,7 +501,7 @@ class _ThreadCore:
                     if event is not None:
                         turn.tail.append(event)
                         continue
-                    self.feed(await _next_batch(self))
+                    await self.feed_async(await _next_batch(self))
         except TimeoutError:
             raise self._stuck(turn) from None
 

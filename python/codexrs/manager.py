@@ -27,7 +27,7 @@ import builtins
 import os
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 from ._engine import AsyncCodex
 from ._rate_source import SnapshotLike, SourceFn
@@ -39,6 +39,7 @@ from ._thread import AsyncThread
 from ._turn import Input, TurnResult
 from .events import AgentMessageContentDelta, ExecCommandBegin, RateLimitSnapshot, ReasoningContentDelta, ReasoningRawContentDelta
 from .errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_rate_limited
+from .hooks import Hook
 from .requests import kind_of
 
 __all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus", "TurnTimings"]
@@ -128,6 +129,8 @@ class AsyncManager:
             history. ``None``: threads stay loaded.
         thread_options: Defaults for every thread it creates or resumes (``thread_start``'s
             keyword arguments: ``approval_policy``, ``sandbox``, ``on_request``, ...).
+        hooks: Callables that see every event of every thread (sync or ``async``), as for
+            :class:`~codexrs.AsyncCodex`.
     """
 
     def __init__(
@@ -144,6 +147,7 @@ class AsyncManager:
         rate_limit_requeues: int = 3,
         rate_limit_backoff: float = 60.0,
         thread_options: Mapping[str, Any] | None = None,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
         if rate_limit_threshold is not None and (isinstance(rate_limit_threshold, bool) or not isinstance(rate_limit_threshold, (int, float))):
             raise TypeError(f"rate_limit_threshold must be a percentage or None, not {rate_limit_threshold!r}")
@@ -156,7 +160,7 @@ class AsyncManager:
         self._held_until = 0.0
         self._idle_timeout = check_seconds("idle_timeout", idle_timeout)
         self._unloader: asyncio.Task[None] | None = None
-        self._codex = AsyncCodex(codex_home, cwd, config, env)
+        self._codex = AsyncCodex(codex_home, cwd, config, env, hooks=hooks)
         self._gate = Gate(check_limit("max_running_turns", max_running_turns))
         self._groups = {g: Gate(check_limit(f"group_limits[{g!r}]", n)) for g, n in (group_limits or {}).items()}
         self._defaults = dict(thread_options or {})
@@ -287,6 +291,14 @@ class AsyncManager:
         self._threads[managed.name] = managed
         self._emit("thread_resumed", managed)
         return managed
+
+    def add_hook(self, hook: Hook) -> None:
+        """Adds an event hook to the manager's engine (see ``hooks``)."""
+        self._codex.add_hook(hook)
+
+    def remove_hook(self, hook: Hook) -> None:
+        """Removes an event hook; raises ``ValueError`` if it is not installed."""
+        self._codex.remove_hook(hook)
 
     def get(self, name_or_id: str) -> ManagedThread:
         """The manager's thread with this name or id; raises :class:`ThreadNotFoundError`."""

@@ -5,7 +5,7 @@
 //! (slow operations as awaitable handles), [`mcp`] (a thread's MCP tools, refresh), [`ops`] (thread settings, compaction,
 //! rollback, review, shell commands, steering), [`ratelimits`] (real, carried and injected rate-limit snapshots), [`requests`] (codex-core's requests: answered or
 //! denied, never left waiting), [`wakeups`] (one wake-up descriptor per engine for asyncio readers), [`config`] (Python values to codex config),
-//! [`errors`] (the error enum and the Python exception hierarchy), [`store`] (codex's thread
+//! [`errors`] (the error enum and the Python exception hierarchy), [`logs`] (`tracing` records to Python `logging`), [`store`] (codex's thread
 //! store: resume, fork, list, archive, names), [`schema`] (codex's event
 //! schema and a serde round trip, for the generated types and their tests).
 
@@ -14,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod errors;
 pub mod loading;
+pub mod logs;
 pub mod mcp;
 pub mod ops;
 pub mod pending;
@@ -50,6 +51,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pending::Pending>()?;
     m.add_class::<wakeups::EngineWakeups>()?;
     m.add_function(wrap_pyfunction!(shutdown_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::install_log_bridge, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::set_log_levels, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::set_log_directives, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::drain_logs, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::emit_test_log, m)?)?;
+    m.add("LOG_QUEUE_CAPACITY", logs::CAPACITY)?;
     m.add_function(wrap_pyfunction!(schema::event_schema, m)?)?;
     m.add_function(wrap_pyfunction!(schema::roundtrip_event, m)?)?;
     m.add("CodexError", py.get_type::<errors::CodexError>())?;

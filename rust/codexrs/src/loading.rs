@@ -148,16 +148,20 @@ fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<
     let waker = Waker::new(&inner.wakeups);
     let requests = Requests::new(&start.handled, start.request_timeout);
     inner.routes.add(thread_id.to_string(), &tx, &waker);
-    tokio::spawn(crate::thread::pump(
-        Arc::clone(&thread),
-        tx,
-        Arc::clone(&waker),
-        PumpOptions {
-            raw_response_items: start.raw_response_items,
-            requests: Arc::clone(&requests),
-            rate_limits: Arc::clone(&inner.rate_limits),
-            thread_id: thread_id.to_string(),
-        },
+    let span = tracing::info_span!("codexrs_thread", thread_id = %thread_id);
+    tokio::spawn(tracing::Instrument::instrument(
+        crate::thread::pump(
+            Arc::clone(&thread),
+            tx,
+            Arc::clone(&waker),
+            PumpOptions {
+                raw_response_items: start.raw_response_items,
+                requests: Arc::clone(&requests),
+                rate_limits: Arc::clone(&inner.rate_limits),
+                thread_id: thread_id.to_string(),
+            },
+        ),
+        span,
     ));
     Ok(ThreadHandle {
         id: thread_id,

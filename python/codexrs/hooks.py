@@ -1,0 +1,106 @@
+"""Event hooks: callables that see every event of every thread of an engine.
+
+    def audit(seen: codexrs.HookEvent) -> None:
+        if seen.event.type == "exec_command_begin":
+            log.info("thread %s ran %s", seen.thread_id, seen.event.command)
+
+    codex = codexrs.Codex(hooks=[audit])
+
+A hook is called with a :class:`HookEvent` for each event, in the order the thread's events
+arrive, when they are read from codex-core (every event of a turn is read: by its stream, or
+by ``run()`` / ``result()``), before the reader sees it. Threads interleave; within a thread the
+order is codex's. On :class:`~codexrs.AsyncCodex` a hook may be ``async`` (awaited in turn).
+
+* **Back-pressure, never loss**: a slow hook slows the thread's reader; the thread's queue then
+  fills and codexrs stops pulling from codex-core, which waits. Nothing is dropped.
+* **A hook that raises** is logged (``codexrs.hooks``, with the traceback) and stays installed;
+  the other hooks and the reader go on.
+
+Typical hooks: an audit log (every command and patch), metrics (count tokens from
+``token_count``), redaction before events are stored elsewhere. A hook must not block on the
+thread's own turn (it runs inside that turn's reader).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable, Sequence, Union
+
+from .errors import ConfigError
+from .events import Event
+
+__all__ = ["Hook", "HookEvent", "call_hooks", "call_hooks_async", "checked_hooks"]
+
+log = logging.getLogger("codexrs.hooks")
+
+
+@dataclass(frozen=True, slots=True)
+class HookEvent:
+    """One event, as a hook sees it.
+
+    Attributes:
+        thread_id: The codex thread it belongs to.
+        turn_id: The submission id codex tagged it with: the turn's id for a turn's events
+            (codex ``Event.id``); another op's id, or ``""``, for thread-level events.
+        event: The typed event (a :mod:`codexrs.events` class).
+    """
+
+    thread_id: str
+    turn_id: str
+    event: Event
+
+
+Hook = Callable[[HookEvent], Union[None, Awaitable[None]]]
+
+
+def checked_hooks(hooks: Iterable[Hook] | None, *, is_async: bool) -> list[Hook]:
+    """The hooks, checked: callables; ``async`` ones only on an ``AsyncCodex``. A new list: the
+    engine and its threads share it, so a hook added later sees the threads already there.
+
+    Raises:
+        TypeError: A hook is not callable.
+        ConfigError: An ``async`` hook on a sync engine.
+    """
+    checked = list(hooks or ())
+    for hook in checked:
+        if not callable(hook):
+            raise TypeError(f"a hook must be callable, not {hook!r}")
+        if not is_async and inspect.iscoroutinefunction(hook):
+            raise ConfigError(f"{hook!r} is async: async hooks need AsyncCodex (or AsyncManager)")
+    return checked
+
+
+def _failed(hook: Hook, seen: HookEvent) -> None:
+    log.exception("hook %r raised on a %s event of thread %s", hook, seen.event.type, seen.thread_id)
+
+
+def call_hooks(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str, Event]]) -> None:
+    """Calls each hook on each event, in order (sync engines)."""
+    hooks = tuple(hooks)  # as they are now: a hook may add or remove hooks
+    for sub_id, event in events:
+        seen = HookEvent(thread_id, sub_id, event)
+        for hook in hooks:
+            try:
+                result = hook(seen)
+                if inspect.isawaitable(result):
+                    if inspect.iscoroutine(result):
+                        result.close()
+                    raise ConfigError(f"hook {hook!r} returned an awaitable on a sync Codex; use AsyncCodex")
+            except Exception:
+                _failed(hook, seen)
+
+
+async def call_hooks_async(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str, Event]]) -> None:
+    """Calls each hook on each event, in order, awaiting async ones (async engines)."""
+    hooks = tuple(hooks)
+    for sub_id, event in events:
+        seen = HookEvent(thread_id, sub_id, event)
+        for hook in hooks:
+            try:
+                result = hook(seen)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                _failed(hook, seen)
