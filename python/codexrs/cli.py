@@ -1,5 +1,5 @@
-"""The ``codexrs`` command line: ``codexrs demo``, ``codexrs run "prompt"``, ``codexrs batch`` and
-``codexrs report``."""
+"""The ``codexrs`` command line: ``codexrs demo``, ``codexrs run "prompt"``, ``codexrs batch``,
+``codexrs report``, ``codexrs serve`` and ``codexrs sessions``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ._console import TurnPrinter
 from ._options import ApprovalPolicy, SandboxMode
 from ._demo import demo
 from .batch import _cli as batch_cli
+from .server import _cli as server_cli
 from .errors import CodexError
 
 
@@ -78,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p.add_argument("--approval-policy", default="never", choices=get_args(ApprovalPolicy))
     batch_cli.add_parser(sub)
     batch_cli.add_report_parser(sub)
+    server_cli.add_parsers(sub, batch_cli.override)
     args = parser.parse_args(argv)
     console = Console()
     try:
@@ -87,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return batch_cli.main(args, console)
         if args.command == "report":
             return batch_cli.report_main(args, console)
+        if args.command == "serve":
+            return server_cli.serve_main(args, console)
+        if args.command == "sessions":
+            return server_cli.sessions_main(args, console)
         return run(console, args.prompt, args.model, args.cwd, args.sandbox, args.approval_policy, args.verbose)
     except CodexError as exc:
         console.print(f"[red]{type(exc).__name__}:[/] {exc}")

@@ -16,10 +16,10 @@ from ._progress import Progress, render
 from ._report import write_report
 from ._run import Summary, arun
 
-__all__ = ["add_parser", "add_report_parser", "main", "report_main"]
+__all__ = ["add_parser", "add_report_parser", "main", "override", "report_main"]
 
 
-def _override(text: str) -> tuple[str, Any]:
+def override(text: str) -> tuple[str, Any]:
     """``key=value`` as in ``codex -c``: the value is TOML, or else a plain string."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("tasks", help="the task file: one JSON task per line")
     p.add_argument("--out", required=True, help="the results file (JSON lines); ids already there are skipped")
     p.add_argument("--concurrency", type=int, default=8, help="tasks and turns at once (default 8)")
-    p.add_argument("-c", "--config", dest="overrides", type=_override, action="append", default=[], help="codex config key=value, as codex -c")
+    p.add_argument("-c", "--config", dest="overrides", type=override, action="append", default=[], help="codex config key=value, as codex -c")
     p.add_argument("--codex-home", default=None)
     p.add_argument("--model", default=None)
     p.add_argument("--approval-policy", default="never", choices=get_args(ApprovalPolicy))

@@ -1,0 +1,274 @@
+"""The ASGI application (Starlette) that puts an :class:`~codexrs.AsyncManager` behind HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+from importlib import resources
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..errors import CodexError, ConfigError, EngineClosedError, ThreadNotFoundError
+from ..manager import AsyncManager, ManagedThread, NameTakenError
+from ..requests import DEFER
+from ._hub import Hub
+
+__all__ = ["create_app"]
+
+#: Keyword arguments of ``POST /api/threads`` passed to ``manager.create``.
+_CREATE_OPTIONS = ("cwd", "model", "approval_policy", "sandbox", "config")
+#: Seconds between SSE keep-alive comments.
+_KEEPALIVE_S = 15.0
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _defer(request: object) -> object:
+    """Every request of a served thread waits for an answer over HTTP (or its timeout)."""
+    return DEFER
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _thread_json(managed: ManagedThread, hub: Hub) -> dict[str, Any]:
+    result = managed.last_result
+    usage = managed.usage
+    return {
+        "name": managed.name, "id": managed.id, "group": managed.group, "status": managed.status,
+        "activity": managed.activity, "last_message": None if result is None else result.final_response,
+        "usage": {"turns": usage.turns, "input_tokens": usage.input_tokens, "cached_input_tokens": usage.cached_input_tokens,
+                  "output_tokens": usage.output_tokens},
+        "rate_limited_until": managed.rate_limited_until,
+        "pending": [p.to_json() for p in hub.pending.get(managed.id, {}).values()],
+    }  # fmt: skip
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    return {
+        "turn_id": result.id, "status": result.status, "final_response": result.final_response,
+        "usage": msgspec.to_builtins(result.usage), "duration_ms": result.duration_ms,
+        "error": None if result.error is None else result.error.message,
+    }  # fmt: skip
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise HTTPError(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise HTTPError(400, "the body must be a JSON object")
+    return body
+
+
+def create_app(manager: AsyncManager, token: str | None = None, *, thread_options: Mapping[str, Any] | None = None) -> Starlette:
+    """An ASGI application (Starlette) exposing ``manager`` over HTTP, for a service to mount or
+    for ``codexrs serve`` to run.
+
+    JSON endpoints, under ``/api``:
+
+    * ``GET /api/threads``: every thread (name, id, group, status, activity, last message,
+      usage, pending requests); ``POST /api/threads`` ``{"name", "group", "cwd", "model",
+      "approval_policy", "sandbox", "config"}``: creates one (201);
+    * ``GET /api/threads/{name}``: one thread; ``DELETE``: removes it (its rollout stays);
+    * ``POST /api/threads/{name}/send`` ``{"input": "..."}``: queues a turn and returns at once
+      (202); ``POST .../wait`` ``{"timeout": s}``: blocks until the last sent turn ends (its
+      result; 408 past ``timeout``); ``GET .../last-message``; ``POST .../interrupt``;
+    * ``GET .../requests``: the requests codex-core waits on; ``POST .../requests/{id}``
+      ``{"answer": ...}``: answers one (``"approve"``, ``"deny"``, or any answer
+      :meth:`codexrs.Thread.respond` takes);
+    * ``GET .../events`` and ``GET /api/events``: the thread's (every thread's) events as
+      Server-Sent Events, each ``data:`` a JSON object ``{"thread_id", "turn_id", "type",
+      "event"}``; a client that falls 10,000 events behind gets an ``overflow`` event and the
+      stream ends (it reconnects); nothing is held back for it.
+
+    ``GET /`` serves the dashboard page. Threads created over HTTP leave every request pending
+    (``on_request`` returns :data:`~codexrs.requests.DEFER`): answered over HTTP, or denied at
+    the thread's ``request_timeout``.
+
+    Args:
+        manager: The manager to expose (its engine gets the server's event hook).
+        token: The bearer token every ``/api`` request must carry (``Authorization: Bearer
+            ...``, or ``?token=`` for ``EventSource``); wrong or missing: 401. Without a token
+            only loopback clients are served (others get 401).
+        thread_options: Defaults for threads created over HTTP (``thread_start``'s keyword
+            arguments).
+
+    Errors are JSON ``{"error": message}`` with a 4xx status (400 bad input, 404 unknown thread
+    or request, 409 name taken or nothing to wait for), never a traceback.
+    """
+    hub = Hub()
+    manager.add_hook(hub)
+    defaults = dict(thread_options or {})
+
+    def authorized(request: Request) -> bool:
+        if token is None:
+            return _loopback(request.client.host if request.client else None)
+        given = request.headers.get("authorization", "")
+        presented = given[7:] if given.lower().startswith("bearer ") else request.query_params.get("token", "")
+        return hmac.compare_digest(presented.encode(), token.encode())
+
+    def endpoint(handler: Callable[..., Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapped(request: Request) -> Response:
+            if not authorized(request):
+                message = "missing or wrong bearer token" if token is not None else "this server has no token: loopback clients only"
+                return JSONResponse({"error": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            try:
+                return await handler(request, **request.path_params)
+            except HTTPError as exc:
+                return JSONResponse({"error": exc.message}, status_code=exc.status)
+            except ThreadNotFoundError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=409 if "nothing was sent" in str(exc) else 404)
+            except NameTakenError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=409)
+            except (ConfigError, TypeError, ValueError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            except EngineClosedError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=503)
+            except CodexError as exc:
+                return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=502)
+
+        return wrapped
+
+    async def list_threads(request: Request) -> Response:
+        return JSONResponse([_thread_json(m, hub) for m in manager.list(request.query_params.get("group"))])
+
+    async def create(request: Request) -> Response:
+        body = await _body(request)
+        unknown = set(body) - {"name", "group", *_CREATE_OPTIONS}
+        if unknown:
+            raise HTTPError(400, f"unknown fields: {', '.join(sorted(unknown))}")
+        name = body.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip() or "/" in name):
+            raise HTTPError(400, "name must be a non-empty string without '/'")
+        options = {**defaults, "on_request": _defer, **{k: body[k] for k in _CREATE_OPTIONS if body.get(k) is not None}}
+        managed = await manager.create(name, group=body.get("group"), **options)
+        return JSONResponse(_thread_json(managed, hub), status_code=201)
+
+    async def show(request: Request, name: str) -> Response:
+        return JSONResponse(_thread_json(manager.get(name), hub))
+
+    async def remove(request: Request, name: str) -> Response:
+        await manager.remove(name)
+        return Response(status_code=204)
+
+    async def send(request: Request, name: str) -> Response:
+        body = await _body(request)
+        text = body.get("input")
+        if not isinstance(text, str) or not text:
+            raise HTTPError(400, 'send needs {"input": "a non-empty string"}')
+        await manager.send(name, text)
+        return JSONResponse({"queued": True, "status": manager.status(name)}, status_code=202)
+
+    async def wait(request: Request, name: str) -> Response:
+        body = await _body(request)
+        timeout = body.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+            raise HTTPError(400, "timeout must be a non-negative number of seconds")
+        try:
+            result = await manager.wait(name, timeout=timeout)
+        except TimeoutError:
+            raise HTTPError(408, f"the turn of {name!r} did not end within {timeout} s (it keeps running)") from None
+        return JSONResponse(_result_json(result))
+
+    async def last_message(request: Request, name: str) -> Response:
+        return JSONResponse({"last_message": manager.last_message(name)})
+
+    async def interrupt(request: Request, name: str) -> Response:
+        return JSONResponse({"interrupted": await manager.interrupt(name)})
+
+    async def requests(request: Request, name: str) -> Response:
+        managed = manager.get(name)
+        return JSONResponse([p.to_json() for p in hub.pending.get(managed.id, {}).values()])
+
+    async def answer(request: Request, name: str, request_id: str) -> Response:
+        managed = manager.get(name)
+        pending = hub.pending.get(managed.id, {}).get(request_id)
+        if pending is None:
+            raise HTTPError(404, f"thread {name!r} has no pending request {request_id!r}")
+        body = await _body(request)
+        if "answer" not in body:
+            raise HTTPError(400, 'answer needs {"answer": "approve" | "deny" | ...}')
+        given = body["answer"]
+        value = {"approve": True, "deny": False}.get(given, given) if isinstance(given, str) else given
+        accepted = await managed.thread.respond(pending.request, value)
+        hub.answered(managed.id, request_id)
+        return JSONResponse({"answered": accepted})
+
+    async def events(request: Request, name: str | None = None) -> Response:
+        thread_id = None if name is None else manager.get(name).id
+        sub = hub.subscribe(thread_id)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b": codexrs events\n\n"
+                while True:
+                    try:
+                        data = await asyncio.wait_for(sub.queue.get(), _KEEPALIVE_S)
+                    except TimeoutError:
+                        if sub.overflowed and sub.queue.empty():
+                            yield b"event: overflow\ndata: {}\n\n"
+                            return
+                        yield b": keep-alive\n\n"
+                        continue
+                    if data is None:
+                        return
+                    yield b"data: " + data + b"\n\n"
+                    if sub.overflowed and sub.queue.empty():
+                        yield b'event: overflow\ndata: {"error": "this client fell too far behind; reconnect"}\n\n'
+                        return
+            finally:
+                hub.unsubscribe(sub)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    async def dashboard(request: Request) -> Response:
+        page = resources.files("codexrs.server").joinpath("dashboard.html").read_text(encoding="utf-8")
+        return HTMLResponse(page)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": f"no such endpoint: {request.method} {request.url.path}"}, status_code=404)
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": "internal error (see the server's log)"}, status_code=500)
+
+    routes = [
+        Route("/", dashboard),
+        Route("/api/threads", endpoint(list_threads), methods=["GET"]),
+        Route("/api/threads", endpoint(create), methods=["POST"]),
+        Route("/api/events", endpoint(events), methods=["GET"]),
+        Route("/api/threads/{name}", endpoint(show), methods=["GET"]),
+        Route("/api/threads/{name}", endpoint(remove), methods=["DELETE"]),
+        Route("/api/threads/{name}/send", endpoint(send), methods=["POST"]),
+        Route("/api/threads/{name}/wait", endpoint(wait), methods=["POST"]),
+        Route("/api/threads/{name}/last-message", endpoint(last_message), methods=["GET"]),
+        Route("/api/threads/{name}/interrupt", endpoint(interrupt), methods=["POST"]),
+        Route("/api/threads/{name}/requests", endpoint(requests), methods=["GET"]),
+        Route("/api/threads/{name}/requests/{request_id}", endpoint(answer), methods=["POST"]),
+        Route("/api/threads/{name}/events", endpoint(events), methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: server_error})

@@ -1,0 +1,89 @@
+"""What the server keeps of the manager's events: each thread's pending requests, and the
+Server-Sent Events subscribers it fans events out to (an event hook on the manager)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ..hooks import HookEvent
+from ..requests import Request, key_of, kind_of
+
+__all__ = ["Hub", "SUBSCRIBER_QUEUE"]
+
+#: Events a subscriber may fall behind by; past it the server ends that subscriber's stream
+#: with an ``overflow`` event (the client reconnects), instead of holding every thread back.
+SUBSCRIBER_QUEUE = 10_000
+
+#: Events that end whatever requests of the turn were still pending.
+_TURN_ENDS = {"task_complete", "turn_aborted"}
+_encoder = msgspec.json.Encoder()
+
+
+def event_json(seen: HookEvent) -> bytes:
+    """One event as the server sends it: ``{"thread_id", "turn_id", "type", "event"}``."""
+    return _encoder.encode({"thread_id": seen.thread_id, "turn_id": seen.turn_id, "type": seen.event.type, "event": seen.event})
+
+
+@dataclass
+class Pending:
+    """A request codex-core waits on, until it is answered (over HTTP), denied or its turn ends."""
+
+    id: str
+    kind: str
+    request: Request
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "request": msgspec.to_builtins(self.request)}
+
+
+@dataclass
+class _Subscriber:
+    thread_id: str | None  # None: every thread
+    queue: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
+    overflowed: bool = False
+
+
+class Hub:
+    """Installed as an event hook: tracks pending requests and feeds SSE subscribers."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, dict[str, Pending]] = {}
+        self._subscribers: list[_Subscriber] = []
+
+    def __call__(self, seen: HookEvent) -> None:
+        event = seen.event
+        kind = kind_of(event)
+        if kind is not None:
+            request: Request = event  # type: ignore[assignment]
+            self.pending.setdefault(seen.thread_id, {})[key_of(request)] = Pending(key_of(request), kind, request)
+        elif event.type in _TURN_ENDS:
+            self.pending.pop(seen.thread_id, None)
+        elif event.type in ("codexrs_request_timed_out", "codexrs_approval_denied"):
+            key = getattr(event, "key", None)  # codexrs denied it (no handler, or its timeout)
+            if isinstance(key, str):
+                self.pending.get(seen.thread_id, {}).pop(key, None)
+        if self._subscribers:
+            data = event_json(seen)
+            for sub in self._subscribers:
+                if sub.overflowed or (sub.thread_id is not None and sub.thread_id != seen.thread_id):
+                    continue
+                try:
+                    sub.queue.put_nowait(data)
+                except asyncio.QueueFull:
+                    sub.overflowed = True
+
+    def answered(self, thread_id: str, request_id: str) -> None:
+        self.pending.get(thread_id, {}).pop(request_id, None)
+
+    def subscribe(self, thread_id: str | None) -> _Subscriber:
+        sub = _Subscriber(thread_id)
+        self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: _Subscriber) -> None:
+        if sub in self._subscribers:
+            self._subscribers.remove(sub)
