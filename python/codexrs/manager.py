@@ -94,6 +94,11 @@ class ManagedThread:
         return self.thread.id
 
     @property
+    def queued_turns(self) -> int:
+        """Turns sent to the thread and not started yet."""
+        return len(self._sends)
+
+    @property
     def status(self) -> ThreadStatus:
         if self._closed:
             return "closed"
