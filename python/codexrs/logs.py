@@ -57,6 +57,18 @@ logging.getLogger(LOGGER).addHandler(logging.NullHandler())
 _PYTHON_LEVEL = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: TRACE}
 _lock = threading.Lock()  # one drainer at a time: records keep their order
 _bridge: _Bridge | None = None
+#: A forked child: the drain thread (and whatever lock it held) stayed in the parent, and the
+#: child cannot use codex-core anyway (the runtime refuses it): no bridge here.
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _forked
+    _lock = threading.Lock()
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _rust_level(logger: str) -> int:
@@ -123,7 +135,7 @@ class _Bridge(threading.Thread):
 def _stop() -> None:
     """At interpreter exit (before logging's own shutdown): stops the drain thread while the
     interpreter still runs it, then hands over what is left."""
-    if _bridge is not None:
+    if _bridge is not None and not _forked:
         _bridge.stopping.set()
         _bridge.join(1.0)
         flush()
@@ -139,6 +151,8 @@ def install() -> bool:
         ValueError: ``CODEXRS_LOG`` holds directives that do not parse.
     """
     global _bridge
+    if _forked:
+        return False
     with _lock:
         if _bridge is not None:
             return True
@@ -174,7 +188,8 @@ def flush(timeout: float = 0.0) -> None:
     """Hands every record queued so far to its logger now, after reading the loggers' levels
     again (so a level just set takes effect for records made after this call). Waits up to
     ``timeout`` seconds for a first record when none is queued."""
-    install()
+    if not install():
+        return
     with _lock:
         if _bridge is not None:
             _bridge.sync()
