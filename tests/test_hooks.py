@@ -49,6 +49,7 @@ async def test_a_hook_sees_every_event_of_three_concurrent_threads_in_order(
         # Each carries the submission id codex tagged it with: the turn's (or none).
         assert {h.turn_id for h in seen if h.thread_id == thread.id and h.event in events} - {""} == {turn_id}
     assert {h.thread_id for h in seen} == {t.id for t in threads}
+    assert all(0 <= h.lag_s < 30 for h in seen) and any(h.lag_s > 0 for h in seen)  # measured per batch
     assert [(h.thread_id, h.event) for h in slow_seen] == [(h.thread_id, h.event) for h in seen]
 
 

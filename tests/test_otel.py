@@ -66,3 +66,5 @@ def test_a_tool_turn_is_traced_and_measured(scripted_model: ScriptedModel, codex
     (calls,) = metrics["codex.tool.calls"]
     assert calls.value == 1 and dict(calls.attributes) == {"tool": "exec", "status": "ok"}
     assert [p.value for p in metrics["codex.manager.queue_depth"]] == [0]
+    (lag,) = metrics["codex.event.lag"]
+    assert lag.count > 10 and 0 <= lag.min and lag.max < 30  # every event read, each lag measured

@@ -266,13 +266,13 @@ class _ThreadCore:
     def feed(self, batch: bytes) -> None:
         decoded = decode_batch(batch)
         if self.hooks:
-            call_hooks(self.hooks, self.native.id, decoded)
+            call_hooks(self.hooks, self.native.id, decoded, self.native.last_batch_lag)
         self.pending.extend(decoded)
 
     async def feed_async(self, batch: bytes) -> None:
         decoded = decode_batch(batch)
         if self.hooks:
-            await call_hooks_async(self.hooks, self.native.id, decoded)
+            await call_hooks_async(self.hooks, self.native.id, decoded, self.native.last_batch_lag)
         self.pending.extend(decoded)
 
     def take(self, turn: _Turn) -> Event | None:

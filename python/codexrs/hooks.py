@@ -45,11 +45,15 @@ class HookEvent:
         turn_id: The submission id codex tagged it with: the turn's id for a turn's events
             (codex ``Event.id``); another op's id, or ``""``, for thread-level events.
         event: The typed event (a :mod:`codexrs.events` class).
+        lag_s: Seconds the oldest event of its batch waited between codexrs's pump taking it
+            from codex-core and Python reading the batch (an upper bound for this event; it
+            includes time in the thread's queue under back-pressure).
     """
 
     thread_id: str
     turn_id: str
     event: Event
+    lag_s: float = 0.0
 
 
 Hook = Callable[[HookEvent], Union[None, Awaitable[None]]]
@@ -76,11 +80,11 @@ def _failed(hook: Hook, seen: HookEvent) -> None:
     log.exception("hook %r raised on a %s event of thread %s", hook, seen.event.type, seen.thread_id)
 
 
-def call_hooks(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str, Event]]) -> None:
+def call_hooks(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str, Event]], lag_s: float) -> None:
     """Calls each hook on each event, in order (sync engines)."""
     hooks = tuple(hooks)  # as they are now: a hook may add or remove hooks
     for sub_id, event in events:
-        seen = HookEvent(thread_id, sub_id, event)
+        seen = HookEvent(thread_id, sub_id, event, lag_s)
         for hook in hooks:
             try:
                 result = hook(seen)
@@ -92,11 +96,11 @@ def call_hooks(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str
                 _failed(hook, seen)
 
 
-async def call_hooks_async(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str, Event]]) -> None:
+async def call_hooks_async(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str, Event]], lag_s: float) -> None:
     """Calls each hook on each event, in order, awaiting async ones (async engines)."""
     hooks = tuple(hooks)
     for sub_id, event in events:
-        seen = HookEvent(thread_id, sub_id, event)
+        seen = HookEvent(thread_id, sub_id, event, lag_s)
         for hook in hooks:
             try:
                 result = hook(seen)

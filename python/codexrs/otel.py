@@ -16,7 +16,8 @@ meter providers (or the ones given):
 * metrics: ``codex.turns`` (by ``status``), ``codex.tokens`` (by ``kind``: input,
   cached_input, output, reasoning_output), ``codex.turn.duration`` and
   ``codex.turn.time_to_first_token`` (seconds, codex's own figures), ``codex.tool.calls`` (by
-  ``tool`` and ``status``), and, for a manager, ``codex.manager.queue_depth`` (turns sent and
+  ``tool`` and ``status``), ``codex.event.lag`` (seconds from codexrs's pump taking an
+  event from codex-core to Python reading it: its batch's oldest event's), and, for a manager, ``codex.manager.queue_depth`` (turns sent and
   not yet started) and ``codex.manager.running_turns``.
 """
 
@@ -90,6 +91,9 @@ class Instrumentation:
             "codex.turn.time_to_first_token", unit="s", description="Time to the turn's first token (codex's)"
         )
         self.tool_calls = meter.create_counter("codex.tool.calls", unit="{call}", description="Tool calls, by tool and status")
+        self.lag = meter.create_histogram(
+            "codex.event.lag", unit="s", description="From codexrs's pump taking an event from codex-core to Python reading it (upper bound)"
+        )
         if hasattr(target, "list") and hasattr(target, "wait_all"):  # a manager
             meter.create_observable_gauge(
                 "codex.manager.queue_depth", callbacks=[self._queue_depth], unit="{turn}", description="Turns sent and not started"
@@ -122,6 +126,7 @@ class Instrumentation:
 
     def __call__(self, seen: HookEvent) -> None:
         event, thread_id = seen.event, seen.thread_id
+        self.lag.record(seen.lag_s)
         thread = self._thread(thread_id)
         turn = thread.turn
         if isinstance(event, TurnStarted):

@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 use crate::account;
 use crate::mcp;
 use crate::ratelimits::RateLimits;
+use crate::thread::Queued;
 use crate::config::EngineSettings;
 use crate::config::HelperPaths;
 use crate::config::ThreadOptions;
@@ -67,11 +68,11 @@ const ALIASES: &[&str] = &["apply_patch", "applypatch", "codex-linux-sandbox", "
 /// entries are pruned whenever a thread is added.
 #[derive(Default)]
 pub(crate) struct Routes {
-    threads: Mutex<HashMap<String, (mpsc::WeakSender<Vec<u8>>, Weak<Waker>)>>,
+    threads: Mutex<HashMap<String, (mpsc::WeakSender<Queued>, Weak<Waker>)>>,
 }
 
 impl Routes {
-    pub(crate) fn add(&self, thread_id: String, tx: &mpsc::Sender<Vec<u8>>, waker: &Arc<Waker>) {
+    pub(crate) fn add(&self, thread_id: String, tx: &mpsc::Sender<Queued>, waker: &Arc<Waker>) {
         let mut threads = self.threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         threads.retain(|_, (tx, _)| tx.strong_count() > 0);
         threads.insert(thread_id, (tx.downgrade(), Arc::downgrade(waker)));
@@ -98,7 +99,7 @@ impl ExtensionEventSink for Routes {
             return;
         };
         let Ok(bytes) = serde_json::to_vec(&event) else { return };
-        match tx.try_send(bytes) {
+        match tx.try_send((std::time::Instant::now(), bytes)) {
             Ok(()) => waker.wake(),
             Err(mpsc::error::TrySendError::Full(bytes)) => {
                 // Keep order-insensitive extension events without blocking codex: wait for room.

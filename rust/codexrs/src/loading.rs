@@ -167,6 +167,7 @@ fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<
         id: thread_id,
         thread,
         rx: Arc::new(Mutex::new(rx)),
+        lag_ns: std::sync::atomic::AtomicU64::new(0),
         waker,
         requests,
         session_configured: serde_json::to_vec(&session_configured).unwrap_or_default(),

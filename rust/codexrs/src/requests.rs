@@ -269,7 +269,7 @@ impl Requests {
         self: &Arc<Self>,
         thread: &Arc<CodexThread>,
         event: &Event,
-        tx: &mpsc::Sender<Vec<u8>>,
+        tx: &mpsc::Sender<crate::thread::Queued>,
         waker: &Arc<Waker>,
     ) -> Option<Vec<u8>> {
         let request = request_of(&event.msg)?;
@@ -292,7 +292,8 @@ impl Requests {
                 };
                 let submitted = thread.submit(request.denial(TIMED_OUT)).await.map(|_| ()).map_err(|e| e.to_string());
                 if let Some(tx) = tx.upgrade() {
-                    let _ = tx.send(request.event("codexrs_request_timed_out", &sub_id, TIMED_OUT, submitted)).await;
+                    let event = request.event("codexrs_request_timed_out", &sub_id, TIMED_OUT, submitted);
+                    let _ = tx.send((std::time::Instant::now(), event)).await;
                     waker.wake();
                 }
             });

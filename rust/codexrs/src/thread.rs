@@ -13,6 +13,8 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -45,13 +47,18 @@ use crate::wakeups::Waker;
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Appends every event already queued after `first`, as one JSON array.
-fn batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>) -> Vec<u8> {
+/// An encoded event in a thread's queue, with when it was queued (for the event lag).
+pub type Queued = (Instant, Vec<u8>);
+
+/// The batch's JSON array, and when its oldest event (the first: the queue is FIFO) was queued.
+fn batch(rx: &mut mpsc::Receiver<Queued>, first: Queued) -> (Vec<u8>, Instant) {
+    let (at, first) = first;
     let mut out = Vec::with_capacity(first.len() * 2 + 2);
     out.push(b'[');
     out.extend_from_slice(&first);
     while out.len() < MAX_BATCH_BYTES {
         match rx.try_recv() {
-            Ok(next) => {
+            Ok((_, next)) => {
                 out.push(b',');
                 out.extend_from_slice(&next);
             }
@@ -59,7 +66,7 @@ fn batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>) -> Vec<u8> {
         }
     }
     out.push(b']');
-    out
+    (out, at)
 }
 
 pub struct PumpOptions {
@@ -84,7 +91,7 @@ fn encode(event: &Event, thread_id: &str, rate_limits: &RateLimits) -> Vec<u8> {
 /// Pulls codex-core's events into the queue until the thread ends or the reader is gone.
 pub async fn pump(
     thread: Arc<CodexThread>,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Queued>,
     waker: Arc<Waker>,
     options: PumpOptions,
 ) {
@@ -98,11 +105,11 @@ pub async fn pump(
         }
         let is_end = matches!(event.msg, EventMsg::ShutdownComplete);
         let denial = options.requests.on_event(&thread, &event, &tx, &waker).await;
-        if tx.send(encode(&event, &options.thread_id, &options.rate_limits)).await.is_err() {
+        if tx.send((Instant::now(), encode(&event, &options.thread_id, &options.rate_limits))).await.is_err() {
             break;
         }
         if let Some(denial) = denial {
-            if tx.send(denial).await.is_err() {
+            if tx.send((Instant::now(), denial)).await.is_err() {
                 break;
             }
         }
@@ -120,7 +127,9 @@ pub async fn pump(
 pub struct ThreadHandle {
     pub(crate) id: ThreadId,
     pub(crate) thread: Arc<CodexThread>,
-    pub(crate) rx: Arc<Mutex<mpsc::Receiver<Vec<u8>>>>,
+    pub(crate) rx: Arc<Mutex<mpsc::Receiver<Queued>>>,
+    /// Nanoseconds the last batch's oldest event waited in the queue (`last_batch_lag`).
+    pub(crate) lag_ns: AtomicU64,
     pub(crate) waker: Arc<Waker>,
     pub(crate) requests: Arc<Requests>,
     pub(crate) session_configured: Vec<u8>,
@@ -193,7 +202,7 @@ impl ThreadHandle {
             };
             let rx = Arc::clone(&self.rx);
             let handle = handle.clone();
-            let got: Option<Option<Vec<u8>>> = py.detach(move || {
+            let got: Option<Option<(Vec<u8>, Instant)>> = py.detach(move || {
                 let mut rx = lock(&rx);
                 handle.block_on(async {
                     match tokio::time::timeout(slice, rx.recv()).await {
@@ -204,7 +213,10 @@ impl ThreadHandle {
                 })
             });
             match got {
-                Some(Some(bytes)) => return Ok(Some(PyBytes::new(py, &bytes))),
+                Some(Some((bytes, at))) => {
+                    self.taken(at);
+                    return Ok(Some(PyBytes::new(py, &bytes)));
+                }
                 Some(None) => return Err(self.closed()),
                 None => {}
             }
@@ -221,13 +233,21 @@ impl ThreadHandle {
         let mut rx = lock(&self.rx);
         match rx.try_recv() {
             Ok(first) => {
-                let bytes = batch(&mut rx, first);
+                let (bytes, at) = batch(&mut rx, first);
                 drop(rx);
+                self.taken(at);
                 Ok(Some(PyBytes::new(py, &bytes)))
             }
             Err(mpsc::error::TryRecvError::Empty) => Ok(None),
             Err(mpsc::error::TryRecvError::Disconnected) => Err(self.closed()),
         }
+    }
+
+    /// Seconds the oldest event of the last batch read waited between the pump taking it from
+    /// codex-core and Python reading the batch (0.0 before the first batch).
+    #[getter]
+    fn last_batch_lag(&self) -> f64 {
+        self.lag_ns.load(Ordering::Relaxed) as f64 / 1e9
     }
 
     /// Asks for a wake-up when the next event arrives (for asyncio readers): call, then
@@ -414,7 +434,7 @@ impl ThreadHandle {
     }
 }
 
-fn lock(rx: &Mutex<mpsc::Receiver<Vec<u8>>>) -> std::sync::MutexGuard<'_, mpsc::Receiver<Vec<u8>>> {
+fn lock(rx: &Mutex<mpsc::Receiver<Queued>>) -> std::sync::MutexGuard<'_, mpsc::Receiver<Queued>> {
     rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -439,6 +459,11 @@ impl ThreadHandle {
         }))
     }
 
+    fn taken(&self, at: Instant) {
+        let waited = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.lag_ns.store(waited, Ordering::Relaxed);
+    }
+
     fn closed(&self) -> PyErr {
         CoreError::Closed(format!("thread {} has ended: every event was read", self.id)).into_pyerr()
     }
@@ -452,10 +477,12 @@ mod tests {
     fn a_batch_takes_every_queued_event_as_one_json_array() {
         let (tx, mut rx) = mpsc::channel(8);
         for n in 0..5 {
-            tx.try_send(format!(r#"{{"n":{n}}}"#).into_bytes()).unwrap();
+            tx.try_send((Instant::now(), format!(r#"{{"n":{n}}}"#).into_bytes())).unwrap();
         }
         let first = rx.try_recv().unwrap();
-        let bytes = batch(&mut rx, first);
+        let queued_at = first.0;
+        let (bytes, oldest) = batch(&mut rx, first);
+        assert_eq!(oldest, queued_at);
         let parsed: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(parsed.len(), 5);
         assert_eq!(parsed[4]["n"], 4);
@@ -464,10 +491,10 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_instead_of_dropping() {
-        let (tx, _rx) = mpsc::channel::<Vec<u8>>(2);
-        tx.try_send(b"1".to_vec()).unwrap();
-        tx.try_send(b"2".to_vec()).unwrap();
+        let (tx, _rx) = mpsc::channel::<Queued>(2);
+        tx.try_send((Instant::now(), b"1".to_vec())).unwrap();
+        tx.try_send((Instant::now(), b"2".to_vec())).unwrap();
         // The pump awaits `send` here (back-pressure); nothing is discarded.
-        assert!(matches!(tx.try_send(b"3".to_vec()), Err(mpsc::error::TrySendError::Full(_))));
+        assert!(matches!(tx.try_send((Instant::now(), b"3".to_vec())), Err(mpsc::error::TrySendError::Full(_))));
     }
 }
