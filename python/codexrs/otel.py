@@ -43,20 +43,13 @@ from .events import (
     TurnComplete,
     TurnStarted,
 )
+from ._extras import require
 from .hooks import HookEvent
 
 __all__ = ["Instrumentation", "instrument"]
 
 _TOKEN_KINDS = {"input": "input_tokens", "cached_input": "cached_input_tokens", "output": "output_tokens",
                 "reasoning_output": "reasoning_output_tokens"}  # fmt: skip
-
-
-def _otel() -> Any:
-    try:
-        from opentelemetry import metrics, trace
-    except ImportError as exc:  # the `otel` extra
-        raise ImportError("codexrs.otel needs OpenTelemetry: pip install 'codexrs[otel]'") from exc
-    return trace, metrics
 
 
 @dataclass
@@ -79,7 +72,8 @@ class Instrumentation:
     """The hook :func:`instrument` installs; :meth:`close` ends every open span and removes it."""
 
     def __init__(self, target: Any, tracer_provider: Any = None, meter_provider: Any = None) -> None:
-        trace, metrics = _otel()
+        trace = require("opentelemetry.trace", feature="codexrs.otel", library="OpenTelemetry", extra="otel")
+        metrics = require("opentelemetry.metrics", feature="codexrs.otel", library="OpenTelemetry", extra="otel")
         self._trace = trace
         self._target = target
         self.tracer = trace.get_tracer("codexrs", tracer_provider=tracer_provider)

@@ -13,6 +13,7 @@ process).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +148,6 @@ async def watch(
     foreign file), not raised. Runs until cancelled (``break`` out of the loop, or cancel the
     task).
     """
-    import logging
-
     log = logging.getLogger("codexrs")
     home = Path(codex_home)
     followers: dict[Path, _Follower] = {}

@@ -19,6 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .._extras import require
 from ._progress import Progress
 from ._run import ResultsFile, blank_record, run_task
 from ._tasks import Task
@@ -31,14 +32,6 @@ HOME_FILES = ("config.toml", "auth.json", "AGENTS.md")
 ATTEMPTS = 2
 #: How long the workers may take to start (Ray places each on a node with a free CPU), in seconds.
 PLACEMENT_TIMEOUT_S = 180.0
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:  # the `ray` extra
-        raise ImportError("codexrs batch --ray needs Ray: pip install 'codexrs[ray]'") from exc
-    return ray
 
 
 class Worker:
@@ -127,7 +120,7 @@ async def run_on_ray(
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive int, not {workers!r}")
-    ray = _ray()
+    ray = require("ray", feature="codexrs batch --ray", library="Ray", extra="ray")
     started = _connect(ray, address, workers)
     actors: list[Any] = []
     try:

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .._extras import require
+
 __all__ = ["Results", "load", "write_report"]
 
 #: The outcomes a result line can have, in the order the page shows them, with their colours.
@@ -180,19 +182,11 @@ def _outcome_badge(outcome: str | None) -> str:
 # -- charts (Plotly) -------------------------------------------------------------------------
 
 
-def _plotly() -> Any:
-    try:
-        import plotly.graph_objects as go
-    except ImportError as exc:  # the `report` extra
-        raise ImportError("codexrs report needs Plotly: pip install 'codexrs[report]'") from exc
-    return go
-
-
 class _Charts:
     """Plotly figures rendered as ``<div>``s; the page inlines Plotly's JavaScript once."""
 
     def __init__(self) -> None:
-        self.go = _plotly()
+        self.go = require("plotly.graph_objects", feature="codexrs report", library="Plotly", extra="report")
         self.count = 0
 
     def html(self, fig: Any, title: str) -> str:

@@ -105,20 +105,22 @@ struct SpanIds {
 
 impl Visit for SpanIds {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, value.to_string());
+        let _ = self.set(field, value.to_string());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.set(field, format!("{value:?}"));
+        let _ = self.set(field, format!("{value:?}"));
     }
 }
 
 impl SpanIds {
-    fn set(&mut self, field: &Field, value: String) {
+    /// Keeps `value` if the field names a thread or a turn; hands it back otherwise.
+    fn set(&mut self, field: &Field, value: String) -> Option<String> {
         match field.name() {
             "thread_id" => self.thread_id = Some(value),
             "submission.id" | "turn_id" => self.turn_id = Some(value),
-            _ => {}
+            _ => return Some(value),
         }
+        None
     }
 }
 
@@ -141,11 +143,10 @@ impl Visit for Fields {
 
 impl Fields {
     fn put(&mut self, field: &Field, value: String) {
-        match field.name() {
-            "message" => self.message = value,
-            "thread_id" => self.ids.thread_id = Some(value),
-            "turn_id" | "submission.id" => self.ids.turn_id = Some(value),
-            name => self.rest.push((name.to_string(), value)),
+        if field.name() == "message" {
+            self.message = value;
+        } else if let Some(value) = self.ids.set(field, value) {
+            self.rest.push((field.name().to_string(), value));
         }
     }
 }
@@ -240,10 +241,8 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // `enabled` already let only passing events through (an event never names ids).
         let meta = event.metadata();
-        if !passes(meta) {
-            return;
-        }
         let Some((tx, _)) = QUEUE.get() else { return };
         let mut fields = Fields::default();
         event.record(&mut fields);
