@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from types import SimpleNamespace
 from typing import Any, cast
 
 import msgspec
@@ -70,7 +71,7 @@ def test_a_changed_task_complete_still_ends_the_turn() -> None:
     decoded = ev.decode_batch(batch)
     end = decoded[-1][1]
     assert isinstance(end, ev.GenericEvent) and end.type == "task_complete" and end.decode_error
-    core = _ThreadCore(cast(Any, None), None, None)
+    core = _ThreadCore(cast(Any, SimpleNamespace(id="thread")), None, None)  # observe() alone: no native call
     turn = _Turn(turn_id="t1", usage_start=_ZERO, usage_end=_ZERO)
     for sub_id, event in decoded:
         core.observe(sub_id, event, turn)
@@ -83,6 +84,7 @@ def test_every_codex_variant_and_codexrs_event_has_one_class() -> None:
         "codexrs_approval_denied",
         "codexrs_request_timed_out",
         "codexrs_encode_error",
+        "codexrs_panic",
     }
     assert not hasattr(ev, "AgentReasoningDelta")  # gone from the linked codex-core
 

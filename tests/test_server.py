@@ -132,7 +132,7 @@ def test_bad_input_gets_4xx_with_a_message(server: str) -> None:
         cases = [
             (api.post("/api/threads", json={"name": "ok"}), 409, "exists"),
             (api.post("/api/threads", json={"nmae": "typo"}), 400, "unknown fields: nmae"),
-            (api.post("/api/threads", content=b"{not json"), 400, "not JSON"),
+            (api.post("/api/threads", content=b"{not json", headers={"Content-Type": "application/json"}), 400, "not JSON"),
             (api.post("/api/threads/ok/send", json={}), 400, "input"),
             (api.post("/api/threads/ok/wait", json={}), 409, "nothing was sent"),
             (api.post("/api/threads/ok/wait", json={"timeout": "soon"}), 400, "timeout"),
@@ -153,9 +153,9 @@ def test_bad_input_gets_4xx_with_a_message(server: str) -> None:
 
 def test_serve_refuses_to_listen_beyond_loopback_without_a_token(codex_home: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CODEXRS_TOKEN"}
-    done = subprocess.run([sys.executable, "-m", "codexrs.cli", "serve", "--host", "0.0.0.0", "--codex-home", str(codex_home)],
+    done = subprocess.run([sys.executable, "-m", "codexrs.cli", "serve", "--host", "0.0.0.0", "--no-token", "--codex-home", str(codex_home)],
                           capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
-    assert done.returncode == 2 and "--token" in done.stdout
+    assert done.returncode == 2 and "--no-token is allowed only when listening on loopback" in done.stdout
 
 
 @pytest.mark.timeout(300)
@@ -178,6 +178,7 @@ def test_the_dashboard_streams_a_turn_and_clicks_an_approval_through(server: str
 
         wait_for(f"return document.querySelector('{card} .status')")
         wait_for("return document.getElementById('conn').textContent === 'live'")
+        assert driver.current_url == f"{server}/"  # the token is kept for the tab, out of the address bar
         driver.execute_script(  # counts the changes of the card's text as they are drawn
             f"window.textChanges = 0; new MutationObserver(function () {{ window.textChanges++; }})"
             f".observe(document.querySelector('{card} .text'), {{childList: true, characterData: true, subtree: true}});"

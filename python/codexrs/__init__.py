@@ -20,7 +20,7 @@ from . import _native, events, hooks, inputs, items, logs, manager, requests, to
 from ._account import Account, CodexCoreVersion, Model, codex_core_version
 from ._engine import AsyncCodex, Codex, default_codex_home
 from ._mcp import McpServer, McpTool
-from ._manager_sync import Manager
+from ._manager_sync import Manager, ManagerEventStream, SyncManagedThread, SyncThreadHandle
 from .manager import AsyncManager, ManagedThread, ManagerEvent, ManagerUsage, NameTakenError, TurnTimings
 from .inputs import (
     AudioInput,
@@ -85,6 +85,7 @@ __all__ = [
     "ManagedThread",
     "Manager",
     "ManagerEvent",
+    "ManagerEventStream",
     "ManagerUsage",
     "McpServer",
     "McpTool",
@@ -105,6 +106,8 @@ __all__ = [
     "SkillInput",
     "StoredThread",
     "StoredTurn",
+    "SyncManagedThread",
+    "SyncThreadHandle",
     "TextInput",
     "Thread",
     "ThreadHistory",

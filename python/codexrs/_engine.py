@@ -18,7 +18,7 @@ from . import _native
 from ._account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
 from ._defaults import engine_config, raise_open_file_limit
 from ._helper import helper_path
-from ._options import ApprovalPolicy, SandboxMode, positive_seconds
+from ._options import ApprovalPolicy, SandboxMode, positive_seconds, timeout_seconds
 from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn
 from ._store import StoredThread, ThreadPage, stored_thread, thread_page
 from ._thread import AsyncThread, Thread, ThreadArgs, config_json
@@ -326,8 +326,15 @@ class Codex:
         except KeyError:
             raise ThreadNotFoundError(f"no thread {thread_id!r} in this Codex") from None
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Shuts every thread down (waiting at most ``timeout`` seconds). Idempotent."""
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Shuts every thread down (waiting at most ``timeout`` seconds; ``None`` or ``inf``: no
+        limit). Idempotent.
+
+        Raises:
+            TypeError: ``timeout`` is not a number or ``None``.
+            ConfigError: ``timeout`` is NaN or negative.
+        """
+        timeout = timeout_seconds("timeout", timeout)
         self._pollers.stop_all()
         if not self._engine.closed:
             self._threads.clear()
@@ -532,8 +539,9 @@ class AsyncCodex:
         except KeyError:
             raise ThreadNotFoundError(f"no thread {thread_id!r} in this AsyncCodex") from None
 
-    async def close(self, timeout: float = 10.0) -> None:
-        """Shuts every thread down (at most ``timeout`` seconds). Idempotent."""
+    async def close(self, timeout: float | None = 10.0) -> None:
+        """Shuts every thread down (at most ``timeout`` seconds; ``None``: no limit). Idempotent."""
+        timeout = timeout_seconds("timeout", timeout)
         self._pollers.stop_all()
         if self._engine is not None and not self._engine.closed:
             self._threads.clear()

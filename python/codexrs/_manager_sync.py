@@ -1,23 +1,93 @@
-"""The sync twin of :class:`~codexrs.AsyncManager`."""
+"""The sync twin of :class:`~codexrs.AsyncManager`, callable from any number of threads at once.
+
+:class:`Manager` runs an :class:`AsyncManager` on an event loop in a thread of its own, and every
+one of its methods, from any thread, does its work there: a method that waits (``create``,
+``send``, ``wait``, ...) runs its coroutine on the loop and waits for it, waking every
+:data:`_SLICE` so Ctrl-C is noticed; a method that reads (``list``, ``status``, ``get``, ...)
+reads on the loop's thread too, so it never sees the manager's state halfway through a change.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
 import os
+import queue
 import threading
-from typing import Any, Coroutine, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Coroutine, Generic, Iterator, Mapping, Sequence, TypeVar, cast
 
-from ._manager_types import ManagerUsage, ThreadStatus
+from ._manager_types import ManagerEvent, ManagerUsage, ThreadStatus, TurnTimings
+from ._options import timeout_seconds
 from ._rate_source import SnapshotLike, SourceFn
+from ._store import StoredThread, ThreadHistory
 from ._turn import Input, TurnResult
+from .errors import EngineClosedError
 from .events import RateLimitSnapshot
 from .hooks import Hook
 from .manager import AsyncManager, ManagedThread
+from .requests import Request
 
-__all__ = ["Manager"]
+__all__ = ["Manager", "ManagerEventStream", "SyncManagedThread", "SyncThreadHandle"]
 
 _T = TypeVar("_T")
+
+#: Seconds between a waiting call's checks for Ctrl-C (as the native waits' ``SLICE``).
+_SLICE = 0.05
+#: Seconds a call interrupted by Ctrl-C waits for the coroutine it started to end, cancelled.
+_CANCEL_WAIT = 5.0
+
+
+class _Call(Generic[_T]):
+    """One coroutine run on the manager's loop for a thread that waits for its outcome.
+
+    The outcome is handed over through :attr:`finished` (a ``threading.Event``), so it reaches
+    the waiting thread even when the loop stops right after the coroutine ends.
+    """
+
+    def __init__(self, coro: Coroutine[Any, Any, _T]) -> None:
+        self._coro = coro
+        self._task: asyncio.Task[None] | None = None
+        self._running = False
+        self.cancelled = False
+        self._value: _T | None = None
+        self._error: BaseException | None = None
+        self.finished = threading.Event()
+
+    def start(self) -> None:
+        """On the loop: runs the coroutine as a task."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        if self.cancelled:  # cancelled before it started: it never runs
+            self._coro.close()
+            self._error = asyncio.CancelledError()
+            self.finished.set()
+            return
+        self._running = True
+        try:
+            self._value = await self._coro
+        except BaseException as exc:  # the waiting thread raises it
+            self._error = exc
+        finally:
+            self.finished.set()
+
+    def cancel_on_loop(self) -> None:
+        """On the loop: cancels the coroutine (at once if it has not started)."""
+        self.cancelled = True
+        if self._running and self._task is not None:
+            self._task.cancel()
+
+    def outcome(self) -> _T:
+        """The coroutine's value, or raises its exception."""
+        if self._error is not None:
+            if isinstance(self._error, asyncio.CancelledError):
+                raise EngineClosedError("the manager closed while this call waited")
+            raise self._error
+        return cast(_T, self._value)
+
+
+async def _now(fn: Callable[[], _T]) -> _T:
+    return fn()
 
 
 class Manager:
@@ -26,6 +96,15 @@ class Manager:
     It runs an :class:`AsyncManager` on an event loop in a thread of its own, so turns run and
     handlers are called there while the caller's thread waits only in the methods that wait
     (``create``, ``wait``, ...). A context manager; :meth:`close` stops the loop and its thread.
+
+    Thread-safe: any method may be called from any thread, from many at once; reads (``get``,
+    ``list``, ``status``, the attributes of a :class:`SyncManagedThread`) happen on the loop's
+    thread. Ctrl-C (``KeyboardInterrupt``) in a call that waits cancels the coroutine that call
+    started (``wait`` stops waiting; the turn goes on, as after a ``timeout``) and waits at most
+    5 s for it to end before raising; the manager stays usable. A hook or handler running on
+    the manager's own thread may read (``list``, ``status``) but not call a method that waits
+    (``RuntimeError``: it would wait for itself). After :meth:`close`, reads still answer and
+    every other method raises :class:`~codexrs.EngineClosedError`.
     """
 
     def __init__(
@@ -45,7 +124,14 @@ class Manager:
         hooks: Sequence[Hook] | None = None,
     ) -> None:
         self._loop = asyncio.new_event_loop()
-        self._runner = threading.Thread(target=self._loop.run_forever, name="codexrs-manager", daemon=True)
+        #: Guards :attr:`_stopping` against calls being submitted as the loop stops.
+        self._lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._stopping = False
+        #: Set once the loop is closed: reads then happen in the caller's thread.
+        self._stopped = threading.Event()
+        self._calls: set[_Call[Any]] = set()
+        self._runner = threading.Thread(target=self._serve, name="codexrs-manager", daemon=True)
         self._runner.start()
 
         async def make() -> AsyncManager:
@@ -55,7 +141,11 @@ class Manager:
                 rate_limit_requeues=rate_limit_requeues, rate_limit_backoff=rate_limit_backoff,
                 thread_options=thread_options, hooks=hooks,
             )
-            return await manager.__aenter__()
+            try:
+                return await manager.__aenter__()
+            except BaseException:  # cancelled (Ctrl-C) or failed half-way: nothing left running
+                await manager.close()
+                raise
 
         try:
             self._async = self._call(make())
@@ -63,22 +153,111 @@ class Manager:
             self._stop()
             raise
 
+    # -- running things on the loop ------------------------------------------------------------
+    def _serve(self) -> None:
+        """The loop's thread: runs the loop until :meth:`_stop`, then ends what is left (calls
+        not started, tasks still running: cancelled, at most :data:`_CANCEL_WAIT`) and closes it."""
+        loop = self._loop
+        try:
+            loop.run_forever()
+            loop.run_until_complete(self._drain())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            with self._lock:
+                self._stopping = True
+            loop.close()
+            self._stopped.set()
+
+    async def _drain(self) -> None:
+        with self._lock:
+            calls = list(self._calls)
+        for call in calls:
+            call.cancel_on_loop()
+        ours = {call._task for call in calls}
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            if task not in ours:
+                task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_CANCEL_WAIT)
+
+    def _on_runner(self) -> bool:
+        return threading.get_ident() == self._runner.ident
+
+    def _submit(self, coro: Coroutine[Any, Any, _T]) -> _Call[_T] | None:
+        """Starts ``coro`` on the loop; ``None`` (``coro`` closed) once the loop stops."""
+        call = _Call(coro)
+        with self._lock:
+            if not self._stopping:
+                self._calls.add(call)
+                self._loop.call_soon_threadsafe(call.start)  # open while not stopping
+                return call
+        coro.close()
+        return None
+
+    def _wait(self, call: _Call[_T]) -> _T:
+        """Waits for ``call``; Ctrl-C cancels it, waits for that (bounded) and re-raises."""
+        try:
+            while not call.finished.wait(_SLICE):
+                if self._stopped.is_set() and not call.finished.is_set():
+                    raise EngineClosedError("the manager closed while this call waited")
+        except EngineClosedError:
+            raise
+        except BaseException:  # KeyboardInterrupt, or whatever a signal handler raised
+            try:
+                self._loop.call_soon_threadsafe(call.cancel_on_loop)
+                call.finished.wait(_CANCEL_WAIT)
+            except RuntimeError:
+                pass  # the loop is closed: nothing runs any more
+            raise
+        finally:
+            with self._lock:
+                self._calls.discard(call)
+        return call.outcome()
+
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        """Runs ``coro`` on the loop and waits for its outcome."""
+        if self._on_runner():
+            coro.close()
+            raise RuntimeError(
+                "this Manager method waits for the manager's own thread, and was called from it "
+                "(a hook or handler running there): call it from another thread"
+            )
+        call = self._submit(coro)
+        if call is None:
+            raise EngineClosedError("the manager is closed")
+        return self._wait(call)
+
+    def _read(self, fn: Callable[[], _T]) -> _T:
+        """``fn()`` on the loop's thread (in this thread once the loop is closed)."""
+        if self._on_runner():
+            return fn()
+        call = self._submit(_now(fn))
+        if call is None:  # closing: wait for the loop to end, then nothing else touches the state
+            while not self._stopped.wait(_SLICE):
+                pass
+            return fn()
+        return self._wait(call)
 
     def _stop(self) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._runner.join()
-        self._loop.close()
+        """Stops the loop (once) and waits for its thread to end."""
+        with self._lock:
+            if not self._stopping:
+                self._stopping = True
+                self._loop.call_soon_threadsafe(self._loop.stop)  # open: its thread closes it
+        self._runner.join()
 
-    def create(self, name: str | None = None, *, group: str | None = None, **thread_options: Any) -> ManagedThread:
-        """See :meth:`AsyncManager.create`."""
-        return self._call(self._async.create(name, group=group, **thread_options))
+    def _view(self, managed: ManagedThread) -> SyncManagedThread:
+        return SyncManagedThread(self, managed)
 
-    def resume(self, name_or_id: str, *, group: str | None = None, **thread_options: Any) -> ManagedThread:
-        """See :meth:`AsyncManager.resume`."""
-        return self._call(self._async.resume(name_or_id, group=group, **thread_options))
+    # -- threads --------------------------------------------------------------------------------
+    def create(self, name: str | None = None, *, group: str | None = None, **thread_options: Any) -> SyncManagedThread:
+        """See :meth:`AsyncManager.create`; returns the thread's sync view."""
+        return self._view(self._call(self._async.create(name, group=group, **thread_options)))
+
+    def resume(self, name_or_id: str, *, group: str | None = None, **thread_options: Any) -> SyncManagedThread:
+        """See :meth:`AsyncManager.resume`; returns the thread's sync view."""
+        return self._view(self._call(self._async.resume(name_or_id, group=group, **thread_options)))
 
     def remove(self, name_or_id: str) -> None:
         """See :meth:`AsyncManager.remove`."""
@@ -86,28 +265,36 @@ class Manager:
 
     def add_hook(self, hook: Hook) -> None:
         """See :meth:`AsyncManager.add_hook` (hooks run in the manager's own thread)."""
-        self._async.add_hook(hook)
+        self._read(lambda: self._async.add_hook(hook))
 
     def remove_hook(self, hook: Hook) -> None:
         """See :meth:`AsyncManager.remove_hook`."""
-        self._async.remove_hook(hook)
+        self._read(lambda: self._async.remove_hook(hook))
 
-    def get(self, name_or_id: str) -> ManagedThread:
-        """See :meth:`AsyncManager.get`."""
-        return self._async.get(name_or_id)
+    def get(self, name_or_id: str) -> SyncManagedThread:
+        """See :meth:`AsyncManager.get`; returns the thread's sync view."""
+        return self._view(self._read(lambda: self._async.get(name_or_id)))
 
-    def list(self, group: str | None = None) -> builtins.list[ManagedThread]:
-        """See :meth:`AsyncManager.list`."""
-        return self._async.list(group)
+    def list(self, group: str | None = None) -> builtins.list[SyncManagedThread]:
+        """See :meth:`AsyncManager.list`; returns the threads' sync views."""
+        return [self._view(m) for m in self._read(lambda: self._async.list(group))]
 
     def status(self, name_or_id: str) -> ThreadStatus:
         """See :meth:`AsyncManager.status`."""
-        return self._async.status(name_or_id)
+        return self._read(lambda: self._async.status(name_or_id))
 
     def last_message(self, name_or_id: str) -> str | None:
         """See :meth:`AsyncManager.last_message`."""
-        return self._async.last_message(name_or_id)
+        return self._read(lambda: self._async.last_message(name_or_id))
 
+    def events(self) -> ManagerEventStream:
+        """Every manager event from now on (from this call), in order, until the manager
+        closes: the sync twin of :meth:`AsyncManager.events`. Iterate it from any one thread;
+        ``close()`` it (or leave a ``with`` block, or drop it) to stop receiving. A blocked
+        ``next()`` notices Ctrl-C."""
+        return ManagerEventStream(self)
+
+    # -- turns ----------------------------------------------------------------------------------
     def send(self, name_or_id: str, input: Input, **turn_options: Any) -> None:
         """See :meth:`AsyncManager.send`: returns once the turn is queued."""
         self._call(self._async.send(name_or_id, input, **turn_options))
@@ -117,7 +304,8 @@ class Manager:
         return self._call(self._async.interrupt(name_or_id))
 
     def wait(self, name_or_id: str, timeout: float | None = None) -> TurnResult:
-        """See :meth:`AsyncManager.wait`."""
+        """See :meth:`AsyncManager.wait`. Ctrl-C stops the wait (``KeyboardInterrupt``); the
+        turn goes on."""
         return self._call(self._async.wait(name_or_id, timeout))
 
     def wait_all(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> dict[str, TurnResult]:
@@ -130,7 +318,7 @@ class Manager:
 
     def usage(self, name_or_id: str | None = None, *, group: str | None = None) -> ManagerUsage:
         """See :meth:`AsyncManager.usage`."""
-        return self._async.usage(name_or_id, group=group)
+        return self._read(lambda: self._async.usage(name_or_id, group=group))
 
     def rate_limits(self, refresh: bool = False) -> dict[str, RateLimitSnapshot]:
         """See :meth:`AsyncManager.rate_limits`."""
@@ -144,19 +332,213 @@ class Manager:
     @property
     def peak_running(self) -> int:
         """The most turns that ever ran at once."""
-        return self._async.peak_running
+        return self._read(lambda: self._async.peak_running)
 
-    def close(self, timeout: float = 10.0) -> None:
-        """See :meth:`AsyncManager.close`; then stops the manager's loop thread. Idempotent."""
-        if self._loop.is_closed():
-            return
-        try:
-            self._call(self._async.close(timeout))
-        finally:
-            self._stop()
+    def close(self, timeout: float | None = 10.0) -> None:
+        """See :meth:`AsyncManager.close`; then stops the manager's loop thread (calls other
+        threads are still waiting in end with :class:`~codexrs.EngineClosedError`). Idempotent;
+        from any thread but the manager's own (``RuntimeError``)."""
+        timeout = timeout_seconds("timeout", timeout)
+        if self._on_runner():
+            raise RuntimeError("a Manager cannot be closed from its own thread (a hook or handler running there)")
+        with self._close_lock:
+            if self._stopped.is_set():
+                return
+            try:
+                self._call(self._async.close(timeout))
+            finally:
+                self._stop()
 
     def __enter__(self) -> Manager:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SyncThreadHandle:
+    """The codex thread of a :class:`SyncManagedThread`, for sync code: what
+    ``ManagedThread.thread`` (an :class:`~codexrs.AsyncThread`) is to async code, limited to
+    what goes beside the manager's own turns (which go through :meth:`Manager.send`). Each call
+    runs on the manager's loop and may be made from any thread.
+
+    Attributes:
+        id: The codex thread id.
+    """
+
+    def __init__(self, manager: Manager, managed: ManagedThread) -> None:
+        self._manager = manager
+        self._managed = managed  # its ``thread`` is replaced when an idle thread is reloaded
+        self.id = managed.id
+
+    def respond(self, request: Request, answer: object) -> bool:
+        """Answers a pending request of this thread (one its handler left pending by
+        returning :data:`codexrs.requests.DEFER`); see :meth:`codexrs.Thread.respond`.
+
+        Returns:
+            ``True`` once codex-core accepted the answer; ``False``, sending nothing, when the
+            request is no longer pending (answered, or denied at its ``request_timeout``).
+
+        Raises:
+            TypeError / ConfigError: ``answer`` is not an answer for the request's kind (the
+                request is denied).
+        """
+
+        async def respond() -> bool:
+            return await self._managed.thread.respond(request, answer)
+
+        return self._manager._call(respond())
+
+    def info(self) -> StoredThread:
+        """The thread as codex's store has it; see :meth:`codexrs.Thread.info`."""
+
+        async def info() -> StoredThread:
+            return await self._managed.thread.info()
+
+        return self._manager._call(info())
+
+    def read(self) -> ThreadHistory:
+        """The thread as codex stored it (its turns and items); see :meth:`codexrs.Thread.read`."""
+
+        async def read() -> ThreadHistory:
+            return await self._managed.thread.read()
+
+        return self._manager._call(read())
+
+    def __repr__(self) -> str:
+        return f"<SyncThreadHandle {self.id}>"
+
+
+class SyncManagedThread:
+    """A thread of a :class:`Manager`, for sync code: :class:`~codexrs.ManagedThread`'s
+    attributes, each read on the manager's loop thread when asked for (so always current), and
+    :attr:`thread`, a :class:`SyncThreadHandle` (``thread.respond(request, answer)`` answers a
+    deferred request). Two views of one thread are equal.
+
+    Attributes:
+        name: Its unique name.
+        id: The codex thread id.
+        group: Its group (``group_limits``), or ``None``.
+        thread: Its codex thread, for sync code (:class:`SyncThreadHandle`).
+    """
+
+    def __init__(self, manager: Manager, managed: ManagedThread) -> None:
+        self._manager = manager
+        self._managed = managed
+        self.name = managed.name
+        self.group = managed.group
+        self.thread = SyncThreadHandle(manager, managed)
+
+    @property
+    def id(self) -> str:
+        return self.thread.id
+
+    def _read(self, fn: Callable[[ManagedThread], _T]) -> _T:
+        return self._manager._read(lambda: fn(self._managed))
+
+    @property
+    def status(self) -> ThreadStatus:
+        """``idle``, ``queued``, ``rate_limited``, ``running``, ``waiting_for_approval`` or
+        ``closed``."""
+        return self._read(lambda m: m.status)
+
+    @property
+    def queued_turns(self) -> int:
+        """Turns sent to the thread and not started yet."""
+        return self._read(lambda m: m.queued_turns)
+
+    @property
+    def last_result(self) -> TurnResult | None:
+        """The result of its last finished turn, or ``None``."""
+        return self._read(lambda m: m.last_result)
+
+    @property
+    def last_timings(self) -> TurnTimings | None:
+        """Its last finished turn's queue wait, time to first token and wall time."""
+        return self._read(lambda m: m.last_timings)
+
+    @property
+    def activity(self) -> str:
+        """What its running turn did last, one line (empty between turns)."""
+        return self._read(lambda m: m.activity)
+
+    @property
+    def usage(self) -> ManagerUsage:
+        """What its turns used."""
+        return self._read(lambda m: m.usage)
+
+    @property
+    def idle_since(self) -> float:
+        """When it last finished a turn (or was created), ``time.monotonic()`` seconds."""
+        return self._read(lambda m: m.idle_since)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether its codex thread is loaded (``idle_timeout`` unloads idle ones)."""
+        return self._read(lambda m: m.loaded)
+
+    @property
+    def rate_limited_until(self) -> float | None:
+        """While its next turn waits for a rate-limit window to reset: when (Unix seconds)."""
+        return self._read(lambda m: m.rate_limited_until)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SyncManagedThread) and other._managed is self._managed
+
+    def __hash__(self) -> int:
+        return id(self._managed)
+
+    def __repr__(self) -> str:
+        return f"<SyncManagedThread {self.name!r} {self.id}>"
+
+
+class ManagerEventStream:
+    """:meth:`Manager.events`: the manager's events from its creation on, as a sync iterator
+    (``for event in manager.events(): ...``) that ends when the manager closes. A context
+    manager; :meth:`close` stops it (breaking out of a ``for`` and dropping it does too).
+    ``next()`` blocks (noticing Ctrl-C) until an event comes."""
+
+    def __init__(self, manager: Manager) -> None:
+        self._manager = manager
+        self._queue: queue.SimpleQueue[ManagerEvent | None] = queue.SimpleQueue()
+        self._done = False
+        self._watching = True
+        manager._read(lambda: manager._async._watch(self._queue))  # on the loop, at once
+
+    def __iter__(self) -> Iterator[ManagerEvent]:
+        return self
+
+    def __next__(self) -> ManagerEvent:
+        while not self._done:
+            try:
+                event = self._queue.get(timeout=_SLICE)
+            except queue.Empty:
+                if self._manager._stopped.is_set() and self._queue.empty():
+                    self._done = True  # the loop ended without a word: nothing more comes
+                continue
+            if event is None:  # the manager closed
+                self._done = True
+                break
+            return event
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stops receiving events; the iterator ends. Idempotent."""
+        self._done = True
+        if self._watching:
+            self._watching = False
+            self._manager._read(lambda: self._manager._async._unwatch(self._queue))
+
+    def __enter__(self) -> ManagerEventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_watching", False):
+            return
+        try:  # never blocks: the loop drops the queue when it gets to it
+            self._manager._loop.call_soon_threadsafe(self._manager._async._unwatch, self._queue)
+        except Exception:
+            pass  # the loop is closed (or was never made): nothing to drop

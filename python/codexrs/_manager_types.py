@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Protocol
 
 from . import items
 from ._turn import TurnResult
-from .errors import CodexError
+from .errors import NameTakenError
 
 __all__ = ["ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus", "TurnTimings"]
 
 ThreadStatus = Literal["idle", "queued", "rate_limited", "running", "waiting_for_approval", "closed"]
-
-
-class NameTakenError(CodexError):
-    """Another thread of this manager (or of codex's store) already has this name."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +38,13 @@ class ManagerEvent:
     name: str
     at: float
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Watcher(Protocol):
+    """Where :meth:`AsyncManager.events` (an ``asyncio.Queue``) or the sync ``Manager.events``
+    (a ``queue.SimpleQueue``) receives a manager's events; ``None`` ends them."""
+
+    def put_nowait(self, item: ManagerEvent | None, /) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ codex's own names are accepted, and the official ``openai-codex`` SDK's sandbox 
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 from typing import Literal, get_args
 
@@ -125,12 +127,47 @@ def review_target(target: object) -> dict[str, object]:
     )
 
 
-def positive_seconds(name: str, value: object, *, or_none: bool = False) -> float:
-    """``value`` (an int or float, not a bool) as a positive number of seconds.
+def _number(name: str, value: object, accepted: str) -> float:
+    """``value`` as a float: any real number but a bool (an int too large for a float is ±inf)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {accepted}, not {type(value).__name__} {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        return -math.inf if value < 0 else math.inf
+
+
+def timeout_seconds(name: str, value: object, *, positive: bool = False) -> float | None:
+    """A timeout parameter checked: ``None`` or ``inf`` is ``None`` (no limit); otherwise a
+    finite number of seconds, ``>= 0`` (``> 0`` when ``positive``), as a float.
+
+    Args:
+        name: The parameter's name, for the error messages.
+        value: What the caller passed.
+        positive: Refuse ``0`` too (a timeout that must let something happen first).
 
     Raises:
-        TypeError: It is not one (the message says ``or None`` when ``or_none``).
+        TypeError: ``value`` is not ``None`` or a real number (a ``bool`` or a ``str`` is not).
+        ConfigError: ``value`` is NaN or negative (or ``0`` when ``positive``).
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise TypeError(f"{name} must be a positive number of seconds{' or None' if or_none else ''}, not {value!r}")
-    return float(value)
+    if value is None:
+        return None
+    kind = "a positive" if positive else "a non-negative"
+    seconds = _number(name, value, f"{kind} number of seconds or None")
+    if math.isnan(seconds) or seconds < 0 or (positive and seconds == 0):
+        raise ConfigError(f"{name} must be {kind} number of seconds or None (no limit), not {value!r}")
+    return None if seconds == math.inf else seconds
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """A duration that is not a timeout (a poll period, a back-off): a finite number of seconds
+    ``> 0``, as a float.
+
+    Raises:
+        TypeError: ``value`` is not a real number (a ``bool`` or a ``str`` is not).
+        ConfigError: ``value`` is NaN, infinite, zero or negative.
+    """
+    seconds = _number(name, value, "a positive number of seconds")
+    if not (0 < seconds < math.inf):
+        raise ConfigError(f"{name} must be a positive, finite number of seconds, not {value!r}")
+    return seconds

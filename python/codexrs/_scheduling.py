@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._options import positive_seconds
+from ._options import timeout_seconds
 from ._turn import Input, TurnResult
 
 
@@ -65,5 +65,5 @@ def check_limit(name: str, value: object) -> int | None:
 
 
 def check_seconds(name: str, value: object) -> float | None:
-    """``value`` as a positive number of seconds, or ``None``."""
-    return None if value is None else positive_seconds(name, value, or_none=True)
+    """``value`` as a positive number of seconds, or ``None`` (also for ``inf``): no limit."""
+    return timeout_seconds(name, value, positive=True)

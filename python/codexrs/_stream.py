@@ -3,18 +3,28 @@
 A stream reads the thread's batches through :class:`~codexrs._turn._ThreadCore` and answers
 requests (:mod:`codexrs.requests`) with the thread's handlers; the rule for when leaving a stream interrupts its
 turn is on :class:`_StreamBase`.
+
+Handlers never hold the reader: on a sync thread each request's handler runs on a daemon worker
+thread of its own (handlers may run at once: they must be thread-safe), on an async thread as a
+task (cancelled when the engine closes; a sync handler there runs on the loop and must not
+block). The stream hands the request to its reader at once and keeps reading, so a handler that
+waits (for a person) cannot keep the turn past its ``request_timeout``: codexrs denies the
+request, the turn goes on, and the handler's late answer is refused (nothing is sent) and logged
+as a warning on the ``codexrs`` logger.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from typing import cast
+import threading
+from typing import Any, cast
 
-from ._turn import HANDLER_RAISED, Input, TurnResult, _await_pending, _items_json, _next_batch, _ThreadCore, _Turn
-from .errors import ConfigError, turn_failed
+from ._turn import HANDLER_INVALID, HANDLER_RAISED, Input, TurnResult, _await_pending, _items_json, _ThreadCore, _Turn
+from .errors import CodexError, ConfigError, InternalError, turn_failed
 from .events import Event
-from .requests import DEFER, Request
+from .requests import DEFER, Request, RequestHandler, answer_json, key_of
 
 __all__ = ["AsyncTurnHandle", "AsyncTurnStream", "TurnHandle", "TurnStream"]
 
@@ -90,7 +100,8 @@ class TurnStream(_StreamBase):
 
     Each read takes every event already queued. Leaving early (``break``, an exception,
     Ctrl-C, ``close()``, leaving a ``with`` block) interrupts the turn, unless another stream
-    of the same turn is still open (see :class:`_StreamBase`).
+    of the same turn is still open (see :class:`_StreamBase`); the events read after that
+    are kept on the turn, never lost, and ``result()`` reads it to its end.
     """
 
     def __iter__(self) -> TurnStream:
@@ -102,36 +113,15 @@ class TurnStream(_StreamBase):
             turn.raise_handler_error()
             raise StopIteration
         try:
-            while True:
-                event = core.take(turn)
-                if event is not None:
-                    break
-                batch = core.native.next_batch(None)
-                if batch is not None:
-                    core.feed(batch)
+            event = cast(Event, core.read(turn))  # no deadline: never None
             if core.needs_answer(event):
-                self._answer(cast(Request, event))
+                _start_worker(core, turn, cast(Request, event))
         except BaseException:
+            core.keep_handing(turn)
             core.abandon(turn)
             raise
+        turn.handing = None
         return event
-
-    def _answer(self, request: Request) -> None:
-        handler = self._core.handler_for(request)
-        assert handler is not None
-        try:
-            answer = handler(request)
-            if inspect.isawaitable(answer):
-                if inspect.iscoroutine(answer):
-                    answer.close()
-                raise ConfigError("a request handler returned an awaitable on a sync Codex; use AsyncCodex")
-            if answer is not DEFER:
-                self._core.respond(request, answer)
-        except Exception as exc:
-            _handler_failed(self._core, self._turn, request, exc)
-        except BaseException:
-            self._core.deny(request, HANDLER_RAISED)
-            raise
 
     def close(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""
@@ -144,16 +134,114 @@ class TurnStream(_StreamBase):
         self.close()
 
 
-def _handler_failed(core: _ThreadCore, turn: _Turn, request: Request, exc: Exception) -> None:
+HANDLER_CANCELLED = "denied by codexrs: the request handler was cancelled"
+
+
+def _start_worker(core: _ThreadCore, turn: _Turn, request: Request) -> None:
+    """Runs the request's (sync) handler on a daemon thread of its own: a handler that blocks
+    holds nothing but its thread."""
+    handler = core.handler_for(request)
+    assert handler is not None
+    worker = threading.Thread(
+        target=_run_handler, args=(core, turn, request, handler), name=f"codexrs-handler-{request.type}", daemon=True
+    )
+    try:
+        worker.start()
+    except RuntimeError as exc:  # no thread can be started: fail closed
+        _handler_failed(core, turn, request, exc)
+
+
+def _run_handler(core: _ThreadCore, turn: _Turn, request: Request, handler: RequestHandler) -> None:
+    reason = HANDLER_RAISED
+    try:
+        answer = handler(request)
+        if inspect.isawaitable(answer):
+            if inspect.iscoroutine(answer):
+                answer.close()
+            raise ConfigError("a request handler returned an awaitable on a sync Codex; use AsyncCodex")
+        if answer is not DEFER:
+            reason = HANDLER_INVALID
+            payload = answer_json(request, answer)
+            reason = HANDLER_RAISED
+            _sent(request, core.send(request, payload))
+    except BaseException as exc:  # on its own thread: nobody above to raise to
+        _handler_failed(core, turn, request, exc, reason)
+
+
+def _start_task(core: _ThreadCore, turn: _Turn, request: Request) -> None:
+    """Runs the request's handler as a task of the running loop (kept by the thread's core)."""
+    handler = core.handler_for(request)
+    assert handler is not None
+    task = asyncio.get_running_loop().create_task(
+        _answer_async(core, turn, request, handler), name=f"codexrs-handler-{request.type}"
+    )
+    core.track_handler(task)
+
+
+async def _answer_async(core: _ThreadCore, turn: _Turn, request: Request, handler: RequestHandler) -> None:
+    reason = HANDLER_RAISED
+    try:
+        answer: Any = handler(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if answer is not DEFER:
+            reason = HANDLER_INVALID
+            payload = answer_json(request, answer)
+            reason = HANDLER_RAISED
+            _sent(request, await core.send_async(request, payload))
+    except asyncio.CancelledError:
+        _deny(core, request, HANDLER_CANCELLED)
+        raise
+    except BaseException as exc:
+        _handler_failed(core, turn, request, exc, reason)
+        if not isinstance(exc, Exception):
+            raise  # KeyboardInterrupt / SystemExit go on to the loop
+
+
+def _describe(request: Request) -> str:
+    return f"{type(request).__name__} {key_of(request)!r}"
+
+
+def _sent(request: Request, accepted: bool) -> None:
+    if not accepted:
+        _log.warning(
+            "the handler's answer to %s came after the request stopped waiting (denied at the "
+            "thread's request_timeout, or its turn ended); codex-core refused it, nothing was sent",
+            _describe(request),
+        )
+
+
+def _deny(core: _ThreadCore, request: Request, reason: str) -> bool:
+    try:
+        return core.deny(request, reason)
+    except CodexError:  # the engine is gone: nothing waits
+        return False
+
+
+def _handler_failed(core: _ThreadCore, turn: _Turn, request: Request, exc: BaseException, reason: str = HANDLER_RAISED) -> None:
     """A handler raised (or answered junk): the request is denied (if still pending), the turn
-    goes on, and the error reaches the reader once the turn has ended."""
-    core.deny(request, HANDLER_RAISED)
-    _log.warning("a request handler failed on %s; the request was denied", type(request).__name__, exc_info=exc)
-    if turn.handler_error is None:
-        turn.handler_error = exc
+    goes on, and the error reaches the reader once the turn has ended. The error is kept before
+    the denial lets codex go on, so the reader has it when it reads the turn's end."""
+    keep = isinstance(exc, Exception) and turn.handler_error is None
+    if keep:
+        turn.handler_error = cast(Exception, exc)
+    if _deny(core, request, reason):
+        _log.warning("a request handler failed on %s; the request was denied", _describe(request), exc_info=exc)
+        return
+    if keep and turn.handler_error is exc:
+        turn.handler_error = None  # the request no longer waited: the turn did not depend on it
+    _log.warning(
+        "a request handler failed on %s after the request stopped waiting (denied at the thread's "
+        "request_timeout, or its turn ended)",
+        _describe(request),
+        exc_info=exc,
+    )
 
 
 def _raise_if_failed(result: TurnResult) -> TurnResult:
+    if result.panic is not None:
+        where = f" at {result.panic.location}" if result.panic.location else ""
+        raise InternalError(f"a panic ended turn {result.id}: {result.panic.message}{where}")
     if result.status == "failed":
         raise turn_failed(result)
     return result
@@ -227,33 +315,15 @@ class AsyncTurnStream(_StreamBase):
             turn.raise_handler_error()
             raise StopAsyncIteration
         try:
-            while True:
-                event = core.take(turn)
-                if event is not None:
-                    break
-                await core.feed_async(await _next_batch(core))
+            event = await core.read_async(turn)
             if core.needs_answer(event):
-                await self._answer(cast(Request, event))
+                _start_task(core, turn, cast(Request, event))
         except BaseException:
+            core.keep_handing(turn)
             core.abandon(turn)
             raise
+        turn.handing = None
         return event
-
-    async def _answer(self, request: Request) -> None:
-        core = self._core
-        handler = core.handler_for(request)
-        assert handler is not None
-        try:
-            answer = handler(request)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            if answer is not DEFER:
-                await core.respond_async(request, answer)
-        except Exception as exc:
-            _handler_failed(core, self._turn, request, exc)
-        except BaseException:
-            core.deny(request, HANDLER_RAISED)
-            raise
 
     async def aclose(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""

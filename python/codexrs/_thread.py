@@ -26,6 +26,7 @@ from ._options import (
     review_target,
     sandbox_name,
     settings_json,
+    timeout_seconds,
 )
 from ._mcp import McpServer, servers
 from ._output import output_spec
@@ -112,9 +113,7 @@ class ThreadArgs:
         """
         if self.model is not None and not isinstance(self.model, str):
             raise TypeError(f"model must be a str, not {type(self.model).__name__}")
-        timeout = self.request_timeout
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-            raise TypeError(f"request_timeout must be a number of seconds or None, not {type(timeout).__name__}")
+        timeout = timeout_seconds("request_timeout", self.request_timeout, positive=True)
         return {
             "cwd": None if self.cwd is None else str(self.cwd),
             "model": self.model,
@@ -124,7 +123,7 @@ class ThreadArgs:
             "max_queued_events": self.max_queued_events,
             "raw_response_items": self.raw_response_items,
             "handled": self.handled(),
-            "request_timeout": None if timeout is None else float(timeout),
+            "request_timeout": timeout,
         }
 
 
@@ -212,6 +211,8 @@ class Thread:
             TurnFailedError: The turn ended ``"failed"`` (model/HTTP error); ``.result`` holds
                 everything the last attempt produced, ``.attempts`` how many there were.
             OutputValidationError: With ``output_schema``, the final message does not match it.
+            InternalError: A panic (a bug in codex-core or codexrs) ended the turn; the
+                thread takes new turns.
         """
         retries = check_retries(retries)
         attempt = 1
@@ -470,8 +471,10 @@ class AsyncThread:
         await _await_pending(engine.refresh_mcp_servers(self.id))
 
     async def close(self) -> None:
-        """Shuts the thread down and waits for it (its rollout stays)."""
+        """Shuts the thread down and waits for it (its rollout stays); a request handler still
+        running is cancelled (its request is denied if it still waits)."""
         self._codex._threads.pop(self.id, None)
+        self._core.cancel_handlers()
         try:
             await _await_pending(self._core.native.shutdown())
         except EngineClosedError:

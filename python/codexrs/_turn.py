@@ -1,10 +1,10 @@
 """A thread's event state machine and a turn's result: what sync and async share.
 
-:class:`_ThreadCore` reads a thread's batches, tracks its turns (keyed off codex's wire names
-and submission ids), answers approvals and settles abandoned turns; :class:`TurnResult` and
-:class:`Usage` are how a turn ended. The waiting differs by side: the sync side blocks in Rust
-without the GIL, the async side waits on its engine's one wake-up descriptor
-(:mod:`codexrs._wakeups`).
+:class:`_ThreadCore` reads a thread's batches (without losing any to an interruption:
+:mod:`codexrs._reading`), tracks its turns (keyed off codex's wire names and submission ids),
+answers approvals and settles abandoned turns; :class:`TurnResult` and :class:`Usage` are how a
+turn ended. The waiting differs by side: the sync side blocks in Rust without the GIL, the
+async side waits on its engine's one wake-up descriptor (:mod:`codexrs._wakeups`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import json
 import time
 import warnings
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, Sequence, Union, get_args
 
@@ -23,6 +22,7 @@ from ._output import OutputSpec, decode_output
 from .errors import CodexError, ConfigError, TurnInProgressError
 from .events import (
     AgentMessage,
+    CodexrsPanic,
     DynamicToolCallRequest,
     ErrorEvent,
     Event,
@@ -37,14 +37,14 @@ from .events import (
     TurnAborted,
     TurnComplete,
     TurnStarted,
-    decode_batch,
 )
 from .inputs import InputItem
 from .items import TurnItem
 from .requests import Request, RequestHandler, answer_json, key_of, kind_of
 from .tools import Tool
-from .hooks import Hook, call_hooks, call_hooks_async
-from ._wakeups import Dispatcher, dispatcher_for, next_batch
+from .hooks import Hook
+from ._reading import _Reader
+from ._wakeups import dispatcher_for
 
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
 
@@ -137,6 +137,9 @@ class TurnResult:
             schema's type, or parsed JSON for a dict schema); otherwise ``None``.
         review: For a :meth:`Thread.review` turn, codex's ``ReviewOutputEvent`` (findings,
             overall correctness and explanation), from ``exited_review_mode``.
+        panic: The :class:`~codexrs.events.CodexrsPanic` that failed the turn (a panic inside
+            codex-core's turn task or codexrs's event pump), if one did; ``error`` then names it
+            and ``run()`` raises :class:`~codexrs.InternalError`.
     """
 
     id: str
@@ -151,6 +154,7 @@ class TurnResult:
     completed_at: int | None = None
     output: Any = None
     review: ReviewOutputEvent | None = None
+    panic: CodexrsPanic | None = None
 
     @property
     def turn_id(self) -> str:
@@ -194,14 +198,18 @@ class _Turn:
     duration_ms: int | None = None
     started_at: int | None = None
     completed_at: int | None = None
-    #: Events read after the turn's reader went away (kept, never dropped).
+    #: Events read after the turn's reader went away, or taken and never handed to it (kept,
+    #: never dropped).
     tail: list[Event] = field(default_factory=list)
+    #: The event :meth:`_ThreadCore.take` took and its reader has not been handed yet.
+    handing: Event | None = None
     #: The first exception a request handler raised during the turn (its request was denied
     #: and the turn went on); raised to the reader once the turn has ended.
     handler_error: Exception | None = None
     #: How to decode the final message (``output_schema``), if the turn has one.
     output_spec: OutputSpec | None = None
     review: ReviewOutputEvent | None = None
+    panic: CodexrsPanic | None = None
     #: A turn codexrs started for an operation (compact, review, shell): the next turn reads
     #: it to its end first, as for an interrupted one.
     auto_settle: bool = False
@@ -231,11 +239,13 @@ class _Turn:
             completed_at=self.completed_at,
             output=output,
             review=self.review,
+            panic=self.panic,
         )
 
 
-class _ThreadCore:
-    """The event state machine shared by :class:`Thread` and :class:`AsyncThread`."""
+class _ThreadCore(_Reader[_Turn]):
+    """The event state machine shared by :class:`Thread` and :class:`AsyncThread` (reading its
+    batches without losing any: :class:`~codexrs._reading._Reader`)."""
 
     def __init__(
         self,
@@ -246,42 +256,19 @@ class _ThreadCore:
         is_async: bool = False,
         hooks: Sequence[Hook] = (),
     ) -> None:
-        self.native = native
-        #: The engine's hooks (its own list: hooks added later apply here too).
-        self.hooks = hooks
+        super().__init__(native, hooks)
         self.on_approval = on_approval
         self.on_request = on_request
         self.tools = {t.name: t for t in tools}
         self.is_async = is_async
         #: The last MCP startup state codex reported per server (``mcp_startup_update``).
         self.mcp_startup: dict[str, McpStartupStatus] = {}
-        self.pending: deque[tuple[str, Event]] = deque()
+        #: Request handlers running as tasks (async threads); cancelled when the engine closes.
+        self.handler_tasks: set[asyncio.Task[None]] = set()
         self.total: TokenUsage = _ZERO
         self.active: _Turn | None = None
         #: An async submission of a turn is in flight.
         self.starting = False
-        #: Its engine's wake-up dispatcher, once an asyncio reader waited.
-        self.dispatcher: Dispatcher | None = None
-
-    def feed(self, batch: bytes) -> None:
-        decoded = decode_batch(batch)
-        if self.hooks:
-            call_hooks(self.hooks, self.native.id, decoded, self.native.last_batch_lag)
-        self.pending.extend(decoded)
-
-    async def feed_async(self, batch: bytes) -> None:
-        decoded = decode_batch(batch)
-        if self.hooks:
-            await call_hooks_async(self.hooks, self.native.id, decoded, self.native.last_batch_lag)
-        self.pending.extend(decoded)
-
-    def take(self, turn: _Turn) -> Event | None:
-        """Pops and records the next read event, or ``None`` when none is read yet."""
-        if not self.pending:
-            return None
-        sub_id, event = self.pending.popleft()
-        self.observe(sub_id, event, turn)
-        return event
 
     def observe(self, sub_id: str, event: Event, turn: _Turn) -> None:
         if isinstance(event, McpStartupUpdate):
@@ -304,6 +291,11 @@ class _ThreadCore:
             turn.error = event
         elif isinstance(event, ExitedReviewMode):
             turn.review = event.review_output
+        elif isinstance(event, CodexrsPanic):
+            turn.panic = event
+            turn.error = ErrorEvent(message=f"codexrs: a panic ended this turn: {event.message}")
+            self._finish(turn, "failed")
+            turn.final_response = turn.last_message
         # The turn's end keys off the wire name, so a payload that fails to decode
         # (a GenericEvent with decode_error) still ends it.
         elif event.type == "task_complete":
@@ -367,6 +359,30 @@ class _ThreadCore:
         """:meth:`respond` without blocking the event loop."""
         pending = self.native.start_respond(_kind(request), key_of(request), self._encode(request, answer))
         return bool(await _await_pending(pending))
+
+    def send(self, request: Request, payload: str) -> bool:
+        """Sends a handler's answer, already encoded (``codexrs.requests.answer_json``: the
+        handler's worker records a junk answer's error before it denies); as :meth:`respond`."""
+        return self.native.respond(_kind(request), key_of(request), payload)
+
+    async def send_async(self, request: Request, payload: str) -> bool:
+        """:meth:`send` without blocking the event loop."""
+        return bool(await _await_pending(self.native.start_respond(_kind(request), key_of(request), payload)))
+
+    def track_handler(self, task: asyncio.Task[None]) -> None:
+        """Keeps a handler's task until it ends; closing the engine (or :meth:`cancel_handlers`)
+        cancels it."""
+        self.handler_tasks.add(task)
+        task.add_done_callback(self.handler_tasks.discard)
+        if self.dispatcher is None:
+            self.dispatcher = dispatcher_for(self.native.wakeups())
+        self.dispatcher.track(task)
+
+    def cancel_handlers(self) -> None:
+        """Cancels the thread's running handler tasks (its thread closes); each denies its
+        request if it still waits."""
+        for task in list(self.handler_tasks):
+            task.cancel()
 
     def _check_can_begin(self) -> None:
         if self.starting:
@@ -435,20 +451,22 @@ class _ThreadCore:
         self.settle_sync()
         self._check_can_begin()
         sub_id = self.native.submit_op(kind, json.dumps(args))
-        while (event := self._found(sub_id, done)) is None:
-            batch = self.native.next_batch(None)
-            if batch is not None:
-                self.feed(batch)
-        return event
+        while True:
+            self.catch_up()
+            if (event := self._found(sub_id, done)) is not None:
+                return event
+            self.pull(None)
 
     async def run_op_async(self, kind: str, args: Mapping[str, Any], done: tuple[str, ...]) -> Event:
         """:meth:`run_op` without blocking the event loop."""
         await self.settle_async()
         self._check_can_begin()
         sub_id = str(await _await_pending(self.native.start_op(kind, json.dumps(args))))
-        while (event := self._found(sub_id, done)) is None:
-            await self.feed_async(await _next_batch(self))
-        return event
+        while True:
+            await self.catch_up_async()
+            if (event := self._found(sub_id, done)) is not None:
+                return event
+            await self.wait_batch()
 
     def abandon(self, turn: _Turn) -> None:
         """The reader went away before the turn ended: interrupt it (once)."""
@@ -478,16 +496,13 @@ class _ThreadCore:
         if turn is None:
             return
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while not turn.done:
-            event = self.take(turn)
-            if event is not None:
-                turn.tail.append(event)
-                continue
-            remaining = deadline - time.monotonic()
-            batch = self.native.next_batch(max(remaining, 0.0)) if remaining > 0 else None
-            if batch is None:
-                raise self._stuck(turn)
-            self.feed(batch)
+        try:
+            while not turn.done:
+                if self.read(turn, deadline) is None:
+                    raise self._stuck(turn)
+                self.keep_handing(turn)
+        finally:
+            self.keep_handing(turn)
 
     async def settle_async(self) -> None:
         """The asyncio twin of :meth:`settle_sync`."""
@@ -497,13 +512,12 @@ class _ThreadCore:
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
                 while not turn.done:
-                    event = self.take(turn)
-                    if event is not None:
-                        turn.tail.append(event)
-                        continue
-                    await self.feed_async(await _next_batch(self))
+                    await self.read_async(turn)
+                    self.keep_handing(turn)
         except TimeoutError:
             raise self._stuck(turn) from None
+        finally:
+            self.keep_handing(turn)
 
 
 async def _readable(fd: int) -> None:
@@ -519,13 +533,6 @@ async def _readable(fd: int) -> None:
         await ready
     finally:
         loop.remove_reader(fd)
-
-
-async def _next_batch(core: _ThreadCore) -> bytes:
-    """Waits for the thread's next batch (see :mod:`codexrs._wakeups`)."""
-    if core.dispatcher is None:
-        core.dispatcher = dispatcher_for(core.native.wakeups())
-    return await next_batch(core.native, core.dispatcher)
 
 
 async def _await_pending(pending: _native.Pending) -> Any:

@@ -6,12 +6,18 @@ wakeups.rs``): it lists the threads that have events and writes a byte. The engi
 takes the list and resolves those threads' waiting futures (across loops, thread-safely). So a
 reader waits with no descriptor and no ``epoll`` registration of its own, and one wake-up of the
 loop serves every thread that had events.
+
+The dispatcher also holds the engine's request handlers running as tasks (``_stream``), so that
+closing the engine (:func:`release`) cancels them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
+from itertools import chain
+from typing import Callable
 
 from . import _native
 
@@ -35,6 +41,11 @@ class Dispatcher:
         self.waiters: dict[int, list[asyncio.Future[None]]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = threading.Lock()
+        #: Tokens taken from the socket whose readers are not all woken yet.
+        self.woken: deque[int] = deque()
+        #: Request handlers running as tasks on this engine's threads: cancelled at close.
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
 
     def wait(self, token: int) -> asyncio.Future[None]:
         """A future resolved once thread ``token`` (armed after this call) has events."""
@@ -52,11 +63,29 @@ class Dispatcher:
         return future
 
     def _ready(self) -> None:
-        tokens = self.wakeups.take()
-        if not tokens:
-            return
-        with self.lock:
-            ready = [future for token in tokens for future in self.waiters.pop(token, ())]
+        # The tokens go from the socket into ``woken`` in C (no Python frame between: no signal
+        # handler runs there) and leave it once their readers are woken, so an interruption
+        # here (Ctrl-C on a loop run without asyncio.run's SIGINT handling) loses no wake-up:
+        # the rest is done at the next call, which is scheduled before anything else.
+        self.woken.extend(chain.from_iterable(iter(self.wakeups.take, [])))
+        loop = self.loop
+        if self.woken and loop is not None:
+            loop.call_soon(self._finish_ready)
+        self._finish_ready()
+
+    def _finish_ready(self) -> None:
+        while self.woken:
+            token = self.woken[0]
+            with self.lock:
+                ready = list(self.waiters.get(token, ()))
+            self._wake(ready)  # again after an interruption: a woken future is skipped
+            with self.lock:
+                left = [future for future in self.waiters.pop(token, ()) if future not in ready]
+                if left:  # armed again since: woken by a later take
+                    self.waiters[token] = left
+                self.woken.popleft()
+
+    def _wake(self, ready: list[asyncio.Future[None]]) -> None:
         for future in ready:
             if future.done():
                 continue
@@ -66,13 +95,26 @@ class Dispatcher:
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future)
 
-    def close(self) -> None:
-        """Stops watching, and wakes every waiter (each reads again: its thread has ended or
-        has events, or it waits again on a fresh dispatcher)."""
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Keeps ``task`` (a request handler) until it ends; :meth:`close` cancels it."""
         with self.lock:
+            if not self.closed:
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+                return
+        task.cancel()
+
+    def close(self) -> None:
+        """Stops watching, wakes every waiter (each reads again: its thread has ended or has
+        events, or it waits again on a fresh dispatcher) and cancels the handler tasks."""
+        with self.lock:
+            self.closed = True
             waiting = [future for futures in self.waiters.values() for future in futures]
             self.waiters.clear()
             loop, self.loop = self.loop, None
+            tasks, self.tasks = list(self.tasks), set()
+        for task in tasks:
+            _cancel_soon(task)
         if loop is not None and not loop.is_closed():
             try:
                 running = asyncio.get_running_loop()
@@ -85,6 +127,19 @@ class Dispatcher:
         for future in waiting:
             if not future.done() and not future.get_loop().is_closed():
                 future.get_loop().call_soon_threadsafe(_resolve, future)
+
+
+def _cancel_soon(task: asyncio.Task[None]) -> None:
+    """Cancels ``task`` from any thread (a no-op once its loop is closed)."""
+    loop = task.get_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        task.cancel()
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(task.cancel)
 
 
 def dispatcher_for(wakeups: _native.EngineWakeups) -> Dispatcher:
@@ -105,17 +160,15 @@ def release(wakeups: _native.EngineWakeups) -> None:
         dispatcher.close()
 
 
-async def next_batch(native: _native.ThreadHandle, dispatcher: Dispatcher) -> bytes:
-    """Waits for the thread's next batch without blocking the event loop or parking a thread."""
+async def next_batch(native: _native.ThreadHandle, dispatcher: Dispatcher, pull: Callable[[], bool]) -> None:
+    """Waits until ``pull()`` (which takes the thread's next batch if one is queued, without
+    waiting) took one, without blocking the event loop or parking a thread. Nothing is taken
+    while waiting: a cancellation here loses nothing."""
     token = native.token()
-    while True:
-        batch = native.try_next_batch()
-        if batch is not None:
-            return batch
+    while not pull():
         waiter = dispatcher.wait(token)  # registered before arming: no wake-up is missed
         native.arm()
-        batch = native.try_next_batch()
-        if batch is not None:
+        if pull():
             waiter.cancel()  # dropped when the token is next taken
-            return batch
+            return
         await waiter

@@ -13,7 +13,14 @@
     ├── OutputValidationError a structured-output turn's message does not match its schema
     ├── EngineClosedError     Codex/thread/runtime closed, or used after fork()
     ├── TurnInProgressError   a turn is already running on this thread
+    ├── NameTakenError        a manager's thread name is already used
     └── InternalError         a bug (a Rust panic becomes this, never an abort)
+
+Every class here is ``codexrs.errors.<Name>`` (its ``__module__``; the native ones are created in
+Rust under that name) and is re-exported from ``codexrs``. Each pickles and unpickles to the same
+type with the same message and attributes (``status_code``, ``resets_at``, ``attempts``,
+``result``, ...), so they cross ``multiprocessing``, ``concurrent.futures``, logging queues and
+Ray intact; attributes are restored as they were, not recomputed.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ __all__ = [
     "EngineClosedError",
     "InternalError",
     "ModelError",
+    "NameTakenError",
     "OutputValidationError",
     "RateLimitError",
     "RolloutError",
@@ -90,6 +98,24 @@ def error_kind(info: Any) -> tuple[str | None, int | None]:
     return None, None
 
 
+def _reduced(exc: BaseException) -> tuple[Any, ...]:
+    """``__reduce__`` of an exception whose ``__init__`` takes other arguments than its ``args``:
+    unpickled by :func:`_rebuilt`, without calling ``__init__``."""
+    return _rebuilt, (type(exc), exc.args, dict(vars(exc)))
+
+
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...], attributes: dict[str, Any]) -> BaseException:
+    """The unpickled exception: its ``args`` (its message) and its attributes exactly as they
+    were pickled (not recomputed: a reset time read from a message stays the same)."""
+    exc = cls.__new__(cls, *args)
+    exc.__dict__.update(attributes)
+    return exc
+
+
+class NameTakenError(CodexError):
+    """Another thread of this manager (or of codex's store) already has this name."""
+
+
 class TurnFailedError(ModelError):
     """A turn run with :meth:`Thread.run` ended with status ``"failed"``.
 
@@ -112,6 +138,9 @@ class TurnFailedError(ModelError):
         self.kind, self.status_code = error_kind(error.codex_error_info if error else None)
         self.retryable = self.kind in RETRYABLE_ERRORS and self.status_code != 429
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduced(self)
+
 
 class OutputValidationError(CodexError):
     """A structured-output turn's final message does not match its ``output_schema``.
@@ -123,6 +152,9 @@ class OutputValidationError(CodexError):
     def __init__(self, message: str, *, raw: str | None) -> None:
         super().__init__(message)
         self.raw = raw
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduced(self)
 
 
 class RateLimitError(TurnFailedError):

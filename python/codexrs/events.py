@@ -34,6 +34,7 @@ from ._protocol import EVENT_CLASSES, CodexEvent, EventMsg
 __all__ = [
     "ApprovalAutoDenied",
     "CodexrsEncodeError",
+    "CodexrsPanic",
     "Event",
     "GenericEvent",
     "RequestTimedOut",
@@ -108,10 +109,32 @@ class CodexrsEncodeError(CodexEvent, tag="codexrs_encode_error", kw_only=True, f
     message: str
 
 
+class CodexrsPanic(CodexEvent, tag="codexrs_panic", kw_only=True, frozen=True):
+    """A panic (a bug in codex-core or codexrs) hit this turn: inside codex-core's turn task or
+    inside codexrs's event pump. codexrs ends the turn as ``"failed"`` (``Thread.run()`` raises
+    :class:`~codexrs.InternalError` naming the panic), interrupts it in codex-core so the thread
+    takes new turns, and logs the panic on ``codexrs.core.panic``; nothing is printed to stderr.
+
+    Attributes:
+        turn_id: The turn the panic hit (``""`` if none was running).
+        message: The panic's message, as Rust gave it.
+        location: ``file:line:column`` of the panic, when known.
+        interrupted: Whether codex-core accepted the interrupt that ends the turn there.
+        interrupt_error: codex-core's error when it did not.
+    """
+
+    turn_id: str
+    message: str
+    location: str | None = None
+    interrupted: bool = False
+    interrupt_error: str | None = None
+
+
 CODEXRS_EVENTS: Final[dict[str, type[CodexEvent]]] = {
     "codexrs_approval_denied": ApprovalAutoDenied,
     "codexrs_request_timed_out": RequestTimedOut,
     "codexrs_encode_error": CodexrsEncodeError,
+    "codexrs_panic": CodexrsPanic,
 }
 """codexrs's own events by wire name: the one place they are declared."""
 
@@ -133,7 +156,7 @@ class GenericEvent(msgspec.Struct, frozen=True):
     decode_error: str | None = None
 
 
-_Typed = Union[EventMsg, ApprovalAutoDenied, RequestTimedOut, CodexrsEncodeError]
+_Typed = Union[EventMsg, ApprovalAutoDenied, RequestTimedOut, CodexrsEncodeError, CodexrsPanic]
 
 Event = Union[_Typed, GenericEvent]
 """Every event type a stream yields."""

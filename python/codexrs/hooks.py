@@ -15,6 +15,9 @@ order is codex's. On :class:`~codexrs.AsyncCodex` a hook may be ``async`` (await
   fills and codexrs stops pulling from codex-core, which waits. Nothing is dropped.
 * **A hook that raises** is logged (``codexrs.hooks``, with the traceback) and stays installed;
   the other hooks and the reader go on.
+* **A hook that is interrupted** (``KeyboardInterrupt``, its task cancelled) interrupts the
+  reader; the events stay queued, and the next read of the thread calls the hooks that had not
+  seen them yet (the interrupted hook is not called again on the event it was interrupted on).
 
 Typical hooks: an audit log (every command and patch), metrics (count tokens from
 ``token_count``), redaction before events are stored elsewhere. A hook must not block on the
@@ -25,13 +28,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable, Sequence, Union
 
 from .errors import ConfigError
 from .events import Event
 
-__all__ = ["Hook", "HookEvent", "call_hooks", "call_hooks_async", "checked_hooks"]
+__all__ = ["Hook", "HookEvent", "HookQueue", "checked_hooks"]
 
 log = logging.getLogger("codexrs.hooks")
 
@@ -80,31 +84,78 @@ def _failed(hook: Hook, seen: HookEvent) -> None:
     log.exception("hook %r raised on a %s event of thread %s", hook, seen.event.type, seen.thread_id)
 
 
-def call_hooks(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str, Event]], lag_s: float) -> None:
-    """Calls each hook on each event, in order (sync engines)."""
-    hooks = tuple(hooks)  # as they are now: a hook may add or remove hooks
-    for sub_id, event in events:
-        seen = HookEvent(thread_id, sub_id, event, lag_s)
-        for hook in hooks:
-            try:
-                result = hook(seen)
-                if inspect.isawaitable(result):
-                    if inspect.iscoroutine(result):
-                        result.close()
-                    raise ConfigError(f"hook {hook!r} returned an awaitable on a sync Codex; use AsyncCodex")
-            except Exception:
-                _failed(hook, seen)
+class _Progress:
+    """One event on its way through the hooks: ``next`` is the index of the next hook to call."""
+
+    __slots__ = ("seen", "next")
+
+    def __init__(self, seen: HookEvent) -> None:
+        self.seen = seen
+        self.next = 0
 
 
-async def call_hooks_async(hooks: Sequence[Hook], thread_id: str, events: Sequence[tuple[str, Event]], lag_s: float) -> None:
-    """Calls each hook on each event, in order, awaiting async ones (async engines)."""
-    hooks = tuple(hooks)
-    for sub_id, event in events:
-        seen = HookEvent(thread_id, sub_id, event, lag_s)
-        for hook in hooks:
-            try:
-                result = hook(seen)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                _failed(hook, seen)
+class HookQueue:
+    """One thread's events that not every hook has seen yet, in order, each with how far it got.
+
+    The thread's reader queues a batch here in the same step that queues it for itself (see
+    ``_ThreadCore``), then calls :meth:`run` / :meth:`run_async` before it takes an event, so
+    every hook sees every event before any reader does. An interrupted hook (``KeyboardInterrupt``,
+    a cancelled task) leaves the rest queued: the next run goes on with the hook after it.
+    """
+
+    def __init__(self, hooks: Sequence[Hook], thread_id: str) -> None:
+        #: The engine's own list: a hook added later sees the events after it was added.
+        self.hooks = hooks
+        self.thread_id = thread_id
+        self.waiting: deque[_Progress] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self.waiting)
+
+    def entries(self, events: Sequence[tuple[str, Event]], lag_s: float) -> list[_Progress]:
+        """``events`` (one batch, ``lag_s`` its lag) as entries to add to :attr:`waiting`;
+        empty when the engine has no hook."""
+        if not self.hooks:
+            return []
+        return [_Progress(HookEvent(self.thread_id, sub_id, event, lag_s)) for sub_id, event in events]
+
+    def run(self) -> None:
+        """Calls each hook on each waiting event, in order (sync engines).
+
+        Raises:
+            BaseException: What interrupted a hook (``KeyboardInterrupt``, ...); the rest waits.
+        """
+        waiting = self.waiting
+        while waiting:
+            entry = waiting[0]
+            hooks = tuple(self.hooks)  # as they are now: a hook may add or remove hooks
+            while entry.next < len(hooks):
+                hook = hooks[entry.next]
+                entry.next += 1  # an interrupted hook is not called again on this event
+                try:
+                    result = hook(entry.seen)
+                    if inspect.isawaitable(result):
+                        if inspect.iscoroutine(result):
+                            result.close()
+                        raise ConfigError(f"hook {hook!r} returned an awaitable on a sync Codex; use AsyncCodex")
+                except Exception:
+                    _failed(hook, entry.seen)
+            waiting.popleft()
+
+    async def run_async(self) -> None:
+        """:meth:`run`, awaiting ``async`` hooks (async engines). A cancellation inside a hook
+        leaves the rest waiting for the next run."""
+        waiting = self.waiting
+        while waiting:
+            entry = waiting[0]
+            hooks = tuple(self.hooks)
+            while entry.next < len(hooks):
+                hook = hooks[entry.next]
+                entry.next += 1
+                try:
+                    result = hook(entry.seen)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    _failed(hook, entry.seen)
+            waiting.popleft()

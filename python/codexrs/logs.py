@@ -37,6 +37,7 @@ import time
 from typing import Any
 
 from . import _native
+from ._options import timeout_seconds
 
 __all__ = ["CORE_LOGGER", "LOGGER", "QUEUE_CAPACITY", "TRACE", "flush", "install", "set_filter"]
 
@@ -184,10 +185,11 @@ def set_filter(directives: str | None) -> None:
     _native.set_log_directives(directives)
 
 
-def flush(timeout: float = 0.0) -> None:
+def flush(timeout: float | None = 0.0) -> None:
     """Hands every record queued so far to its logger now, after reading the loggers' levels
     again (so a level just set takes effect for records made after this call). Waits up to
-    ``timeout`` seconds for a first record when none is queued."""
+    ``timeout`` seconds for a first record when none is queued (``None``: until one comes)."""
+    timeout = timeout_seconds("timeout", timeout)
     if not install():
         return
     with _lock:

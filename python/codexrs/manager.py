@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import math
 import os
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping, Sequence
 
 from ._engine import AsyncCodex
 from ._rate_source import SnapshotLike, SourceFn
-from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings
-from ._options import positive_seconds
+from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, Watcher
+from ._options import positive_seconds, timeout_seconds
 from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
 from ._stream import AsyncTurnHandle
 from ._thread import AsyncThread
@@ -42,7 +43,13 @@ from .errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_r
 from .hooks import Hook
 from .requests import kind_of
 
-__all__ = ["AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus", "TurnTimings"]
+if TYPE_CHECKING:  # at run time, through __getattr__ below (no import cycle)
+    from ._manager_sync import Manager, ManagerEventStream, SyncManagedThread, SyncThreadHandle
+
+__all__ = [
+    "AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerEventStream", "ManagerUsage",
+    "NameTakenError", "SyncManagedThread", "SyncThreadHandle", "ThreadStatus", "TurnTimings",
+]  # fmt: skip
 
 _OUTPUT_DELTAS = (AgentMessageContentDelta, ReasoningContentDelta, ReasoningRawContentDelta)
 #: The longest ``ManagedThread.activity``, in characters.
@@ -54,7 +61,8 @@ class ManagedThread:
 
     Attributes:
         name: Its unique name.
-        thread: The codex thread (an :class:`~codexrs.AsyncThread`).
+        thread: The codex thread (an :class:`~codexrs.AsyncThread`; the sync ``Manager``
+            hands out :class:`~codexrs.manager.SyncManagedThread` views instead).
         group: Its group (``group_limits``), or ``None``.
         last_result: The result of its last finished turn, or ``None``.
         last_timings: Its queue wait, time to first token and wall time (:class:`TurnTimings`).
@@ -172,7 +180,7 @@ class AsyncManager:
         self._threads: dict[str, ManagedThread] = {}  # by name
         self._reserved: set[str] = set()
         self._names: dict[str, str] | None = None
-        self._watchers: list[asyncio.Queue[ManagerEvent]] = []
+        self._watchers: list[Watcher] = []
         self._closed = False
         #: The most turns that ever ran at once (for a service's dashboard, and the tests).
         self.peak_running = 0
@@ -188,15 +196,23 @@ class AsyncManager:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def close(self, timeout: float = 10.0) -> None:
+    async def close(self, timeout: float | None = 10.0) -> None:
         """Cancels queued turns, interrupts running ones and shuts every thread down, within
-        ``timeout`` seconds. Idempotent."""
+        ``timeout`` seconds (``None``: no limit). Idempotent."""
+        timeout = timeout_seconds("timeout", timeout)
         if self._closed:
             return
         self._closed = True
+        try:
+            await self._shut_down(timeout)
+        finally:
+            for watcher in self._watchers:
+                watcher.put_nowait(None)  # the end of every events()
+
+    async def _shut_down(self, timeout: float | None) -> None:
         if self._unloader is not None:
             self._unloader.cancel()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (math.inf if timeout is None else timeout)
         for managed in self._threads.values():
             for send in managed._sends:
                 if not send.done.done():
@@ -219,16 +235,24 @@ class AsyncManager:
 
     async def events(self) -> AsyncIterator[ManagerEvent]:
         """Every manager event from now on, in order, until the manager closes."""
-        queue: asyncio.Queue[ManagerEvent] = asyncio.Queue()
-        self._watchers.append(queue)
+        queue: asyncio.Queue[ManagerEvent | None] = asyncio.Queue()
+        self._watch(queue)
         try:
-            while not self._closed or not queue.empty():
-                try:
-                    yield await asyncio.wait_for(queue.get(), timeout=0.2)
-                except TimeoutError:
-                    continue
+            while (event := await queue.get()) is not None:
+                yield event
         finally:
-            self._watchers.remove(queue)
+            self._unwatch(queue)
+
+    def _watch(self, watcher: Watcher) -> None:
+        """Puts every event from now on into ``watcher``, then ``None`` once the manager closed."""
+        if self._closed:
+            watcher.put_nowait(None)
+        else:
+            self._watchers.append(watcher)
+
+    def _unwatch(self, watcher: Watcher) -> None:
+        if watcher in self._watchers:
+            self._watchers.remove(watcher)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -331,8 +355,12 @@ class AsyncManager:
 
     async def remove(self, name_or_id: str) -> None:
         """Closes the thread (interrupting a running turn, cancelling queued ones) and forgets
-        it; its rollout stays, so :meth:`resume` loads it again."""
+        it; its rollout stays, so :meth:`resume` loads it again. The thread leaves the manager
+        at once: a concurrent ``send``, ``status`` or ``remove`` of it raises
+        :class:`ThreadNotFoundError`."""
         managed = self.get(name_or_id)
+        del self._threads[managed.name]
+        managed._closed = True
         for send in managed._sends:
             if not send.done.done():
                 send.done.set_exception(EngineClosedError(f"thread {managed.name!r} was removed"))
@@ -341,8 +369,6 @@ class AsyncManager:
             managed._worker.cancel()
             await asyncio.gather(managed._worker, return_exceptions=True)
         await managed.thread.close()
-        managed._closed = True
-        del self._threads[managed.name]
         self._emit("thread_removed", managed)
 
     def usage(self, name_or_id: str | None = None, *, group: str | None = None) -> ManagerUsage:
@@ -534,7 +560,9 @@ class AsyncManager:
         Raises:
             TimeoutError: ``timeout`` seconds passed; the turn keeps running.
             ThreadNotFoundError: No such thread, or nothing was ever sent to it.
+            TypeError, ConfigError: ``timeout`` is not ``None`` or a non-negative number.
         """
+        timeout = timeout_seconds("timeout", timeout)
         managed = self.get(name_or_id)
         if managed._last is None:
             raise ThreadNotFoundError(f"nothing was sent to thread {managed.name!r}")
@@ -548,12 +576,14 @@ class AsyncManager:
     async def wait_all(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> dict[str, TurnResult]:
         """Waits for the last turn of each named thread (default: every thread sent to);
         returns results by name. Raises ``TimeoutError`` (turns keep running)."""
+        timeout = timeout_seconds("timeout", timeout)
         targets = self._sent_to(names)
         results = await asyncio.wait_for(asyncio.gather(*(asyncio.shield(last) for _, last in targets)), timeout)
         return {m.name: r for (m, _), r in zip(targets, results)}
 
     async def wait_any(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> tuple[str, TurnResult]:
         """Waits until one of the named threads' last turns ends; returns (name, result)."""
+        timeout = timeout_seconds("timeout", timeout)
         futures = {asyncio.ensure_future(asyncio.shield(last)): m for m, last in self._sent_to(names)}
         if not futures:
             raise ThreadNotFoundError("nothing was sent to any of these threads")
@@ -566,4 +596,14 @@ class AsyncManager:
         return futures[first].name, first.result()
 
 
-from ._manager_sync import Manager  # noqa: E402  (the sync twin wraps AsyncManager, defined above)
+def __getattr__(name: str) -> Any:
+    """``Manager`` and its sync views, from :mod:`codexrs._manager_sync`, imported when first
+    asked for (that module imports this one)."""
+    if name in _SYNC:
+        from . import _manager_sync
+
+        return getattr(_manager_sync, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_SYNC = ("Manager", "ManagerEventStream", "SyncManagedThread", "SyncThreadHandle")

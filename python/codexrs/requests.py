@@ -30,6 +30,9 @@ The rule: every request is answered or denied, never left waiting.
   every kind (``exec`` and ``patch`` too, unless ``on_approval`` is given). A kind with no
   handler is denied at once, in Rust, and a ``codexrs_approval_denied`` event
   (:class:`~codexrs.events.ApprovalAutoDenied`) follows the request.
+* Handlers run off the reader: a sync one on a thread of its own, an async one as a task
+  (cancelled when its thread or engine closes). A handler that blocks (waiting for a person)
+  never holds the turn; handlers may run at the same time and must be thread-safe.
 * A handler may return :data:`DEFER`: the request stays pending, to be answered later, from any
   code, with ``thread.respond(request, answer)`` (a service shows it to a person).
 * A handler that raises, or returns an answer of the wrong shape, denies the request and the

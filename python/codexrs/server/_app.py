@@ -6,18 +6,23 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import os
 from importlib import resources
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..errors import CodexError, ConfigError, EngineClosedError, ThreadNotFoundError
 from ..manager import AsyncManager, ManagedThread, NameTakenError
+from .._options import sandbox_name
 from ..requests import DEFER
+from ._guard import LOOPBACK_NAMES, GuardMiddleware, HTTPError, allowed_host_entries, check_config, check_cwd, config_prefixes, refused_content_type
 from ._hub import Hub
 
 __all__ = ["create_app"]
@@ -28,10 +33,9 @@ _CREATE_OPTIONS = ("cwd", "model", "approval_policy", "sandbox", "config")
 _KEEPALIVE_S = 15.0
 
 
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
+#: Request kinds whose answer, as a dict, can grant more than was asked (a codex
+#: ``ReviewDecision`` with an exec-policy amendment, a permissions grant of its own).
+_GRANTING_KINDS = ("exec", "patch", "permissions")
 
 
 def _defer(request: object) -> object:
@@ -82,9 +86,20 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def create_app(manager: AsyncManager, token: str | None = None, *, thread_options: Mapping[str, Any] | None = None) -> Starlette:
+def create_app(
+    manager: AsyncManager,
+    token: str | None = None,
+    *,
+    no_token: bool = False,
+    thread_options: Mapping[str, Any] | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    allow_config: Iterable[str] = (),
+    allow_full_access: bool = False,
+    cwd_root: str | os.PathLike[str] | None = None,
+) -> Starlette:
     """An ASGI application (Starlette) exposing ``manager`` over HTTP, for a service to mount or
-    for ``codexrs serve`` to run.
+    for ``codexrs serve`` to run. Its defaults are ``codexrs serve``'s: safe with a browser
+    open on the same machine.
 
     JSON endpoints, under ``/api``:
 
@@ -107,17 +122,58 @@ def create_app(manager: AsyncManager, token: str | None = None, *, thread_option
     (``on_request`` returns :data:`~codexrs.requests.DEFER`): answered over HTTP, or denied at
     the thread's ``request_timeout``.
 
+    What a web page in the user's browser could send is refused before any handler runs:
+
+    * a ``Host`` header not in ``allowed_hosts`` (DNS rebinding): 403;
+    * an ``Origin`` header, when present, naming another origin than the ``Host``: 403;
+    * a ``POST``, ``PUT``, ``PATCH`` or ``DELETE`` to ``/api`` without ``Content-Type:
+      application/json`` (a form or a ``text/plain`` ``fetch``, sent without a preflight):
+      415, even with an empty body.
+
+    And over HTTP a thread gets no more than its operator allowed: each key of ``config`` must
+    lie under an ``allow_config`` key (else 403 naming it), ``sandbox: "danger-full-access"``
+    (or ``"full-access"``) needs ``allow_full_access``, ``cwd`` must lie inside ``cwd_root``,
+    and an exec, patch or permissions request is answered with a name (``"approve"``,
+    ``"approved_for_session"``, ``"deny"``, ``"abort"``, ``true``/``false``); a dict answer (a
+    codex ``ReviewDecision`` that may amend the exec policy on disk, a permissions grant of
+    its own) needs ``allow_full_access`` (else 403). ``thread_options`` are not checked: they
+    are the operator's.
+
     Args:
         manager: The manager to expose (its engine gets the server's event hook).
         token: The bearer token every ``/api`` request must carry (``Authorization: Bearer
-            ...``, or ``?token=`` for ``EventSource``); wrong or missing: 401. Without a token
-            only loopback clients are served (others get 401).
+            ...``, or ``?token=`` for ``EventSource`` and the dashboard's URL); wrong or
+            missing: 401. Required unless ``no_token``; ``secrets.token_urlsafe(32)`` makes one.
+        no_token: Serve without a token: only loopback clients are served (others get 401),
+            still subject to every check above.
         thread_options: Defaults for threads created over HTTP (``thread_start``'s keyword
             arguments).
+        allowed_hosts: The ``Host`` values the app answers to: ``"name"`` (any port) or
+            ``"name:port"``, an IPv6 address in brackets with a port. Default: ``localhost``,
+            ``127.0.0.1`` and ``[::1]``, any port; a service reached by another name lists it.
+        allow_config: Dotted codex keys a request's ``config`` may set, each with its subtree
+            (``"model_reasoning_effort"``, ``"tools"``). Default: none. A key can grant what
+            codex does with it (``mcp_servers`` runs programs): allow few.
+        allow_full_access: Lets a request ask for ``sandbox: "danger-full-access"`` and answer
+            a request with a dict.
+        cwd_root: A directory: a request's ``cwd`` (relative ones read from here) must resolve
+            inside it. Default None: a request cannot choose ``cwd``.
 
-    Errors are JSON ``{"error": message}`` with a 4xx status (400 bad input, 404 unknown thread
-    or request, 409 name taken or nothing to wait for), never a traceback.
+    Raises:
+        ConfigError: No ``token`` and not ``no_token`` (or both), a malformed
+            ``allowed_hosts`` entry or ``allow_config`` key.
+
+    Errors are JSON ``{"error": message}`` with a 4xx status (400 bad input, 401 no token, 403
+    refused by a check above, 404 unknown thread or request, 409 name taken or nothing to wait
+    for, 415 not JSON), never a traceback.
     """
+    if no_token and token is not None:
+        raise ConfigError("create_app got a token and no_token=True: choose one")
+    if not no_token and (not isinstance(token, str) or not token):
+        raise ConfigError("create_app needs token= (e.g. secrets.token_urlsafe(32)), or no_token=True to serve loopback clients without one")
+    hosts = allowed_host_entries(LOOPBACK_NAMES if allowed_hosts is None else allowed_hosts)
+    config_allowed = config_prefixes(allow_config)
+    root = None if cwd_root is None else Path(os.path.realpath(cwd_root))
     hub = Hub()
     manager.add_hook(hub)
     defaults = dict(thread_options or {})
@@ -134,6 +190,9 @@ def create_app(manager: AsyncManager, token: str | None = None, *, thread_option
             if not authorized(request):
                 message = "missing or wrong bearer token" if token is not None else "this server has no token: loopback clients only"
                 return JSONResponse({"error": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            refused = refused_content_type(request.method, request.headers.get("content-type"))
+            if refused is not None:
+                return JSONResponse({"error": refused}, status_code=415)
             try:
                 return await handler(request, **request.path_params)
             except HTTPError as exc:
@@ -162,7 +221,14 @@ def create_app(manager: AsyncManager, token: str | None = None, *, thread_option
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip() or "/" in name):
             raise HTTPError(400, "name must be a non-empty string without '/'")
-        options = {**defaults, "on_request": _defer, **{k: body[k] for k in _CREATE_OPTIONS if body.get(k) is not None}}
+        asked = {k: body[k] for k in _CREATE_OPTIONS if body.get(k) is not None}
+        if "config" in asked:
+            check_config(asked["config"], config_allowed)
+        if sandbox_name(asked.get("sandbox")) == "danger-full-access" and not allow_full_access:
+            raise HTTPError(403, "sandbox danger-full-access is not allowed over HTTP (codexrs serve --allow-full-access)")
+        if "cwd" in asked:
+            asked["cwd"] = check_cwd(asked["cwd"], root)
+        options = {**defaults, "on_request": _defer, **asked}
         managed = await manager.create(name, group=body.get("group"), **options)
         return JSONResponse(_thread_json(managed, hub), status_code=201)
 
@@ -211,6 +277,9 @@ def create_app(manager: AsyncManager, token: str | None = None, *, thread_option
         if "answer" not in body:
             raise HTTPError(400, 'answer needs {"answer": "approve" | "deny" | ...}')
         given = body["answer"]
+        if pending.kind in _GRANTING_KINDS and not isinstance(given, (str, bool)) and not allow_full_access:
+            raise HTTPError(403, f"over HTTP, {pending.kind} requests are answered by name (approve, deny, ...): "
+                                 "a dict can grant more than was asked (codexrs serve --allow-full-access)")  # fmt: skip
         value = {"approve": True, "deny": False}.get(given, given) if isinstance(given, str) else given
         accepted = await managed.thread.respond(pending.request, value)
         hub.answered(managed.id, request_id)
@@ -271,4 +340,8 @@ def create_app(manager: AsyncManager, token: str | None = None, *, thread_option
         Route("/api/threads/{name}/requests/{request_id}", endpoint(answer), methods=["POST"]),
         Route("/api/threads/{name}/events", endpoint(events), methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: server_error})
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(GuardMiddleware, allowed=hosts)],
+        exception_handlers={404: not_found, 405: not_allowed, 500: server_error},
+    )

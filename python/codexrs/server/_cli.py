@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import os
+import secrets
 import sys
 from typing import Any
 
@@ -15,13 +17,22 @@ from rich.console import Console
 __all__ = ["add_parsers", "serve_main", "sessions_main"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: Binds that listen on every address (loopback included).
+WILDCARD = ("0.0.0.0", "::", "")
 
 
 def add_parsers(sub: Any, override: Any) -> None:
     serve = sub.add_parser("serve", help="codex threads behind HTTP, with a live dashboard at /")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--token", default=os.environ.get("CODEXRS_TOKEN"), help="bearer token (or CODEXRS_TOKEN); required beyond loopback")
+    serve.add_argument("--token", default=os.environ.get("CODEXRS_TOKEN"), help="bearer token (or CODEXRS_TOKEN); default: a random one, printed in the URL")
+    serve.add_argument("--no-token", action="store_true", help="serve loopback clients without a token (only when listening on loopback)")
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT]",
+                       help="also answer to this Host header (repeatable); by default only the address it listens on")  # fmt: skip
+    serve.add_argument("--allow-config", action="append", default=[], metavar="KEY",
+                       help="let HTTP clients set this codex config key and its subtree for a thread (repeatable); default: none")  # fmt: skip
+    serve.add_argument("--allow-full-access", action="store_true",
+                       help='let HTTP clients ask for sandbox "danger-full-access" and answer requests with a dict')  # fmt: skip
     serve.add_argument("--codex-home", default=None)
     serve.add_argument("--cwd", default=None)
     serve.add_argument("-c", "--config", dest="overrides", type=override, action="append", default=[], help="codex config key=value")
@@ -59,23 +70,62 @@ def serve_main(args: argparse.Namespace, console: Console) -> int:
     except ImportError:
         console.print("[red]codexrs serve needs uvicorn and Starlette:[/] pip install 'codexrs[serve]'")
         return 2
-    if args.host not in LOOPBACK and not args.token:
-        console.print(f"[red]--token (or CODEXRS_TOKEN) is required to listen on {args.host}[/] (beyond loopback)")
+    if args.no_token and not _is_loopback(args.host):
+        console.print(f"[red]--no-token is allowed only when listening on loopback[/] (not {args.host}): give --token or let serve make one")
         return 2
+    from ..errors import ConfigError
     from ..manager import AsyncManager
     from ._app import create_app
+    from ._guard import allowed_host_entries, config_prefixes
 
+    try:
+        allowed_host_entries(args.allowed_host)
+        config_prefixes(args.allow_config)
+    except ConfigError as exc:
+        console.print(f"[red]codexrs serve:[/] {exc}")
+        return 2
+    token = None if args.no_token else (args.token or secrets.token_urlsafe(32))
     defaults = {k: v for k, v in (("approval_policy", args.approval_policy), ("sandbox", args.sandbox)) if v is not None}
+    allowed_hosts = [*_own_hosts(args.host, args.port), *args.allowed_host]
 
     async def main() -> None:
         async with AsyncManager(args.codex_home, args.cwd, dict(args.overrides), max_running_turns=args.max_running_turns) as manager:
-            app = create_app(manager, token=args.token, thread_options=defaults)
+            app = create_app(manager, token, no_token=args.no_token, thread_options=defaults, allowed_hosts=allowed_hosts,
+                             allow_config=args.allow_config, allow_full_access=args.allow_full_access, cwd_root=args.cwd or os.getcwd())  # fmt: skip
             config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", lifespan="off")
             await uvicorn.Server(config).serve()
 
-    console.print(f"codexrs serve: http://{args.host}:{args.port}/ (dashboard), API under /api")
+    host = "127.0.0.1" if args.host in WILDCARD else f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{host}:{args.port}/"
+    if token is None:
+        url, note = base, " (no token: loopback clients only)"
+    elif args.token:
+        url, note = base, " (open it with ?token= and your token)"
+    else:
+        url, note = f"{base}?token={token}", ""
+    print(f"codexrs serve: {url} (dashboard), API under /api{note}", flush=True)
+    if args.host in WILDCARD and not args.allowed_host:
+        print("codexrs serve: listening on every address; name the host clients reach it by with --allowed-host", flush=True)
     asyncio.run(main())
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _own_hosts(host: str, port: int) -> list[str]:
+    """The ``Host`` values naming the address ``codexrs serve`` listens on: that address, and
+    for a loopback (or every-address) bind the loopback names, each with the port."""
+    names = {host.strip("[]")} - set(WILDCARD)
+    if _is_loopback(host) or host in WILDCARD:
+        names |= set(LOOPBACK)
+    return [f"[{n}]:{port}" if ":" in n else f"{n}:{port}" for n in sorted(names)]
 
 
 def sessions_main(args: argparse.Namespace, console: Console) -> int:
@@ -86,7 +136,8 @@ def sessions_main(args: argparse.Namespace, console: Console) -> int:
 
     def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
-            response = client.request(method, path, json=body)
+            # A state-changing request must be declared JSON, even with nothing to say.
+            response = client.request(method, path, json=body if body is not None or method == "GET" else {})
         except httpx.HTTPError as exc:
             raise SystemExit(f"codexrs sessions: cannot reach {args.url}: {exc}") from None
         if response.status_code >= 400:

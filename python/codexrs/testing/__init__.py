@@ -9,30 +9,43 @@ Tests (yours and ours) run the real codex-core against it; nothing in codex-core
         with codexrs.Codex(codex_home=tmp, config=model.config()) as codex:
             ...
 
+Fault steps script a model that fails, misbehaves or goes silent, the same way:
+``http_error``, ``usage_limit``, ``failed``, ``garbage``, ``cut`` (optionally with a TCP reset),
+``stall`` (a silent stream), ``orphan_delta`` (a delta for an item never added), ``not_json``
+(one SSE line that is not JSON) and ``garbage_rate_limits`` (unusable rate-limit headers).
+
 The pytest plugin (``codexrs.testing.pytest_plugin``, registered as a ``pytest11`` entry point)
 provides the ``scripted_model`` and ``codex`` fixtures.
 """
 
+from ._faults import (
+    GARBAGE_RATE_LIMIT_HEADERS,
+    cut,
+    failed,
+    garbage,
+    garbage_rate_limits,
+    http_error,
+    not_json,
+    orphan_delta,
+    stall,
+    usage_limit,
+)
 from .model import (
     SENT_AT,
     RecordedRequest,
     ScriptedModel,
     ScriptedResponse,
     apply_patch,
-    cut,
     exec_command,
-    failed,
     function_call,
-    garbage,
-    http_error,
     mcp_call,
     reasoning,
     text,
-    usage_limit,
 )
 from .process import ScriptedModelProcess, record_batches
 
 __all__ = [
+    "GARBAGE_RATE_LIMIT_HEADERS",
     "SENT_AT",
     "RecordedRequest",
     "ScriptedModel",
@@ -44,10 +57,14 @@ __all__ = [
     "failed",
     "function_call",
     "garbage",
+    "garbage_rate_limits",
     "http_error",
     "mcp_call",
+    "not_json",
+    "orphan_delta",
     "reasoning",
     "record_batches",
+    "stall",
     "text",
     "usage_limit",
 ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import select
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -32,6 +35,12 @@ class ScriptedResponse:
         headers: Extra response headers (e.g. rate limits).
         raw_body: Sent instead of ``events`` when set (for malformed streams).
         cut_after: Close the connection after this many events, mid-stream.
+        cut_reset: At ``cut_after``, abort the connection with a TCP reset instead of
+            closing it (the client sees an error, not an end of body).
+        stall_after: After this many events, send nothing more and keep the connection open
+            until the client hangs up (or the server stops): a silent stream.
+        inserts: ``(index, raw bytes)`` written as they are just before event ``index`` (an
+            index past the last event: after it), for lines no event builder makes.
         delay_s: Wait before answering, in seconds.
         event_delay_s: Wait between events, in seconds.
         stamp_deltas: Replace :data:`SENT_AT` in each text delta with the time the server
@@ -46,6 +55,9 @@ class ScriptedResponse:
     delay_s: float = 0.0
     event_delay_s: float = 0.0
     stamp_deltas: bool = False
+    cut_reset: bool = False
+    stall_after: int | None = None
+    inserts: list[tuple[int, bytes]] = field(default_factory=list)
 
     def delayed(self, seconds: float, *, between_events: float = 0.0) -> ScriptedResponse:
         """This response, sent after ``seconds`` (and ``between_events`` between events)."""
@@ -81,9 +93,25 @@ class ScriptedResponse:
         return self
 
     def body(self) -> bytes:
+        """The whole answer as sent when nothing happens between events."""
         if self.raw_body is not None:
             return self.raw_body
-        return b"".join(_sse(name, data) for name, data in self.events)
+        chunks: list[bytes] = []
+        for n, event in enumerate(self.events):
+            chunks += self._inserted(n)
+            chunks.append(_sse(*event))
+        return b"".join(chunks + self._inserted(len(self.events)))
+
+    def _inserted(self, n: int) -> list[bytes]:
+        """What is inserted just before event ``n`` (for ``n == len(events)``: after the last)."""
+        last = n == len(self.events)
+        return [raw for index, raw in self.inserts if index == n or (last and index > n)]
+
+    def _plain(self) -> bool:
+        """Whether the body can be written at once (no timing, cut, stall or stamps)."""
+        return (
+            self.cut_after is None and self.stall_after is None and not self.event_delay_s and not self.stamp_deltas
+        )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe form (for driving a server in another process)."""
@@ -96,6 +124,9 @@ class ScriptedResponse:
             "delay_s": self.delay_s,
             "event_delay_s": self.event_delay_s,
             "stamp_deltas": self.stamp_deltas,
+            "cut_reset": self.cut_reset,
+            "stall_after": self.stall_after,
+            "inserts": [[index, raw.decode("latin-1")] for index, raw in self.inserts],
         }
 
     @staticmethod
@@ -110,11 +141,16 @@ class ScriptedResponse:
             delay_s=data["delay_s"],
             event_delay_s=data["event_delay_s"],
             stamp_deltas=data.get("stamp_deltas", False),
+            cut_reset=data.get("cut_reset", False),
+            stall_after=data.get("stall_after"),
+            inserts=[(index, raw.encode("latin-1")) for index, raw in data.get("inserts", [])],
         )
 
 
 #: In a delta of a response with ``stamp_deltas``, replaced by the time it is sent.
 SENT_AT = "{sent_at}"
+#: How long a silent stream (``stall_after``) holds its connection at most, in seconds.
+STALL_LIMIT_S = 600.0
 
 
 def _sse(name: str, data: dict[str, Any]) -> bytes:
@@ -280,44 +316,6 @@ def apply_patch(patch: str, *, call_id: str | None = None) -> ScriptedResponse:
     return ScriptedResponse(events=_wrap([("response.output_item.done", {"output_index": 0, "item": item})], (100, 10, 0, 0)))
 
 
-def http_error(status: int = 500, message: str = "scripted server error") -> ScriptedResponse:
-    """A plain HTTP error answer (no stream)."""
-    body = json.dumps({"error": {"message": message, "type": "server_error", "code": None}}).encode()
-    return ScriptedResponse(status=status, raw_body=body, headers={"content-type": "application/json"})
-
-
-def usage_limit(resets_at: int | None = None, *, plan_type: str = "plus") -> ScriptedResponse:
-    """An HTTP 429 whose body says ``usage_limit_reached`` (as ChatGPT-backed accounts get),
-    with ``resets_at`` (Unix seconds) in the body when given. Add headers with
-    :meth:`ScriptedResponse.with_rate_limits` to send the used-up window too."""
-    error: dict[str, Any] = {"type": "usage_limit_reached", "message": "scripted usage limit", "plan_type": plan_type}
-    if resets_at is not None:
-        error["resets_at"] = resets_at
-    return ScriptedResponse(status=429, raw_body=json.dumps({"error": error}).encode(), headers={"content-type": "application/json"})
-
-
-def failed(code: str = "server_error", message: str = "scripted failure") -> ScriptedResponse:
-    """A stream that ends in ``response.failed``."""
-    response_id = _next_id("resp")
-    return ScriptedResponse(
-        events=[
-            ("response.created", {"response": {"id": response_id}}),
-            ("response.failed", {"response": {"id": response_id, "error": {"code": code, "message": message}}}),
-        ]
-    )
-
-
-def garbage() -> ScriptedResponse:
-    """A stream whose events are not JSON."""
-    return ScriptedResponse(raw_body=b"event: response.created\ndata: {this is not json\n\n" * 3)
-
-
-def cut(response: ScriptedResponse, after: int) -> ScriptedResponse:
-    """``response`` with the connection closed after ``after`` events (no completion)."""
-    response.cut_after = after
-    return response
-
-
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request the server received."""
@@ -359,6 +357,7 @@ class ScriptedModel:
         #: logins) when set: ``{"plan_type", "rate_limit": {"primary_window": {"used_percent",
         #: "limit_window_seconds", "reset_at"}, "secondary_window": ...}, "credits": ...}``.
         self.usage: dict[str, Any] | None = None
+        self._stopping = threading.Event()
         self._server = _Server((host, port), _handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -376,7 +375,9 @@ class ScriptedModel:
         return self
 
     def stop(self) -> None:
-        """Stops serving and closes the socket (later requests are refused)."""
+        """Stops serving and closes the socket (later requests are refused); silent streams
+        (:func:`~codexrs.testing.stall`) end."""
+        self._stopping.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -514,24 +515,51 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.end_headers()
             try:
-                if response.raw_body is not None:
-                    self.wfile.write(response.raw_body)
-                elif response.cut_after is None and not response.event_delay_s and not response.stamp_deltas:
+                if response.raw_body is not None or response._plain():
                     self.wfile.write(response.body())
                 else:
-                    for n, (name, data) in enumerate(response.events):
-                        if response.cut_after is not None and n >= response.cut_after:
-                            break
-                        if response.stamp_deltas and name == "response.output_text.delta":
-                            data = {**data, "delta": data["delta"].replace(SENT_AT, f"{time.time():.6f}")}
-                        self.wfile.write(_sse(name, data))
-                        self.wfile.flush()
-                        if response.event_delay_s:
-                            time.sleep(response.event_delay_s)
+                    self._events(response)
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client went away (e.g. the turn was interrupted)
             self.close_connection = True
+
+        def _events(self, response: ScriptedResponse) -> None:
+            """Writes the events one by one, then cuts, stalls or ends the stream."""
+            stop = min(n for n in (response.cut_after, response.stall_after, len(response.events)) if n is not None)
+            for n, (name, data) in enumerate(response.events[:stop]):
+                for raw in response._inserted(n):
+                    self.wfile.write(raw)
+                if response.stamp_deltas and name == "response.output_text.delta":
+                    data = {**data, "delta": data["delta"].replace(SENT_AT, f"{time.time():.6f}")}
+                self.wfile.write(_sse(name, data))
+                self.wfile.flush()
+                if response.event_delay_s:
+                    time.sleep(response.event_delay_s)
+            if stop == len(response.events):
+                for raw in response._inserted(stop):
+                    self.wfile.write(raw)
+            self.wfile.flush()
+            stalls = response.stall_after is not None and (response.cut_after is None or response.stall_after <= response.cut_after)
+            if stalls:
+                self._hold_open()
+            elif response.cut_reset and response.cut_after is not None:
+                self._reset()
+
+        def _hold_open(self) -> None:
+            """Sends nothing until the client hangs up or the server stops (at most
+            :data:`STALL_LIMIT_S`)."""
+            deadline = time.monotonic() + STALL_LIMIT_S
+            while not model._stopping.is_set() and time.monotonic() < deadline:
+                readable, _, _ = select.select([self.connection], [], [], 0.05)
+                if readable and not self.connection.recv(65536):
+                    return  # end of file: the client closed the connection
+
+        def _reset(self) -> None:
+            """Aborts the connection: a TCP RST, no FIN (SO_LINGER 0, then close)."""
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()  # its reference would keep the socket open past close()
+            self.connection.close()
 
     return Handler
 

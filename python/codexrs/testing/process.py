@@ -70,17 +70,17 @@ def record_batches() -> Iterator[list[bytes]]:
     of ``{"id": <submission id>, "msg": {"type": ..., ...}}``), before codexrs decodes it.
     Every thread of every ``Codex`` / ``AsyncCodex`` is recorded; nothing else changes.
     """
-    from .. import _turn
+    from .. import _reading
 
     batches: list[bytes] = []
-    real: Callable[[bytes], Any] = _turn.decode_batch  # type: ignore[attr-defined]
+    real: Callable[[bytes], Any] = getattr(_reading, "decode_batch")
 
     def recording(batch: bytes) -> Any:
         batches.append(bytes(batch))
         return real(batch)
 
-    setattr(_turn, "decode_batch", recording)
+    setattr(_reading, "decode_batch", recording)
     try:
         yield batches
     finally:
-        setattr(_turn, "decode_batch", real)
+        setattr(_reading, "decode_batch", real)

@@ -104,11 +104,11 @@ impl ExtensionEventSink for Routes {
             Err(mpsc::error::TrySendError::Full(bytes)) => {
                 // Keep order-insensitive extension events without blocking codex: wait for room.
                 if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(async move {
+                    handle.spawn(crate::panics::contained("an extension event's delivery", async move {
                         if tx.send(bytes).await.is_ok() {
                             waker.wake();
                         }
-                    });
+                    }));
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -220,6 +220,7 @@ async fn start(settings: EngineSettings, links: Option<tempfile::TempDir>) -> Co
             );
         }
         codex_guardian::install(&mut builder, guardian_spawner(weak.clone()));
+        builder.token_usage_contributor(crate::panics::turn_fault_point());
         codex_memories_extension::install(&mut builder, codex_otel::global());
         codex_mcp_extension::install(&mut builder);
         codex_mcp_extension::install_executor_plugins(&mut builder, Arc::clone(&environments));
@@ -510,16 +511,16 @@ impl Engine {
         json_pending("models", async move { account::models(&inner).await })
     }
 
-    /// Shuts every thread down, waiting at most `timeout` seconds. Later calls fail with
-    /// `EngineClosedError`.
+    /// Shuts every thread down, waiting at most `timeout` seconds (`None` or `inf`: no limit).
+    /// Later calls fail with `EngineClosedError`.
     #[pyo3(signature = (timeout=10.0))]
-    fn close(&self, timeout: f64) -> PyResult<Pending> {
+    fn close(&self, timeout: Option<f64>) -> PyResult<Pending> {
         self.inner.closed.store(true, Ordering::Release);
         let inner = Arc::clone(&self.inner);
         Ok(Pending::spawn("engine close", async move {
             inner
                 .manager
-                .shutdown_all_threads_bounded(Duration::from_secs_f64(timeout.max(0.0)))
+                .shutdown_all_threads_bounded(timeout.map_or(Duration::MAX, crate::errors::seconds))
                 .await;
             let finish: Finish = Box::new(|py| Ok(py.None()));
             Ok(finish)

@@ -1,62 +1,66 @@
 //! One error enum for the binding and its one conversion into the Python hierarchy.
 //!
 //! Python sees `codexrs.CodexError` and its subclasses; every failure that crosses the boundary
-//! goes through [`CoreError::into_pyerr`].
+//! goes through [`CoreError::into_pyerr`]. The classes are created here but named
+//! `codexrs.errors.*` (their `__module__`), where they are documented and re-exported, so
+//! pickle finds them by name.
+
+use std::time::Duration;
 
 use pyo3::PyErr;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 
 create_exception!(
-    _native,
+    codexrs.errors,
     CodexError,
     PyException,
     "Base class of every error codexrs raises."
 );
 create_exception!(
-    _native,
+    codexrs.errors,
     ConfigError,
     CodexError,
     "A codex config value, override, policy name or path was rejected."
 );
 create_exception!(
-    _native,
+    codexrs.errors,
     ModelError,
     CodexError,
     "The model provider failed a turn (HTTP status, stream error, malformed stream)."
 );
 create_exception!(
-    _native,
+    codexrs.errors,
     ThreadNotFoundError,
     CodexError,
     "No thread with this id is loaded in this engine."
 );
 create_exception!(
-    _native,
+    codexrs.errors,
     RolloutError,
     CodexError,
     "A rollout file (a stored thread) is missing, truncated, archived or not a codex rollout."
 );
 create_exception!(
-    _native,
+    codexrs.errors,
     EngineClosedError,
     CodexError,
     "The engine, the thread or the codexrs runtime was closed (or this is a forked child)."
 );
 create_exception!(
-    _native,
+    codexrs.errors,
     TurnInProgressError,
     CodexError,
     "The thread already has a turn running that someone is reading."
 );
 create_exception!(
-    _native,
+    codexrs.errors,
     TurnNotSteerableError,
     CodexError,
     "steer() found no running turn to add input to: the turn ended (or cannot be steered)."
 );
 create_exception!(
-    _native,
+    codexrs.errors,
     InternalError,
     CodexError,
     "A bug in codexrs or codex-core (a panic or a broken invariant); the message says where."
@@ -92,12 +96,7 @@ impl CoreError {
     pub fn from_join(err: tokio::task::JoinError, what: &str) -> Self {
         if err.is_panic() {
             let payload = err.into_panic();
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_string());
-            Self::Internal(format!("{what} panicked: {text}"))
+            Self::Internal(format!("{what} panicked: {}", crate::panics::payload_text(&*payload)))
         } else {
             Self::Closed(format!("{what} was cancelled"))
         }
@@ -126,3 +125,31 @@ impl From<CoreError> for PyErr {
 }
 
 pub type CoreResult<T> = Result<T, CoreError>;
+
+/// A caller's number of seconds as a [`Duration`], for any float, never panicking (unlike
+/// `Duration::from_secs_f64`): `NaN` and negatives are zero; `inf` and values past
+/// `Duration::MAX` are `Duration::MAX`, which tokio's and std's timed waits take as "no limit".
+/// (Python checks timeouts before they get here; this is the native side's own guard.)
+pub fn seconds(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_never_panics() {
+        assert_eq!(seconds(1.5), Duration::from_millis(1500));
+        assert_eq!(seconds(0.0), Duration::ZERO);
+        assert_eq!(seconds(-1.0), Duration::ZERO);
+        assert_eq!(seconds(f64::NAN), Duration::ZERO);
+        assert_eq!(seconds(f64::NEG_INFINITY), Duration::ZERO);
+        assert_eq!(seconds(f64::INFINITY), Duration::MAX);
+        assert_eq!(seconds(1e300), Duration::MAX);
+        assert_eq!(seconds(f64::MAX), Duration::MAX);
+    }
+}

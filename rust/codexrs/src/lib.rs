@@ -5,7 +5,7 @@
 //! (slow operations as awaitable handles), [`mcp`] (a thread's MCP tools, refresh), [`ops`] (thread settings, compaction,
 //! rollback, review, shell commands, steering), [`ratelimits`] (real, carried and injected rate-limit snapshots), [`requests`] (codex-core's requests: answered or
 //! denied, never left waiting), [`wakeups`] (one wake-up descriptor per engine for asyncio readers), [`config`] (Python values to codex config),
-//! [`errors`] (the error enum and the Python exception hierarchy), [`logs`] (`tracing` records to Python `logging`), [`store`] (codex's thread
+//! [`errors`] (the error enum and the Python exception hierarchy), [`panics`] (a panic fails its turn, reaches `logging`, never stderr), [`logs`] (`tracing` records to Python `logging`), [`store`] (codex's thread
 //! store: resume, fork, list, archive, names), [`schema`] (codex's event
 //! schema and a serde round trip, for the generated types and their tests).
 
@@ -17,6 +17,7 @@ pub mod loading;
 pub mod logs;
 pub mod mcp;
 pub mod ops;
+pub mod panics;
 pub mod pending;
 pub mod ratelimits;
 pub mod requests;
@@ -25,8 +26,6 @@ pub mod schema;
 pub mod store;
 pub mod thread;
 pub mod wakeups;
-
-use std::time::Duration;
 
 use pyo3::prelude::*;
 
@@ -40,12 +39,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[pyfunction]
 #[pyo3(signature = (timeout=2.0))]
 fn shutdown_runtime(py: Python<'_>, timeout: f64) -> bool {
-    py.detach(|| runtime::shutdown(Duration::from_secs_f64(timeout.max(0.0))))
+    py.detach(|| runtime::shutdown(errors::seconds(timeout)))
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    panics::install_hook();
     m.add_class::<engine::Engine>()?;
     m.add_class::<thread::ThreadHandle>()?;
     m.add_class::<pending::Pending>()?;
@@ -57,6 +57,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(logs::drain_logs, m)?)?;
     m.add_function(wrap_pyfunction!(logs::emit_test_log, m)?)?;
     m.add("LOG_QUEUE_CAPACITY", logs::CAPACITY)?;
+    m.add_function(wrap_pyfunction!(panics::inject, m)?)?;
+    m.add_function(wrap_pyfunction!(panics::debug_assertions, m)?)?;
     m.add_function(wrap_pyfunction!(schema::event_schema, m)?)?;
     m.add_function(wrap_pyfunction!(schema::roundtrip_event, m)?)?;
     m.add("CodexError", py.get_type::<errors::CodexError>())?;

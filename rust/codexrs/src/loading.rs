@@ -150,7 +150,7 @@ fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<
     inner.routes.add(thread_id.to_string(), &tx, &waker);
     let span = tracing::info_span!("codexrs_thread", thread_id = %thread_id);
     tokio::spawn(tracing::Instrument::instrument(
-        crate::thread::pump(
+        crate::panics::contained("the event pump", crate::thread::pump(
             Arc::clone(&thread),
             tx,
             Arc::clone(&waker),
@@ -160,7 +160,7 @@ fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<
                 rate_limits: Arc::clone(&inner.rate_limits),
                 thread_id: thread_id.to_string(),
             },
-        ),
+        )),
         span,
     ));
     Ok(ThreadHandle {
@@ -193,10 +193,11 @@ pub(crate) fn thread_start_options(
     }
     let handled = handled.iter().map(|k| Kind::parse(k)).collect::<CoreResult<Vec<_>>>()?;
     let request_timeout = match request_timeout {
-        Some(t) if !(t.is_finite() && t > 0.0) => {
+        Some(t) if t.is_nan() || t <= 0.0 => {
             return Err(CoreError::Config(format!("request_timeout must be a positive number of seconds, not {t}")));
         }
-        t => t.map(Duration::from_secs_f64),
+        Some(t) if t == f64::INFINITY => None,
+        t => t.map(crate::errors::seconds),
     };
     let options = ThreadOptions {
         cwd,

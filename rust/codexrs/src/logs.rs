@@ -79,10 +79,14 @@ fn is_ours(target: &str) -> bool {
 }
 
 /// Spans whose fields name a thread or a turn: kept whatever the level, so records inside them
-/// carry the ids (codex's `session_loop` has `thread_id`, its op dispatch `submission.id`).
+/// carry the ids (codex's `session_loop` has `thread_id`, its op dispatch `submission.id`, its
+/// turn task's `turn` span `thread.id` and `turn.id`).
 fn names_ids(meta: &Metadata<'_>) -> bool {
+    let fields = meta.fields();
     meta.is_span()
-        && (meta.fields().field("thread_id").is_some() || meta.fields().field("submission.id").is_some())
+        && (fields.field("thread_id").is_some()
+            || fields.field("submission.id").is_some()
+            || fields.field("thread.id").is_some())
 }
 
 fn passes(meta: &Metadata<'_>) -> bool {
@@ -116,8 +120,8 @@ impl SpanIds {
     /// Keeps `value` if the field names a thread or a turn; hands it back otherwise.
     fn set(&mut self, field: &Field, value: String) -> Option<String> {
         match field.name() {
-            "thread_id" => self.thread_id = Some(value),
-            "submission.id" | "turn_id" => self.turn_id = Some(value),
+            "thread_id" | "thread.id" => self.thread_id = Some(value),
+            "submission.id" | "turn_id" | "turn.id" => self.turn_id = Some(value),
             _ => return Some(value),
         }
         None
@@ -281,6 +285,58 @@ where
     }
 }
 
+/// The thread and turn ids of the spans around the caller (innermost first wins), read from the
+/// bridge's registry; `(None, None)` when the bridge is not the process's subscriber. The panic
+/// hook uses it to find the turn a panic belongs to.
+pub(crate) fn current_ids() -> (Option<String>, Option<String>) {
+    tracing::dispatcher::get_default(|dispatch| {
+        let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() else {
+            return (None, None);
+        };
+        let Some(id) = dispatch.current_span().id().cloned() else { return (None, None) };
+        let Some(span) = registry.span(&id) else { return (None, None) };
+        let mut found = SpanIds::default();
+        for span in span.scope() {
+            if let Some(ids) = span.extensions().get::<SpanIds>() {
+                found.thread_id = found.thread_id.take().or_else(|| ids.thread_id.clone());
+                found.turn_id = found.turn_id.take().or_else(|| ids.turn_id.clone());
+            }
+            if found.thread_id.is_some() && found.turn_id.is_some() {
+                break;
+            }
+        }
+        (found.thread_id, found.turn_id)
+    })
+}
+
+/// Queues one record for Python directly (not through `tracing`: the panic hook, which must not
+/// re-enter a subscriber). Returns false when the bridge was never installed.
+pub(crate) fn push_record(
+    level: u8,
+    target: &str,
+    message: String,
+    fields: Vec<(String, String)>,
+    thread_id: Option<String>,
+    turn_id: Option<String>,
+) -> bool {
+    let Some((tx, _)) = QUEUE.get() else { return false };
+    let record = LogRecord {
+        level,
+        target: target.to_string(),
+        message: redact(&message),
+        fields,
+        thread_id,
+        turn_id,
+        file: None,
+        line: None,
+        time: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+    };
+    if tx.try_send(record).is_err() {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+    true
+}
+
 /// Installs the bridge as the process's `tracing` subscriber (once; later calls do nothing).
 /// Returns False when another subscriber was installed first (then no record reaches Python).
 #[pyfunction]
@@ -328,33 +384,45 @@ pub fn set_log_directives(directives: Option<&str>) -> PyResult<()> {
 
 type PyRecord = (u8, String, String, Vec<(String, String)>, Option<String>, Option<String>, Option<&'static str>, Option<u32>, f64);
 
-/// Waits up to `timeout` seconds (without the GIL) for records; returns every record queued
-/// (at most `limit`), as tuples `(level, target, message, fields, thread_id, turn_id, file,
-/// line, time)`, and how many were dropped since the last call because the queue was full.
+/// Waits up to `timeout` seconds (without the GIL, checking for signals every `runtime::SLICE`;
+/// `None` or `inf`: no limit) for records; returns every record queued (at most `limit`), as
+/// tuples `(level, target, message, fields, thread_id, turn_id, file, line, time)`, and how many
+/// were dropped since the last call because the queue was full.
 #[pyfunction]
 #[pyo3(signature = (timeout, limit=4096))]
-pub fn drain_logs(py: Python<'_>, timeout: f64, limit: usize) -> (Vec<PyRecord>, u64) {
-    let Some((_, rx)) = QUEUE.get() else { return (Vec::new(), 0) };
-    let records = py.detach(|| {
-        let rx = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut out = Vec::new();
-        match rx.recv_timeout(Duration::from_secs_f64(timeout.max(0.0))) {
-            Ok(first) => out.push(first),
-            Err(_) => return out,
-        }
-        while out.len() < limit.max(1) {
-            match rx.try_recv() {
-                Ok(record) => out.push(record),
-                Err(_) => break,
+pub fn drain_logs(py: Python<'_>, timeout: Option<f64>, limit: usize) -> PyResult<(Vec<PyRecord>, u64)> {
+    let Some((_, rx)) = QUEUE.get() else { return Ok((Vec::new(), 0)) };
+    let limit_s = timeout.map_or(Duration::MAX, crate::errors::seconds);
+    let deadline = std::time::Instant::now().checked_add(limit_s); // None: no limit
+    let records = loop {
+        let slice = deadline.map_or(crate::runtime::SLICE, |d| {
+            d.saturating_duration_since(std::time::Instant::now()).min(crate::runtime::SLICE)
+        });
+        let got = py.detach(|| {
+            let rx = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut out = Vec::new();
+            match rx.recv_timeout(slice) {
+                Ok(first) => out.push(first),
+                Err(_) => return out,
             }
+            while out.len() < limit.max(1) {
+                match rx.try_recv() {
+                    Ok(record) => out.push(record),
+                    Err(_) => break,
+                }
+            }
+            out
+        });
+        if !got.is_empty() || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            break got;
         }
-        out
-    });
+        py.check_signals()?;
+    };
     let rows = records
         .into_iter()
         .map(|r| (r.level, r.target, r.message, r.fields, r.thread_id, r.turn_id, r.file, r.line, r.time))
         .collect();
-    (rows, DROPPED.swap(0, Ordering::Relaxed))
+    Ok((rows, DROPPED.swap(0, Ordering::Relaxed)))
 }
 
 /// Emits one record from Rust at `level` under `target` (tests and benchmarks use it to show

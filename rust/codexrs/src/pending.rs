@@ -57,14 +57,10 @@ impl Pending {
         let task = handle.spawn(async move {
             let result = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(result) => result,
-                Err(payload) => {
-                    let text = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "non-string panic payload".into());
-                    Err(CoreError::Internal(format!("{what} panicked: {text}")))
-                }
+                Err(payload) => Err(CoreError::Internal(format!(
+                    "{what} panicked: {}",
+                    crate::panics::payload_text(&*payload)
+                ))),
             };
             task_shared.finish(result);
         });

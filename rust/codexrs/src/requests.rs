@@ -285,7 +285,7 @@ impl Requests {
             let tx = tx.downgrade();
             let waker = Arc::clone(waker);
             let sub_id = event.id.clone();
-            tokio::spawn(async move {
+            tokio::spawn(crate::panics::contained("a request's timeout", async move {
                 tokio::time::sleep(timeout).await;
                 let Some(request) = requests.take(request.kind, &request.key) else {
                     return; // answered in time
@@ -296,7 +296,7 @@ impl Requests {
                     let _ = tx.send((std::time::Instant::now(), event)).await;
                     waker.wake();
                 }
-            });
+            }));
         }
         None
     }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 use std::time::Instant;
 
 use codex_core::CodexThread;
@@ -32,9 +31,9 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::errors::CoreError;
-use crate::errors::CoreResult;
-use crate::pending::Finish;
 use crate::ops;
+use crate::panics;
+use crate::pending::Finish;
 use crate::pending::Pending;
 use crate::ratelimits::RateLimits;
 use crate::requests::Kind;
@@ -88,38 +87,125 @@ fn encode(event: &Event, thread_id: &str, rate_limits: &RateLimits) -> Vec<u8> {
     })
 }
 
+/// What the pump does after one event.
+enum Flow {
+    Continue,
+    Stop,
+}
+
 /// Pulls codex-core's events into the queue until the thread ends or the reader is gone.
+///
+/// A panic attributed to this thread (see [`crate::panics`]), in codex-core's turn task or in
+/// the pump's own handling of an event, queues a `codexrs_panic` event for the turn it hit and
+/// interrupts that turn in codex-core; the pump goes on.
 pub async fn pump(
     thread: Arc<CodexThread>,
     tx: mpsc::Sender<Queued>,
     waker: Arc<Waker>,
     options: PumpOptions,
 ) {
+    let mut panics = panics::register(&options.thread_id);
+    // The running turn (codex's `task_started` .. `task_complete` / `turn_aborted`).
+    let mut turn: Option<String> = None;
     loop {
-        let event = match thread.next_event().await {
-            Ok(event) => event,
-            Err(_) => break, // codex-core closed the thread's event channel
+        let event = tokio::select! {
+            biased;
+            Some(panicked) = panics.recv() => {
+                let turn_id = panicked.turn_id.clone().or_else(|| turn.clone());
+                if !report_panic(&thread, &tx, &waker, panicked, turn_id).await {
+                    break;
+                }
+                continue;
+            }
+            next = thread.next_event() => match next {
+                Ok(event) => event,
+                Err(_) => break, // codex-core closed the thread's event channel
+            },
         };
-        if matches!(event.msg, EventMsg::RawResponseItem(_)) && !options.raw_response_items {
-            continue;
+        match &event.msg {
+            EventMsg::TurnStarted(started) => turn = Some(started.turn_id.clone()),
+            EventMsg::TurnComplete(_) | EventMsg::TurnAborted(_) => turn = None,
+            _ => {}
         }
-        let is_end = matches!(event.msg, EventMsg::ShutdownComplete);
-        let denial = options.requests.on_event(&thread, &event, &tx, &waker).await;
-        if tx.send((Instant::now(), encode(&event, &options.thread_id, &options.rate_limits))).await.is_err() {
-            break;
-        }
-        if let Some(denial) = denial {
-            if tx.send((Instant::now(), denial)).await.is_err() {
-                break;
+        let step = std::panic::AssertUnwindSafe(pump_one(&thread, event, &tx, &waker, &options));
+        match futures::FutureExt::catch_unwind(step).await {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Stop) => break,
+            Err(payload) => {
+                let panicked = panics::Panicked {
+                    message: format!("codexrs's event pump: {}", panics::payload_text(&*payload)),
+                    location: None,
+                    turn_id: None,
+                };
+                if !report_panic(&thread, &tx, &waker, panicked, turn.clone()).await {
+                    break;
+                }
             }
         }
-        waker.wake();
-        if is_end {
-            break;
-        }
     }
+    panics::unregister(&options.thread_id);
     drop(tx);
     waker.wake();
+}
+
+/// Queues one event (and codexrs's answer to it, if it is a request codexrs denied).
+async fn pump_one(
+    thread: &Arc<CodexThread>,
+    event: Event,
+    tx: &mpsc::Sender<Queued>,
+    waker: &Arc<Waker>,
+    options: &PumpOptions,
+) -> Flow {
+    if matches!(event.msg, EventMsg::RawResponseItem(_)) && !options.raw_response_items {
+        return Flow::Continue;
+    }
+    if matches!(event.msg, EventMsg::TurnStarted(_)) && panics::take_armed(panics::Place::Pump, &options.thread_id) {
+        panic!("codexrs test fault: a panic inside the event pump");
+    }
+    let is_end = matches!(event.msg, EventMsg::ShutdownComplete);
+    let denial = options.requests.on_event(thread, &event, tx, waker).await;
+    if tx.send((Instant::now(), encode(&event, &options.thread_id, &options.rate_limits))).await.is_err() {
+        return Flow::Stop;
+    }
+    if let Some(denial) = denial {
+        if tx.send((Instant::now(), denial)).await.is_err() {
+            return Flow::Stop;
+        }
+    }
+    waker.wake();
+    if is_end { Flow::Stop } else { Flow::Continue }
+}
+
+/// Fails the turn a panic hit: queues `codexrs_panic` (its id the turn's, so Python ends that
+/// turn as `failed`) and interrupts the turn in codex-core, whose task may be dead, so the
+/// thread takes new turns. Returns false when the reader is gone.
+async fn report_panic(
+    thread: &Arc<CodexThread>,
+    tx: &mpsc::Sender<Queued>,
+    waker: &Arc<Waker>,
+    panicked: panics::Panicked,
+    turn_id: Option<String>,
+) -> bool {
+    let interrupted = match &turn_id {
+        Some(_) => thread.submit(Op::Interrupt).await.map(|_| ()).map_err(|e| e.to_string()),
+        None => Err("no turn was running".to_string()),
+    };
+    let turn_id = turn_id.unwrap_or_default();
+    let bytes = serde_json::to_vec(&json!({
+        "id": turn_id,
+        "msg": {
+            "type": "codexrs_panic",
+            "turn_id": turn_id,
+            "message": panicked.message,
+            "location": panicked.location,
+            "interrupted": interrupted.is_ok(),
+            "interrupt_error": interrupted.err(),
+        },
+    }))
+    .unwrap_or_default();
+    let sent = tx.send((Instant::now(), bytes)).await.is_ok();
+    waker.wake();
+    sent
 }
 
 /// A loaded codex-core thread (Python: `codexrs._native.ThreadHandle`).
@@ -194,7 +280,7 @@ impl ThreadHandle {
             return Ok(Some(bytes));
         }
         let handle = runtime::handle()?;
-        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(crate::errors::seconds(t))); // None: no limit
         loop {
             let slice = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()).min(runtime::SLICE),
@@ -347,9 +433,9 @@ impl ThreadHandle {
     /// has already shut down needs no interrupt, so a failed submission is ignored.
     fn interrupt_nowait(&self) -> PyResult<()> {
         let thread = Arc::clone(&self.thread);
-        runtime::handle()?.spawn(async move {
+        runtime::handle()?.spawn(panics::contained("a thread op", async move {
             let _ = thread.submit(Op::Interrupt).await;
-        });
+        }));
         Ok(())
     }
 
@@ -397,9 +483,9 @@ impl ThreadHandle {
             return Ok(false);
         };
         let thread = Arc::clone(&self.thread);
-        runtime::handle()?.spawn(async move {
+        runtime::handle()?.spawn(panics::contained("a thread op", async move {
             let _ = thread.submit(request.denial(&reason)).await;
-        });
+        }));
         Ok(true)
     }
 
@@ -451,9 +537,9 @@ impl ThreadHandle {
             Err(err) => {
                 let thread = Arc::clone(&self.thread);
                 let denial = request.denial("denied by codexrs: the handler's answer was not valid");
-                runtime::handle()?.spawn(async move {
+                runtime::handle()?.spawn(panics::contained("a thread op", async move {
                     let _ = thread.submit(denial).await;
-                });
+                }));
                 Err(err.into_pyerr())
             }
         }))

@@ -1,0 +1,146 @@
+"""Reading a thread's batches so that no interruption loses an event.
+
+A reader may be interrupted anywhere: Ctrl-C, a cancelled task (``asyncio.wait_for``), a hook
+that raises ``KeyboardInterrupt``. :class:`_Reader` keeps every event codex-core handed over
+until a reader has it:
+
+1. A batch goes from the native call into :attr:`_Reader.inbox` in C (``deque.extend`` over
+   ``islice(iter(fetch, None), 1)``): no Python frame runs between, and CPython runs signal
+   handlers only at calls and backward jumps. Waiting for the batch takes nothing.
+2. From the inbox into :attr:`_Reader.pending` (and the hooks' queue) in statements with no call
+   between them: the batch is in one place or the other, never in neither or both.
+3. Hooks and user code run only after that; an interrupted hook leaves the rest of its events
+   queued (:class:`~codexrs.hooks.HookQueue`), and every hook sees an event before a reader.
+4. An event taken from ``pending`` is the turn's ``handing`` until its reader returns it; a
+   reader interrupted before that keeps it on the turn's ``tail`` (:meth:`_Reader.keep_handing`).
+
+The sync side waits in Rust without the GIL; the async side on its engine's wake-up descriptor
+(:mod:`codexrs._wakeups`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from functools import partial
+from itertools import islice
+from typing import Callable, Generic, Protocol, Sequence, TypeVar
+
+from . import _native
+from ._wakeups import Dispatcher, dispatcher_for, next_batch
+from .events import Event, decode_batch
+from .hooks import Hook, HookQueue
+
+__all__: list[str] = []
+
+
+class _Kept(Protocol):
+    """What a reader needs of a turn: where a taken event waits, and where it is kept."""
+
+    handing: Event | None
+    tail: list[Event]
+
+
+TurnT = TypeVar("TurnT", bound=_Kept)
+
+
+class _Reader(Generic[TurnT]):
+    """A thread's read events (see the module docs); :meth:`observe` records each one taken."""
+
+    def __init__(self, native: _native.ThreadHandle, hooks: Sequence[Hook]) -> None:
+        self.native = native
+        #: The engine's hooks (its own list: hooks added later apply here too).
+        self.hooks = hooks
+        #: Batches taken from codex-core and not yet decoded into :attr:`pending`.
+        self.inbox: deque[bytes] = deque()
+        #: Events read and not yet taken by a reader, in codex's order.
+        self.pending: deque[tuple[str, Event]] = deque()
+        #: The read events the hooks have not all seen yet (the last ones of ``pending``).
+        self.hooked = HookQueue(hooks, native.id)
+        #: Its engine's wake-up dispatcher, once an asyncio reader waited.
+        self.dispatcher: Dispatcher | None = None
+
+    def observe(self, sub_id: str, event: Event, turn: TurnT) -> None:
+        raise NotImplementedError
+
+    def _pull(self, fetch: Callable[[], bytes | None]) -> bool:
+        before = len(self.inbox)
+        self.inbox.extend(islice(iter(fetch, None), 1))  # C from the native call to the append
+        return len(self.inbox) > before
+
+    def pull(self, timeout: float | None) -> bool:
+        """Waits (in Rust, without the GIL) up to ``timeout`` seconds (``None``: no limit) for
+        the thread's next batch and takes it into the inbox; whether one came."""
+        return self._pull(partial(self.native.next_batch, timeout))
+
+    def pull_nowait(self) -> bool:
+        """Takes the thread's next batch into the inbox if one is queued; whether one was."""
+        return self._pull(self.native.try_next_batch)
+
+    async def wait_batch(self) -> None:
+        """Waits, without blocking the event loop, until a batch is in the inbox."""
+        if self.dispatcher is None:
+            self.dispatcher = dispatcher_for(self.native.wakeups())
+        await next_batch(self.native, self.dispatcher, self.pull_nowait)
+
+    def _decode(self) -> None:
+        while self.inbox:
+            decoded = decode_batch(self.inbox[0])
+            entries = self.hooked.entries(decoded, self.native.last_batch_lag)
+            # No call between these three lines: the batch is in the inbox or in pending.
+            self.pending += decoded
+            self.hooked.waiting += entries
+            del self.inbox[0]
+
+    def catch_up(self) -> None:
+        """Decodes the batches taken, then calls the hooks on the events they have not seen."""
+        self._decode()
+        if self.hooked:
+            self.hooked.run()
+
+    async def catch_up_async(self) -> None:
+        """:meth:`catch_up`, awaiting ``async`` hooks."""
+        self._decode()
+        if self.hooked:
+            await self.hooked.run_async()
+
+    def take(self, turn: TurnT) -> Event | None:
+        """Pops and records the next read event (it becomes ``turn.handing``), or ``None`` when
+        none is read yet. Call :meth:`catch_up` first: the hooks see each event before it."""
+        if len(self.pending) <= len(self.hooked.waiting):
+            return None
+        sub_id, event = self.pending[0]
+        del self.pending[0]
+        turn.handing = event  # no call since the pop (step 4 of the module docs)
+        self.observe(sub_id, event, turn)
+        return event
+
+    def keep_handing(self, turn: TurnT) -> None:
+        """Keeps ``turn.handing`` on the turn's tail: its reader went away without it."""
+        if turn.handing is not None:
+            turn.tail += (turn.handing,)
+            turn.handing = None
+
+    def read(self, turn: TurnT, deadline: float | None = None) -> Event | None:
+        """The next event for ``turn``'s reader (from :meth:`take`), waiting for codex-core;
+        ``None`` once ``deadline`` (``time.monotonic()``) has passed."""
+        while True:
+            self.catch_up()
+            event = self.take(turn)
+            if event is not None:
+                return event
+            if deadline is None:
+                self.pull(None)
+            elif (remaining := deadline - time.monotonic()) > 0:
+                self.pull(remaining)
+            else:
+                return None
+
+    async def read_async(self, turn: TurnT) -> Event:
+        """:meth:`read` without blocking the event loop (no deadline)."""
+        while True:
+            await self.catch_up_async()
+            event = self.take(turn)
+            if event is not None:
+                return event
+            await self.wait_batch()
