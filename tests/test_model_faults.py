@@ -24,6 +24,7 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
+from conftest import Records
 from codexrs.testing import (
     ScriptedModel,
     ScriptedResponse,
@@ -96,30 +97,6 @@ def _nothing_on_stderr(capfd: pytest.CaptureFixture[str]) -> None:
     err = capfd.readouterr().err
     assert "panicked" not in err and "backtrace" not in err.lower(), err
     assert err == ""
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def messages(self) -> list[str]:
-        codexrs.logs.flush()
-        return [r.getMessage() for r in self.records]
-
-
-@pytest.fixture
-def core_records() -> Iterator[Records]:
-    """WARNING and ERROR records of codex-core (the ``codexrs.core`` loggers)."""
-    handler, logger = Records(), logging.getLogger("codexrs.core")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ and the engine's other threads completing with their exact text, the panic on th
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -20,27 +18,7 @@ import codexrs
 from codexrs import _native
 from codexrs import events as ev
 from codexrs.testing import ScriptedModel, text
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=1)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def panic_records() -> Iterator[Records]:
-    """Records of the ``codexrs.core.panic`` logger."""
-    codexrs.logs.flush()
-    handler, logger = Records(), logging.getLogger("codexrs.core.panic")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
+from conftest import Records
 
 
 def test_the_shipped_build_has_no_debug_assertions() -> None:
@@ -51,7 +29,7 @@ def test_the_shipped_build_has_no_debug_assertions() -> None:
 def test_a_panic_in_codex_core_fails_its_turn_and_nothing_else(
     codex: codexrs.Codex,
     scripted_model: ScriptedModel,
-    panic_records: Records,
+    core_records: Records,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     scripted_model.route("<other>", text("the other thread is fine"))
@@ -79,10 +57,9 @@ def test_a_panic_in_codex_core_fails_its_turn_and_nothing_else(
     assert other.run("<other>").final_response == "the other thread is fine"
     assert victim.run("<after>").final_response == "the next turn is fine"
 
-    codexrs.logs.flush()
-    messages = [r.getMessage() for r in panic_records.records]
-    assert any("inside codex-core's turn task" in m for m in messages), messages
-    assert {getattr(r, "thread_id", None) for r in panic_records.records} == {victim.id}
+    assert any("inside codex-core's turn task" in m for m in core_records.messages()), core_records.messages()
+    panics = [r for r in core_records.records if r.name == "codexrs.core.panic"]
+    assert panics and {getattr(r, "thread_id", None) for r in panics} == {victim.id}
     err = capfd.readouterr().err
     assert "panicked" not in err and "panic" not in err, err
 
@@ -91,7 +68,7 @@ async def test_a_panic_in_the_event_pump_fails_its_turn(
     scripted_model: ScriptedModel,
     codex_home: Path,
     workspace: Path,
-    panic_records: Records,
+    core_records: Records,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     scripted_model.route("<after>", text("the pump goes on"))
@@ -104,8 +81,7 @@ async def test_a_panic_in_the_event_pump_fails_its_turn(
         result = await thread.run("<after>")
         assert result.final_response == "the pump goes on"
         assert result.status == "completed"
-    codexrs.logs.flush()
-    assert any("inside the event pump" in r.getMessage() for r in panic_records.records)
+    assert any("inside the event pump" in m for m in core_records.messages())
     err = capfd.readouterr().err
     assert "panic" not in err, err
 
