@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,18 @@ def write_tasks(path: Path, tasks: list[Any]) -> None:
 
 def results(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def batch_command(scripted_model: ScriptedModel, codex_home: Path, tasks_file: Path, out: Path | str, *extra: str) -> list[str]:
+    """``codexrs batch`` as a user types it, against the scripted model (its config as ``-c``)."""
+    overrides = [arg for k, v in scripted_model.config().items() for arg in ("-c", f"{k}={json.dumps(v)}")]
+    return [sys.executable, "-m", "codexrs.cli", "batch", str(tasks_file), "--out", str(out),
+            "--codex-home", str(codex_home), *overrides, *extra]  # fmt: skip
+
+
+def plain_env() -> dict[str, str]:
+    """This environment without what would make rich colour or size a piped console."""
+    return {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS", "LINES")}
 
 
 def twelve_tasks(scripted_model: ScriptedModel, tmp_path: Path) -> Path:

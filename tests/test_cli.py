@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from codexrs._demo import DEMO_COMMAND, DEMO_MESSAGE
 
@@ -49,8 +50,10 @@ def test_demo_verbose_shows_lifecycle_events() -> None:
         assert wire_name in lines, wire_name
 
 
-def test_run_without_a_key_says_what_is_missing() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY")}
+def test_run_without_a_key_says_what_is_missing(tmp_path: Path) -> None:
+    # A codex home of its own: the default (~/.codex) may hold a login, and is not the test's to write.
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_ACCESS_TOKEN")}
+    env["CODEX_HOME"] = str(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "codexrs", "run", "hello"], capture_output=True, text=True, timeout=60, env=env
     )

@@ -24,23 +24,35 @@ def _metrics(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
     return {m.name: list(m.data.data_points) for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
 
 
+RUNS = 20
+
+
 def test_a_tool_turn_is_traced_and_measured(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
+    # 20 runs in a row: codex may report the command's end after task_complete, and the span,
+    # its exit code and the tool-call count must not depend on that order
+    with codexrs.Manager(codex_home, workspace, scripted_model.config()) as manager:
+        for run in range(RUNS):
+            _check_one_traced_turn(manager, scripted_model, workspace, run)
+
+
+def _check_one_traced_turn(manager: codexrs.Manager, scripted_model: ScriptedModel, workspace: Path, run: int) -> None:
     spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     meter_provider = MeterProvider(metric_readers=[reader])
-    scripted_model.route("<otel>", exec_command("touch traced.txt"), text("done", input_tokens=120, output_tokens=30))
-    with codexrs.Manager(codex_home, workspace, scripted_model.config()) as manager:
-        instrumentation = instrument(manager, tracer_provider=tracer_provider, meter_provider=meter_provider)
-        managed = manager.create("t", approval_policy="untrusted", sandbox="workspace-write", on_approval=lambda request: True)
-        manager.send("t", "<otel>")
-        assert manager.wait("t").status == "completed"
-        thread_id = managed.thread.id
-        manager.remove("t")  # the thread shuts down: its span ends
+    scripted_model.route(f"<otel-{run}>", exec_command(f"touch traced-{run}.txt"), text("done", input_tokens=120, output_tokens=30))
+    instrumentation = instrument(manager, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    name = f"t{run}"
+    managed = manager.create(name, approval_policy="untrusted", sandbox="workspace-write", on_approval=lambda request: True)
+    manager.send(name, f"<otel-{run}>")
+    assert manager.wait(name).status == "completed"
+    thread_id = managed.thread.id
+    manager.remove(name)  # the thread shuts down: its span ends
     instrumentation.close()
+    assert (workspace / f"traced-{run}.txt").exists()
 
     finished = {s.name: s for s in spans.get_finished_spans()}
-    assert {"codex.thread", "codex.turn", "codex.approval", "codex.tool.exec"} <= set(finished)
+    assert {"codex.thread", "codex.turn", "codex.approval", "codex.tool.exec"} <= set(finished), run
     thread, turn = finished["codex.thread"], finished["codex.turn"]
     approval, tool = finished["codex.approval"], finished["codex.tool.exec"]
     # thread > turn > approval and tool call, one trace, each with the ids
@@ -51,7 +63,7 @@ def test_a_tool_turn_is_traced_and_measured(scripted_model: ScriptedModel, codex
     assert all(s.attributes is not None and s.attributes["codex.thread_id"] == thread_id for s in finished.values())
     assert turn.attributes is not None and tool.attributes is not None and approval.attributes is not None
     assert turn.attributes["codex.turn.status"] == "completed" and turn.attributes["codex.turn_id"] == tool.attributes["codex.turn_id"]
-    assert "touch traced.txt" in str(tool.attributes["codex.command"]) and tool.attributes["codex.exit_code"] == 0
+    assert f"touch traced-{run}.txt" in str(tool.attributes["codex.command"]) and tool.attributes.get("codex.exit_code") == 0, run
     assert approval.attributes["codex.approval.decision"] == "approved" and approval.end_time <= tool.start_time  # type: ignore[operator]
     assert turn.start_time <= tool.start_time and tool.end_time <= turn.end_time  # type: ignore[operator]
 

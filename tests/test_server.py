@@ -1,13 +1,13 @@
 """``codexrs serve`` and ``codexrs sessions``: the real codex-core behind HTTP (uvicorn, in its
 own process), driven by the command-line client and by raw HTTP: named sessions, a send that
 returns at once, waits, Server-Sent Events, a request answered over HTTP, 401 without the
-token, and 4xx (never a traceback) for bad input; the dashboard in headless chromium."""
+token, and 4xx (never a traceback) for bad input; why a turn failed, from ``sessions wait``
+(exit 1); a missing extra named in one line (exit 2); the dashboard in headless chromium."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -18,8 +18,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from browser import chromium, console_errors, screenshot
-from codexrs.testing import ScriptedModel, exec_command, text
+from browser import chromium, dashboard_streams_and_approves
+from codexrs.testing import ScriptedModel, exec_command, http_error, text
 
 TOKEN = "codexrs-test-token"
 
@@ -91,6 +91,43 @@ def test_sessions_from_the_command_line(server: str, scripted_model: ScriptedMod
     assert "s1" not in _sessions(server, "list").stdout
 
 
+def test_sessions_say_why_a_turn_failed_and_that_nothing_is_pending(server: str, scripted_model: ScriptedModel) -> None:
+    scripted_model.route("<serve-refused>", http_error(400, "the model fell over"))
+    scripted_model.route("<serve-overloaded>", http_error(500))
+    assert _sessions(server, "create", "s3").returncode == 0
+    # The provider's answer, as codex-core reports it, and codex's kind of error when it has one.
+    body = json.dumps({"error": {"message": "the model fell over", "type": "server_error", "code": None}})
+    for marker, why in (("<serve-refused>", f"failed: {body}"),
+                        ("<serve-overloaded>", "failed (internal_server_error): We're currently experiencing high demand, which may cause temporary errors.")):  # fmt: skip
+        assert _sessions(server, "send", "s3", marker).returncode == 0
+        waited = _sessions(server, "wait", "s3")
+        assert (waited.returncode, waited.stdout, waited.stderr) == (1, "", f"codexrs sessions: the turn of s3 {why}\n")
+    for verb in ("deny", "approve"):
+        nothing = _sessions(server, verb, "s3")
+        assert (nothing.returncode, nothing.stdout) == (1, "")
+        assert nothing.stderr == f"codexrs sessions: s3 has no pending request to {verb}\n"
+    # The same session's next turn succeeds: its answer on stdout, exit 0.
+    scripted_model.route("<serve-recover>", text("back on my feet"))
+    assert _sessions(server, "send", "s3", "<serve-recover>").returncode == 0
+    recovered = _sessions(server, "wait", "s3")
+    assert (recovered.returncode, recovered.stdout, recovered.stderr) == (0, "back on my feet\n", "")
+
+
+@pytest.mark.parametrize(
+    ("blocked", "argv", "message"),
+    [
+        ("httpx", ["sessions", "list"], "codexrs sessions needs httpx: pip install 'codexrs[serve]'"),
+        ("uvicorn", ["serve"], "codexrs serve needs Starlette and uvicorn: pip install 'codexrs[serve]'"),
+        ("starlette", ["serve"], "codexrs serve needs Starlette and uvicorn: pip install 'codexrs[serve]'"),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_the_pip_install(blocked: str, argv: list[str], message: str) -> None:
+    # The library made unimportable, as if not installed, before the command line starts.
+    program = f"import sys; sys.modules[{blocked!r}] = None; from codexrs.cli import main; sys.exit(main({argv!r}))"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", message + "\n")
+
+
 def test_events_over_sse_and_a_request_answered_over_http(server: str, scripted_model: ScriptedModel, workspace: Path) -> None:
     deltas = [f"part{i} " for i in range(20)]
     scripted_model.route("<serve-approve>", exec_command("touch approved.txt"), text("".join(deltas), deltas=deltas))
@@ -160,41 +197,5 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token(codex_home: Pat
 
 @pytest.mark.timeout(300)
 def test_the_dashboard_streams_a_turn_and_clicks_an_approval_through(server: str, scripted_model: ScriptedModel, workspace: Path) -> None:
-    deltas = [f"word{i} " for i in range(30)]
-    reply = text("".join(deltas), deltas=deltas).delayed(0.0, between_events=0.02)
-    scripted_model.route("<dash>", exec_command("touch from-the-dashboard.txt"), reply)
     with _api(server) as api, chromium() as driver:
-        driver.get(f"{server}/?token={TOKEN}")
-        assert api.post("/api/threads", json={"name": "dash", "approval_policy": "untrusted", "sandbox": "workspace-write"}).status_code == 201
-        thread_id = api.get("/api/threads/dash").json()["id"]
-        card = f"#thread-{thread_id}"
-
-        def wait_for(script: str, timeout: float = 60) -> Any:
-            deadline = time.monotonic() + timeout
-            while not (value := driver.execute_script(script)):
-                assert time.monotonic() < deadline, f"timed out: {script}"
-                time.sleep(0.1)
-            return value
-
-        wait_for(f"return document.querySelector('{card} .status')")
-        wait_for("return document.getElementById('conn').textContent === 'live'")
-        assert driver.current_url == f"{server}/"  # the token is kept for the tab, out of the address bar
-        driver.execute_script(  # counts the changes of the card's text as they are drawn
-            f"window.textChanges = 0; new MutationObserver(function () {{ window.textChanges++; }})"
-            f".observe(document.querySelector('{card} .text'), {{childList: true, characterData: true, subtree: true}});"
-        )
-        assert api.post("/api/threads/dash/send", json={"input": "<dash>"}).status_code == 202
-        button = wait_for(f"return document.querySelector('{card} .pending button.approve')")
-        assert "touch from-the-dashboard.txt" in driver.execute_script(f"return document.querySelector('{card} .pending code').textContent")
-        assert driver.execute_script(f"return document.querySelector('{card} .status').textContent") == "waiting_for_approval"
-        screenshot(driver, "dashboard-approval")
-        button.click()
-        # The answer streams into the page, delta by delta, then the turn ends.
-        wait_for(f"return document.querySelector('{card} .text').textContent === {json.dumps(''.join(deltas))}")
-        wait_for(f"return document.querySelector('{card} .status').textContent === 'idle'")
-        assert (workspace / "from-the-dashboard.txt").exists()
-        assert driver.execute_script("return window.textChanges") >= 10  # drawn as it streamed, not once at the end
-        usage = driver.execute_script(f"return document.querySelector('{card} .usage').textContent")
-        assert re.match(r"[1-9][0-9]* in / [1-9][0-9]* out · 1 turns", usage), usage
-        assert console_errors(driver) == []
-        screenshot(driver, "dashboard")
+        dashboard_streams_and_approves(driver, api, f"{server}/", f"{server}/", TOKEN, scripted_model, workspace, "dashboard")

@@ -44,6 +44,7 @@ from .hooks import Hook, HookEvent
 from .errors import (
     CodexError,
     ConfigError,
+    CredentialsError,
     EngineClosedError,
     InternalError,
     ModelError,
@@ -72,6 +73,7 @@ __all__ = [
     "CodexCoreVersion",
     "CodexError",
     "ConfigError",
+    "CredentialsError",
     "DEFER",
     "Decision",
     "EngineClosedError",

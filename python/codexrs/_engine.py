@@ -155,6 +155,9 @@ class Codex:
         Raises:
             ConfigError: An unknown policy name (the message names the accepted ones) or a bad
                 config value.
+            CredentialsError: The thread's model provider needs a credential and none was found
+                (checked here, before any request; the rule is in the README's "Credentials"):
+                the message names where codexrs looked and how to log in.
             TypeError: A policy, model or timeout of the wrong type.
             EngineClosedError: ``close()`` was called.
         """
@@ -189,6 +192,7 @@ class Codex:
         Raises:
             ThreadNotFoundError: No stored thread has this id, or the path is no file.
             RolloutError: The rollout is archived, empty or truncated, or not a codex rollout.
+            CredentialsError: As for :meth:`thread_start`.
         """
         target = os.fspath(thread_id_or_rollout_path)
         if target in self._threads:
@@ -224,6 +228,7 @@ class Codex:
             ThreadNotFoundError: No stored thread has this id.
             RolloutError: The parent's rollout is archived, empty or unreadable.
             ConfigError: ``up_to_turn`` names no turn of the parent.
+            CredentialsError: As for :meth:`thread_start`.
         """
         args = ThreadArgs(
             cwd, model, approval_policy, sandbox, config, on_approval, on_request, request_timeout,

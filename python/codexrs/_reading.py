@@ -20,6 +20,7 @@ The sync side waits in Rust without the GIL; the async side on its engine's wake
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from functools import partial
@@ -123,7 +124,7 @@ class _Reader(Generic[TurnT]):
 
     def read(self, turn: TurnT, deadline: float | None = None) -> Event | None:
         """The next event for ``turn``'s reader (from :meth:`take`), waiting for codex-core;
-        ``None`` once ``deadline`` (``time.monotonic()``) has passed."""
+        ``None`` once ``deadline`` (``time.monotonic()``) has passed and no batch is queued."""
         while True:
             self.catch_up()
             event = self.take(turn)
@@ -133,7 +134,7 @@ class _Reader(Generic[TurnT]):
                 self.pull(None)
             elif (remaining := deadline - time.monotonic()) > 0:
                 self.pull(remaining)
-            else:
+            elif not self.pull_nowait():  # a batch already queued still counts
                 return None
 
     async def read_async(self, turn: TurnT) -> Event:
@@ -144,3 +145,21 @@ class _Reader(Generic[TurnT]):
             if event is not None:
                 return event
             await self.wait_batch()
+
+    async def read_until_async(self, turn: TurnT, deadline: float) -> Event | None:
+        """:meth:`read_async` up to ``deadline`` (``time.monotonic()``): ``None`` once it has
+        passed and no batch is queued. Only the wait for a batch is bounded (cancelling it takes
+        nothing); a hook running is never cut short by the deadline."""
+        while True:
+            await self.catch_up_async()
+            event = self.take(turn)
+            if event is not None:
+                return event
+            if (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self.wait_batch()
+                except TimeoutError:
+                    pass
+            elif not self.pull_nowait():
+                return None

@@ -113,13 +113,16 @@ class TurnStream(_StreamBase):
             turn.raise_handler_error()
             raise StopIteration
         try:
-            event = cast(Event, core.read(turn))  # no deadline: never None
-            if core.needs_answer(event):
+            event = core.read_turn(turn)
+            if event is not None and core.needs_answer(event):
                 _start_worker(core, turn, cast(Request, event))
         except BaseException:
             core.keep_handing(turn)
             core.abandon(turn)
             raise
+        if event is None:  # the grace for the ends of its calls passed: the turn is done
+            turn.raise_handler_error()
+            raise StopIteration
         turn.handing = None
         return event
 
@@ -255,7 +258,10 @@ class TurnHandle(_HandleBase):
     """
 
     def stream(self) -> TurnStream:
-        """The turn's events as they arrive; ends after ``task_complete`` / ``turn_aborted``.
+        """The turn's events as they arrive; ends after ``turn_aborted``, or after
+        ``task_complete`` and the ends of the commands, patches and MCP calls the turn began
+        (codex-core may report a command's end after ``task_complete``; codexrs waits up to
+        ``COMMAND_END_GRACE_S``, 5 s, for it).
 
         Events read between turns (not belonging to any) are delivered first.
         """
@@ -315,13 +321,16 @@ class AsyncTurnStream(_StreamBase):
             turn.raise_handler_error()
             raise StopAsyncIteration
         try:
-            event = await core.read_async(turn)
-            if core.needs_answer(event):
+            event = await core.read_turn_async(turn)
+            if event is not None and core.needs_answer(event):
                 _start_task(core, turn, cast(Request, event))
         except BaseException:
             core.keep_handing(turn)
             core.abandon(turn)
             raise
+        if event is None:  # the grace for the ends of its calls passed: the turn is done
+            turn.raise_handler_error()
+            raise StopAsyncIteration
         turn.handing = None
         return event
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -26,10 +27,16 @@ from .events import (
     DynamicToolCallRequest,
     ErrorEvent,
     Event,
+    ExecCommandBegin,
+    ExecCommandEnd,
     ExitedReviewMode,
     ItemCompleted,
     McpStartupStatus,
     McpStartupUpdate,
+    McpToolCallBegin,
+    McpToolCallEnd,
+    PatchApplyBegin,
+    PatchApplyEnd,
     RateLimitSnapshot,
     ReviewOutputEvent,
     TokenCount,
@@ -57,6 +64,16 @@ _ITEM_TYPES = get_args(InputItem)
 
 #: How long settling an abandoned turn may take before the thread is declared stuck.
 SETTLE_TIMEOUT_S = 30.0
+
+#: Seconds a turn waits, after codex's ``task_complete``, for the ends of the commands (patches,
+#: MCP calls) it began: codex-core reports a command still running when it stored it from a
+#: watcher, after a 100 ms trailing-output grace, so that end can follow ``task_complete``. Past
+#: this (a command left running in the background) the turn ends without it, with a warning.
+COMMAND_END_GRACE_S = 5.0
+
+_log = logging.getLogger("codexrs")
+_BEGINS = (ExecCommandBegin, PatchApplyBegin, McpToolCallBegin)
+_ENDS = (ExecCommandEnd, PatchApplyEnd, McpToolCallEnd)
 
 
 def _items_json(value: Input) -> str:
@@ -123,7 +140,9 @@ class TurnResult:
         final_response: The last assistant message (``task_complete.last_agent_message``), or
             ``None``.
         items: Every completed turn item, typed (:mod:`codexrs.items`, codex ``TurnItem``
-            from ``item_completed``), in codex's order.
+            from ``item_completed``), in codex's order: with every command the turn began,
+            even one whose end codex reported after ``task_complete`` (see
+            :data:`COMMAND_END_GRACE_S`).
         usage: Tokens this turn used.
         error: The ``error`` event that failed the turn, if any.
         rate_limits: The last rate-limit snapshot the provider reported during the turn
@@ -213,6 +232,12 @@ class _Turn:
     #: A turn codexrs started for an operation (compact, review, shell): the next turn reads
     #: it to its end first, as for an interrupted one.
     auto_settle: bool = False
+    #: Call ids of the commands, patches and MCP calls begun in the turn whose end has not come.
+    open_calls: set[str] = field(default_factory=set)
+    #: How the turn ends, once codex completed it while some of ``open_calls`` still run: it
+    #: ends when the last of them does, or at ``end_deadline`` (``time.monotonic()``).
+    ending: TurnStatus | None = None
+    end_deadline: float | None = None
 
     def raise_handler_error(self) -> None:
         """Raises (once) what a request handler raised during this turn."""
@@ -276,7 +301,8 @@ class _ThreadCore(_Reader[_Turn]):
         if isinstance(event, TokenCount):
             if event.info is not None:
                 self.total = event.info.total_token_usage
-                turn.usage_end = self.total
+                if turn.ending is None:
+                    turn.usage_end = self.total
             if event.rate_limits is not None:
                 turn.rate_limits = event.rate_limits
         if turn.done or sub_id != turn.turn_id:
@@ -287,6 +313,12 @@ class _ThreadCore(_Reader[_Turn]):
             turn.last_message = event.message
         elif isinstance(event, ItemCompleted):
             turn.items.append(event.item)
+        elif isinstance(event, _BEGINS):
+            turn.open_calls.add(event.call_id)
+        elif isinstance(event, _ENDS):
+            turn.open_calls.discard(event.call_id)
+            if turn.ending is not None and not turn.open_calls:
+                self._finish(turn, turn.ending)
         elif isinstance(event, ErrorEvent):
             turn.error = event
         elif isinstance(event, ExitedReviewMode):
@@ -306,7 +338,7 @@ class _ThreadCore(_Reader[_Turn]):
                 turn.duration_ms = event.duration_ms
                 turn.started_at = turn.started_at or event.started_at
                 turn.completed_at = event.completed_at
-            self._finish(turn, "failed" if turn.error is not None else "completed")
+            self._finish(turn, "failed" if turn.error is not None else "completed", wait=True)
             turn.final_response = turn.final_response or turn.last_message
         elif event.type == "turn_aborted":
             self._finish(turn, "interrupted")
@@ -316,10 +348,48 @@ class _ThreadCore(_Reader[_Turn]):
                 turn.started_at = turn.started_at or event.started_at
                 turn.completed_at = event.completed_at
 
-    def _finish(self, turn: _Turn, status: TurnStatus) -> None:
+    def _finish(self, turn: _Turn, status: TurnStatus, wait: bool = False) -> None:
+        """Ends the turn; with ``wait`` (codex completed it), not before the ends of the calls
+        it began (bounded by :data:`COMMAND_END_GRACE_S`)."""
+        if turn.ending is None:
+            turn.usage_end = self.total  # what a command's late end brings counts no tokens
+        if wait and turn.open_calls:
+            turn.ending = status
+            turn.end_deadline = time.monotonic() + COMMAND_END_GRACE_S
+            return
         turn.done = True
         turn.status = status
-        turn.usage_end = self.total
+
+    def _give_up(self, turn: _Turn) -> None:
+        """The grace for the ends of the turn's calls has passed: the turn ends without them."""
+        if turn.done or turn.ending is None:
+            return
+        calls, grace = ", ".join(sorted(turn.open_calls)), COMMAND_END_GRACE_S
+        _log.warning(
+            "turn %s: codex completed it, but call(s) it began (%s) did not end within %.0f s (a command "
+            "left running?); its result leaves them out, their end events come with the thread's next read",
+            turn.turn_id, calls, grace,
+        )  # fmt: skip
+        self._finish(turn, turn.ending)
+
+    def read_turn(self, turn: _Turn, deadline: float | None = None) -> Event | None:
+        """The next event for ``turn``'s reader, waiting for codex-core; ``None`` once
+        ``deadline`` (``time.monotonic()``) passed, or when the turn ended without another event
+        (the grace for its calls' ends passed: it is done)."""
+        end = turn.end_deadline
+        event = self.read(turn, deadline if end is None else end if deadline is None else min(deadline, end))
+        if event is None and end is not None and time.monotonic() >= end:
+            self._give_up(turn)
+        return event
+
+    async def read_turn_async(self, turn: _Turn) -> Event | None:
+        """:meth:`read_turn` without blocking the event loop (and without ``deadline``)."""
+        if turn.end_deadline is None:
+            return await self.read_async(turn)
+        event = await self.read_until_async(turn, turn.end_deadline)
+        if event is None:
+            self._give_up(turn)
+        return event
 
     def handler_for(self, event: Event) -> RequestHandler | None:
         """The handler that answers ``event`` (a request), or ``None``."""
@@ -473,6 +543,8 @@ class _ThreadCore(_Reader[_Turn]):
         if turn.done or turn.abandoned:
             return
         turn.abandoned = True
+        if turn.ending is not None:
+            return  # codex completed it; settling reads the ends of its calls
         try:
             self.native.interrupt_nowait()  # never blocks: this may run in __del__ or on a loop
         except _native.CodexError:
@@ -480,7 +552,7 @@ class _ThreadCore(_Reader[_Turn]):
 
     @staticmethod
     def _settleable(turn: _Turn) -> bool:
-        return turn.abandoned or turn.interrupt_requested or turn.auto_settle
+        return turn.abandoned or turn.interrupt_requested or turn.auto_settle or turn.ending is not None
 
     def _unsettled(self) -> _Turn | None:
         turn = self.active
@@ -498,7 +570,7 @@ class _ThreadCore(_Reader[_Turn]):
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         try:
             while not turn.done:
-                if self.read(turn, deadline) is None:
+                if self.read_turn(turn, deadline) is None and not turn.done:
                     raise self._stuck(turn)
                 self.keep_handing(turn)
         finally:
@@ -512,7 +584,7 @@ class _ThreadCore(_Reader[_Turn]):
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
                 while not turn.done:
-                    await self.read_async(turn)
+                    await self.read_turn_async(turn)
                     self.keep_handing(turn)
         except TimeoutError:
             raise self._stuck(turn) from None

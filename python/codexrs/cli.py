@@ -9,6 +9,7 @@ import sys
 from typing import Sequence, get_args
 
 from rich.console import Console
+from rich.markup import escape
 
 from . import _native
 from ._account import codex_core_version
@@ -18,7 +19,8 @@ from ._options import ApprovalPolicy, SandboxMode
 from ._demo import demo
 from .batch import _cli as batch_cli
 from .server import _cli as server_cli
-from .errors import CodexError
+from ._extras import MissingExtraError, require
+from .errors import CodexError, CredentialsError
 
 
 def run(
@@ -30,27 +32,9 @@ def run(
     approval_policy: ApprovalPolicy,
     verbose: bool,
 ) -> int:
-    """One turn against a real OpenAI model."""
-    config: dict[str, object] = {}
-    if os.environ.get("CODEX_API_KEY"):
-        pass  # codex-core's AuthManager reads CODEX_API_KEY itself
-    elif os.environ.get("OPENAI_API_KEY"):
-        config.update(
-            {
-                "model_provider": "openai-api-key",
-                "model_providers.openai-api-key.name": "OpenAI (OPENAI_API_KEY)",
-                "model_providers.openai-api-key.base_url": "https://api.openai.com/v1",
-                "model_providers.openai-api-key.env_key": "OPENAI_API_KEY",
-                "model_providers.openai-api-key.wire_api": "responses",
-            }
-        )
-    else:
-        console.print(
-            "[red]codexrs run needs an API key:[/] set OPENAI_API_KEY (an OpenAI API key) or "
-            "CODEX_API_KEY. Neither is set. `codexrs demo` runs without one."
-        )
-        return 2
-    with Codex(cwd=cwd or os.getcwd(), config=config) as codex:
+    """One turn against the model of codex's config (``config.toml``), with the credential the
+    Python API would use (README "Credentials"): a missing one is a ``CredentialsError``."""
+    with Codex(cwd=cwd or os.getcwd()) as codex:
         thread = codex.thread_start(model=model, sandbox=sandbox, approval_policy=approval_policy)
         printer = TurnPrinter(console, verbose=verbose)
         turn = thread.turn(prompt)
@@ -62,6 +46,18 @@ def run(
     return 0 if result.status == "completed" else 1
 
 
+def require_extra(args: argparse.Namespace) -> None:
+    """Imports the optional dependency the command needs before it starts.
+
+    Raises:
+        MissingExtraError: It is not installed.
+    """
+    if args.command == "report":
+        require("plotly.graph_objects", feature="codexrs report", library="Plotly", extra="report")
+    elif args.command == "batch" and args.ray is not None:
+        require("ray", feature="codexrs batch --ray", library="Ray", extra="ray")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="codexrs", description="codex-core inside Python")
     parser.add_argument(
@@ -71,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", help="also show lifecycle events (item_started, ...)")
     sub.add_parser("demo", parents=[verbose], help="run a real codex-core turn against the bundled scripted model")
-    run_p = sub.add_parser("run", parents=[verbose], help="run one turn against a real OpenAI model")
+    run_p = sub.add_parser("run", parents=[verbose], help="run one turn against the model of your codex config (default: OpenAI; needs its credential)")
     run_p.add_argument("prompt")
     run_p.add_argument("--model", default=None)
     run_p.add_argument("--cwd", default=None)
@@ -83,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     try:
+        require_extra(args)
         if args.command == "demo":
             return demo(console, verbose=args.verbose)
         if args.command == "batch":
@@ -94,8 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sessions":
             return server_cli.sessions_main(args, console)
         return run(console, args.prompt, args.model, args.cwd, args.sandbox, args.approval_policy, args.verbose)
+    except MissingExtraError as exc:  # one line, the pip install that adds it, no traceback
+        print(exc, file=sys.stderr)
+        return 2
+    except CredentialsError as exc:
+        console.print(f"[red]{type(exc).__name__}:[/] {escape(str(exc))}", soft_wrap=True)
+        return 2
+    except ConnectionError as exc:  # codexrs batch --ray: no cluster there
+        if args.command != "batch":
+            raise
+        print(exc, file=sys.stderr)
+        return 2
     except CodexError as exc:
-        console.print(f"[red]{type(exc).__name__}:[/] {exc}")
+        console.print(f"[red]{type(exc).__name__}:[/] {escape(str(exc))}", soft_wrap=True)
         return 1
 
 

@@ -4,6 +4,7 @@
 
     CodexError
     ├── ConfigError           bad config key/value, policy name, path, missing helper
+    │   └── CredentialsError  the model provider needs a key or login and none was found
     ├── ModelError            the model provider failed a turn
     │   └── TurnFailedError   Thread.run() on a turn that ended "failed" (has .result)
     │       └── RateLimitError    ... because of an HTTP 429 / usage limit (has .resets_at)
@@ -35,6 +36,7 @@ import msgspec
 from ._native import (
     CodexError,
     ConfigError,
+    CredentialsError,
     EngineClosedError,
     InternalError,
     ModelError,
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CodexError",
     "ConfigError",
+    "CredentialsError",
     "EngineClosedError",
     "InternalError",
     "ModelError",

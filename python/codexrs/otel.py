@@ -8,7 +8,8 @@ meter providers (or the ones given):
 
 * spans: ``codex.thread`` (from the thread's first event to its ``shutdown_complete``, or
   :meth:`Instrumentation.close`) > ``codex.turn`` (``task_started`` to ``task_complete`` or
-  ``turn_aborted``, as the events are read; codex's own duration is in the metrics) >
+  ``turn_aborted``, as the events are read, or to the end of the last tool call it began when
+  codex reports that after ``task_complete``; codex's own duration is in the metrics) >
   ``codex.tool.exec``,
   ``codex.tool.mcp``, ``codex.tool.patch`` (a tool call's begin to its end) and
   ``codex.approval`` (a request to its answer: the call starting, a denial, or the turn's end);
@@ -59,6 +60,9 @@ class _Turn:
     tokens_at_start: dict[str, int]
     tools: dict[str, Any] = field(default_factory=dict)
     approvals: dict[str, Any] = field(default_factory=dict)
+    #: ``task_complete``, read while tool calls of the turn still ran: the turn's span ends
+    #: with the last of them (or the thread's next turn or shutdown).
+    completed: TurnComplete | None = None
 
 
 @dataclass
@@ -124,21 +128,27 @@ class Instrumentation:
         thread = self._thread(thread_id)
         turn = thread.turn
         if isinstance(event, TurnStarted):
+            if turn is not None and turn.completed is not None:
+                self._end_turn(thread, turn, turn.completed)
             attributes = {"codex.thread_id": thread_id, "codex.turn_id": event.turn_id}
             span = self.tracer.start_span("codex.turn", context=self._context(thread.span), attributes=attributes)
             thread.turn = _Turn(event.turn_id, span, dict(thread.tokens))
         elif isinstance(event, TokenCount) and event.info is not None:
             total = event.info.total_token_usage
             thread.tokens = {name: getattr(total, name) for name in _TOKEN_KINDS.values()}
+        elif isinstance(event, TurnComplete) and turn is not None and turn.tools:
+            turn.completed = event  # a command's end may follow task_complete
         elif isinstance(event, (TurnComplete, TurnAborted)) and turn is not None:
             self._end_turn(thread, turn, event)
         elif isinstance(event, ShutdownComplete):
             if turn is not None:
-                self._end_turn(thread, turn, None)
+                self._end_turn(thread, turn, turn.completed)
             thread.span.end()
             del self.threads[thread_id]
         elif turn is not None:
             self._tool(turn, thread_id, event)
+            if turn.completed is not None and not turn.tools:
+                self._end_turn(thread, turn, turn.completed)
 
     def _tool(self, turn: _Turn, thread_id: str, event: Any) -> None:
         ids = {"codex.thread_id": thread_id, "codex.turn_id": turn.id}
@@ -214,7 +224,7 @@ class Instrumentation:
             pass
         for thread in list(self.threads.values()):
             if thread.turn is not None:
-                self._end_turn(thread, thread.turn, None)
+                self._end_turn(thread, thread.turn, thread.turn.completed)
             thread.span.end()
         self.threads.clear()
 

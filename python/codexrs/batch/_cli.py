@@ -10,13 +10,15 @@ from typing import Any, get_args
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from .._options import ApprovalPolicy, SandboxMode
 from ._progress import Progress, render
+from ._record import Record
 from ._report import write_report
 from ._run import Summary, arun
 
-__all__ = ["add_parser", "add_report_parser", "main", "override", "report_main"]
+__all__ = ["add_parser", "add_report_parser", "main", "override", "report_main", "summary_line"]
 
 
 def override(text: str) -> tuple[str, Any]:
@@ -47,15 +49,27 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ray-homes", default=None, help="with --ray: where each node keeps its workers' codex homes (default: its temp dir)")
 
 
+def summary_line(summary: Summary, out: str) -> str:
+    """The run's last line: ``"2 passed, 1 failed; 3 already in results.jsonl; 0 bad line(s)"``,
+    or ``"nothing run; 5 already in results.jsonl; 0 bad line(s)"``."""
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items())) or "nothing run"
+    skipped = f"; {len(summary.skipped)} already in {out}" if summary.skipped else ""
+    return f"{counts}{skipped}; {len(summary.bad_lines)} bad line(s)"
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
-    def show(record: dict[str, Any]) -> None:
-        colour = {"passed": "green", "failed": "red", "timeout": "yellow", "over_budget": "yellow"}.get(record["outcome"], "red")
-        extra = f" {record['error']}" if record.get("error") else ""
-        console.print(f"[{colour}]{record['outcome']:<11}[/] {record['id']} ({record['timings']['total_s']:.1f} s){extra}")
+    def show(record: Record) -> None:
+        colour = {"passed": "green", "failed": "red", "timeout": "yellow", "over_budget": "yellow"}.get(record.outcome, "red")
+        extra = f" {escape(record.error)}" if record.error else ""
+        line = f"[{colour}]{record.outcome:<11}[/] {escape(record.id)} ({record.timings.total_s:.1f} s){extra}"
+        console.print(line, soft_wrap=True)
+
+    progress = Progress()
 
     async def go() -> Summary:
-        progress = Progress()
-        with Live(render(progress), console=console, auto_refresh=False) as live:
+        # transient: the view goes when the run ends (rich leaves a file's last frame without its
+        # newline), and its final state is printed once below, only if a task ran
+        with Live(render(progress), console=console, auto_refresh=False, transient=True) as live:
 
             async def refresh() -> None:
                 while True:
@@ -85,11 +99,15 @@ def main(args: argparse.Namespace, console: Console) -> int:
                 live.update(render(progress), refresh=True)
 
     summary = asyncio.run(go())
+    if progress.total:
+        console.print(render(progress), soft_wrap=True)
     for bad in summary.bad_lines:
-        console.print(f"[red]line {bad.line} skipped:[/] {bad.error}")
-    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items())) or "nothing run"
-    skipped = f"; {len(summary.skipped)} already in {args.out}" if summary.skipped else ""
-    console.print(f"{counts}{skipped}; {len(summary.bad_lines)} bad line(s)")
+        console.print(f"[red]line {bad.line} skipped:[/] {escape(bad.error)}", soft_wrap=True)
+    console.print(summary_line(summary, args.out), soft_wrap=True, markup=False, highlight=False)
+    ran = sum(summary.outcomes.values())
+    if ran and summary.outcomes.get("error", 0) == ran:
+        console.print(f"every task errored ({ran} of {ran}): each error is above and in {args.out}", soft_wrap=True, markup=False, highlight=False)
+        return 1
     return 0
 
 

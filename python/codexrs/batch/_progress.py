@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -12,6 +12,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from ..manager import AsyncManager, ManagedThread
+    from ._record import Record
 
 __all__ = ["Progress", "render"]
 
@@ -42,11 +43,12 @@ class Progress:
     def done(self) -> int:
         return sum(self.outcomes.values())
 
-    def finished(self, record: dict[str, Any]) -> None:
-        self.running.pop(record["id"], None)
-        self.outcomes[record["outcome"]] = self.outcomes.get(record["outcome"], 0) + 1
-        self.input_tokens += record["usage"]["input_tokens"]
-        self.output_tokens += record["usage"]["output_tokens"]
+    def finished(self, record: Record) -> None:
+        """Counts a task that ended with ``record``."""
+        self.running.pop(record.id, None)
+        self.outcomes[record.outcome] = self.outcomes.get(record.outcome, 0) + 1
+        self.input_tokens += record.usage.input_tokens
+        self.output_tokens += record.usage.output_tokens
 
 
 def _duration(seconds: float) -> str:

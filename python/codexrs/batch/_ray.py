@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 
 from .._extras import require
 from ._progress import Progress
+from ._record import Record
 from ._run import ResultsFile, blank_record, run_task
 from ._tasks import Task
 
@@ -59,7 +60,7 @@ class Worker:
         """The node and process this worker runs in, and its codex home."""
         return {"node": socket.gethostname(), "pid": os.getpid(), "codex_home": str(self.home)}
 
-    async def run(self, task: Task) -> tuple[dict[str, Any], str]:
+    async def run(self, task: Task) -> tuple[Record, str]:
         """Runs one task: its result line (without the diff) and its whole diff."""
         from ..manager import AsyncManager
 
@@ -90,7 +91,13 @@ def _connect(ray: Any, address: str, workers: int | None) -> bool:
     if address == "local":  # room for every worker (each asks for one CPU)
         ray.init(num_cpus=max(os.cpu_count() or 1, workers or 1), include_dashboard=False, logging_level="WARNING")
     else:
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+        except ConnectionError as exc:  # Ray's own text names a flag codexrs does not have
+            raise ConnectionError(
+                f"no running Ray cluster at --ray {address}: start one (`ray start --head`, then --ray auto), "
+                "give a cluster's address (--ray ray://HOST:10001), or use --ray local to start one here"
+            ) from exc
     return True
 
 
@@ -107,13 +114,14 @@ async def run_on_ray(
     keep_workspaces: bool,
     homes: str | None,
     workspaces: str | None,
-    on_result: Callable[[dict[str, Any]], None] | None,
+    on_result: Callable[[Record], None] | None,
     progress: Progress,
 ) -> None:
     """Runs ``todo`` on Ray workers and writes each result with ``writer`` (then closes it).
 
     Raises:
-        ImportError: Ray is not installed.
+        ImportError: Ray is not installed (the message ends with ``pip install 'codexrs[ray]'``).
+        ConnectionError: No Ray cluster answers at ``address``.
         ValueError: ``workers`` is not a positive int.
         RuntimeError: Every worker died with tasks left (the lines written stay; a re-run with
             the same results file runs the rest).
@@ -188,16 +196,14 @@ async def run_on_ray(
             ray.shutdown()
 
 
-def _finish(
-    writer: ResultsFile, record: dict[str, Any], diff: str, progress: Progress, on_result: Callable[[dict[str, Any]], None] | None
-) -> None:
+def _finish(writer: ResultsFile, record: Record, diff: str, progress: Progress, on_result: Callable[[Record], None] | None) -> None:
     writer.write(record, diff)
     progress.finished(record)
     if on_result is not None:
         on_result(record)
 
 
-def _lost(task: Task, exc: BaseException) -> dict[str, Any]:
+def _lost(task: Task, exc: BaseException) -> Record:
     record = blank_record(task.id)
-    record["error"] = f"its Ray worker died ({ATTEMPTS} times): {type(exc).__name__}: {exc}"
+    record.error = f"its Ray worker died ({ATTEMPTS} times): {type(exc).__name__}: {exc}"
     return record

@@ -4,7 +4,6 @@ its JavaScript inlined, so the page works offline), or two results files side by
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 import statistics
@@ -13,7 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import msgspec
+
 from .._extras import require
+from ._record import decode_record
 
 __all__ = ["Results", "load", "write_report"]
 
@@ -29,8 +31,11 @@ class Results:
 
     Attributes:
         path: The file.
-        records: Its result lines, one per task id (a later line for an id replaces an earlier).
-        bad_lines: Line numbers that are not result lines (a line cut short by a kill, say).
+        records: Its result lines, one per task id (a later line for an id replaces an earlier),
+            each a :class:`~codexrs.batch.Record` as a dict: every key present (a line of an
+            older codexrs gets the defaults of the keys it lacks).
+        bad_lines: Line numbers that are not result lines (a line cut short by a kill, say, or
+            one that does not decode as a :class:`~codexrs.batch.Record`).
     """
 
     path: Path
@@ -59,10 +64,8 @@ def load(path: str | os.PathLike[str]) -> Results:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                    raise ValueError("no id")
-            except ValueError:
+                record: dict[str, Any] = msgspec.to_builtins(decode_record(line))
+            except msgspec.DecodeError:
                 bad.append(number)
                 continue
             by_id.pop(record["id"], None)

@@ -20,6 +20,7 @@ from .._native import VERSION
 from ..errors import CodexError
 from ..manager import AsyncManager, ManagedThread
 from ._progress import Progress
+from ._record import Outcome, Record, RecordCheck, RecordTimings, RecordTurn, encode_record
 from ._tasks import BadLine, Task, read_tasks
 from ._workspace import baseline, capture_diff, prepare, run_command, safe_name
 
@@ -30,9 +31,6 @@ __all__ = ["Outcome", "ResultsFile", "Summary", "arun", "blank_record", "done_id
 DIFF_INLINE = 20_000
 #: Longest a setup or check command may run, in seconds.
 COMMAND_TIMEOUT_S = 600.0
-
-Outcome = str  # "passed", "failed", "error", "timeout", "over_budget"
-
 
 @dataclass
 class Summary:
@@ -69,22 +67,24 @@ def done_ids(results: Path) -> set[str]:
 
 class ResultsFile:
     """Where a run's results go: result lines appended to ``path``, each flushed to disk as it is
-    written, and each task's whole diff in ``<path>.diffs/``."""
+    written, and each task's whole diff in ``<path>.diffs/`` (an absolute path)."""
 
     def __init__(self, path: Path) -> None:
+        path = path.absolute()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.diffs = path.with_name(path.name + ".diffs")
         self.diffs.mkdir(parents=True, exist_ok=True)
-        self._f = open(path, "a", encoding="utf-8")
+        self._f = open(path, "ab")
 
-    def write(self, record: dict[str, Any], diff: str) -> None:
+    def write(self, record: Record, diff: str) -> None:
         """Saves ``diff`` (the whole diff) beside the results, puts its first
-        :data:`DIFF_INLINE` characters and its path into ``record``, and appends ``record``."""
+        :data:`DIFF_INLINE` characters and its path into ``record``, and appends ``record``.
+        An empty ``diff`` writes no file: ``diff_path`` stays ``None``."""
         if diff:
-            path = self.diffs / f"{safe_name(record['id'])}.diff"
+            path = self.diffs / f"{safe_name(record.id)}.diff"
             path.write_text(diff, encoding="utf-8")
-            record.update(diff=diff[:DIFF_INLINE], diff_truncated=len(diff) > DIFF_INLINE, diff_path=str(path))
-        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            record.diff, record.diff_truncated, record.diff_path = diff[:DIFF_INLINE], len(diff) > DIFF_INLINE, str(path)
+        self._f.write(encode_record(record))
         self._f.flush()
         os.fsync(self._f.fileno())
 
@@ -92,38 +92,31 @@ class ResultsFile:
         self._f.close()
 
 
-def blank_record(task_id: str) -> dict[str, Any]:
+def blank_record(task_id: str) -> Record:
     """A result line with nothing run yet: outcome ``error``, no check, no usage, no turns."""
-    return {
-        "id": task_id, "outcome": "error", "check": None, "final_response": None, "diff": "", "rollout_path": None,
-        "error": None, "versions": {},
-        "usage": {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0, "reasoning_output_tokens": 0},
-        "turns": [], "rate_limits": [], "timings": {"total_s": 0.0, "queue_wait_s": 0.0, "first_token_s": None, "turns_s": []},
-    }  # fmt: skip
+    return Record(id=task_id)
 
 
 async def run_task(
     task: Task, manager: AsyncManager, root: Path, defaults: Mapping[str, Any], keep: bool, progress: Progress
-) -> tuple[dict[str, Any], str]:
+) -> tuple[Record, str]:
     """Runs one task on ``manager`` in a fresh workspace under ``root``: its result line (without
     the diff) and the agent's whole diff, for :meth:`ResultsFile.write`. Never raises for the
     task's own failures: they are its ``error`` outcome."""
     started, started_at = time.monotonic(), time.time()
     diff = ""
     record = blank_record(task.id)
-    record["versions"] = _versions()
-    turns: list[dict[str, Any]] = record["turns"]
-    usage: dict[str, int] = record["usage"]
-    rate_limits: list[Any] = record["rate_limits"]
+    record.versions = _versions()
+    turns, usage = record.turns, record.usage
     workspace: Path | None = None
     managed: ManagedThread | None = None
     try:
         workspace = await asyncio.to_thread(prepare, task, root)
-        record["workspace"] = str(workspace)
+        record.workspace = str(workspace)
         for command in task.setup_commands:
             done = await run_command(command, workspace, COMMAND_TIMEOUT_S)
             if done.exit_code != 0:
-                record["error"] = f"setup command {command!r} exited {done.exit_code}: {done.output_tail[-500:]}"
+                record.error = f"setup command {command!r} exited {done.exit_code}: {done.output_tail[-500:]}"
                 return record, diff
         await asyncio.to_thread(baseline, workspace)
         options = {k: v for k, v in defaults.items() if v is not None}
@@ -134,9 +127,10 @@ async def run_task(
             options["config"] = task.config
         managed = await manager.create(cwd=workspace, **options)
         progress.running[task.id] = managed
-        budget, outcome = task.budget, None
+        budget = task.budget
+        outcome: Outcome | None = None
         for prompt in task.prompts:
-            spent = usage["input_tokens"] + usage["output_tokens"]
+            spent = usage.input_tokens + usage.output_tokens
             if (budget.turns is not None and len(turns) >= budget.turns) or (budget.tokens is not None and spent >= budget.tokens):
                 outcome = "over_budget"
                 break
@@ -150,53 +144,53 @@ async def run_task(
                 if not await manager.interrupt(managed.name):
                     break  # still queued behind other tasks' turns: it never started
                 result = await manager.wait(managed.name, timeout=60)
-            for key in usage:
-                usage[key] += getattr(result.usage, key)
+            for key in usage.__struct_fields__:
+                setattr(usage, key, getattr(usage, key) + getattr(result.usage, key))
             if result.rate_limits is not None:
-                rate_limits.append({"at": round(time.time(), 3), **msgspec.to_builtins(result.rate_limits)})
+                record.rate_limits.append({"at": round(time.time(), 3), **msgspec.to_builtins(result.rate_limits)})
             timing = managed.last_timings if managed.last_result is result else None
             turns.append(
-                {
-                    "id": result.id, "status": result.status, "duration_ms": result.duration_ms,
-                    "queue_wait_s": None if timing is None else round(timing.queue_wait_s, 4),
-                    "first_token_s": None if timing is None or timing.first_token_s is None else round(timing.first_token_s, 4),
-                    "wall_s": None if timing is None else round(timing.wall_s, 4),
-                }
+                RecordTurn(
+                    id=result.id, status=result.status, duration_ms=result.duration_ms,
+                    queue_wait_s=None if timing is None else round(timing.queue_wait_s, 4),
+                    first_token_s=None if timing is None or timing.first_token_s is None else round(timing.first_token_s, 4),
+                    wall_s=None if timing is None else round(timing.wall_s, 4),
+                )
             )  # fmt: skip
-            record["final_response"] = result.final_response
+            record.final_response = result.final_response
             if outcome is not None:
                 break
             if result.status != "completed":
                 outcome = "error"
-                record["error"] = result.error.message if result.error is not None else f"the turn ended {result.status}"
+                record.error = result.error.message if result.error is not None else f"the turn ended {result.status}"
                 break
-        record["rollout_path"] = (await managed.thread.info()).rollout_path
+        record.rollout_path = (await managed.thread.info()).rollout_path
         diff = await asyncio.to_thread(capture_diff, workspace)
         if outcome is None and task.check is not None:
             check = await run_command(task.check, workspace, COMMAND_TIMEOUT_S)
-            record["check"] = {"exit_code": check.exit_code, "output_tail": check.output_tail}
+            record.check = RecordCheck(exit_code=check.exit_code, output_tail=check.output_tail)
             outcome = "passed" if check.exit_code == 0 else "failed"
-        record["outcome"] = outcome or "passed"
+        record.outcome = outcome or "passed"
     except Exception as exc:  # a task's failure is its result line, never the batch's end
-        record["outcome"] = "error"
-        record["error"] = f"{type(exc).__name__}: {exc}"
+        record.outcome = "error"
+        record.error = f"{type(exc).__name__}: {exc}"
     finally:
         if managed is not None:
             try:
                 await manager.remove(managed.name)  # its rollout stays
             except CodexError:
                 pass
-        record["timings"] = {
-            "total_s": round(time.monotonic() - started, 3),
-            "started_at": round(started_at, 3),
-            "ended_at": round(time.time(), 3),
-            "queue_wait_s": round(sum(t["queue_wait_s"] or 0.0 for t in turns), 4),
-            "first_token_s": turns[0]["first_token_s"] if turns else None,
-            "turns_s": [t["wall_s"] for t in turns],
-        }
+        record.timings = RecordTimings(
+            total_s=round(time.monotonic() - started, 3),
+            started_at=round(started_at, 3),
+            ended_at=round(time.time(), 3),
+            queue_wait_s=round(sum(t.queue_wait_s or 0.0 for t in turns), 4),
+            first_token_s=turns[0].first_token_s if turns else None,
+            turns_s=[t.wall_s for t in turns],
+        )
         if workspace is not None and not keep:
             shutil.rmtree(workspace, ignore_errors=True)
-            record.pop("workspace", None)
+            record.workspace = None
     return record, diff
 
 
@@ -231,7 +225,7 @@ async def arun(
     sandbox: str | None = "workspace-write",
     keep_workspaces: bool = False,
     workspaces: str | os.PathLike[str] | None = None,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
+    on_result: Callable[[Record], None] | None = None,
     progress: Progress | None = None,
     ray: str | None = None,
     workers: int | None = None,
@@ -256,7 +250,7 @@ async def arun(
             on_result=on_result, progress=progress,
         )  # fmt: skip
         return summary
-    root = Path(workspaces) if workspaces is not None else Path(tempfile.mkdtemp(prefix="codexrs-batch-"))
+    root = Path(workspaces).absolute() if workspaces is not None else Path(tempfile.mkdtemp(prefix="codexrs-batch-"))
     root.mkdir(parents=True, exist_ok=True)
     writer = ResultsFile(out)
     slots = asyncio.Semaphore(concurrency)
@@ -286,25 +280,20 @@ def run(tasks: str | os.PathLike[str], results: str | os.PathLike[str], **option
     in a fresh copy of its workspace, as its own conversation, ``concurrency`` turns at a time;
     each result is appended to ``results`` as one JSON line when its task ends (flushed to
     disk). Tasks whose id is already in ``results`` are skipped, so a killed run re-run with the
-    same ``results`` finishes the rest, each task once.
+    same ``results`` finishes the rest, each task once. A relative ``workspace`` in the task
+    file is taken relative to the task file's directory, not the current directory.
 
-    A result line: ``id``; ``outcome`` (``passed``: every turn completed and the check exited 0
-    (or there is no check); ``failed``: the check exited non-zero; ``error``: setup failed, a
-    turn failed, or codexrs raised; ``timeout``: past ``budget.wall_s``, the running turn was
-    interrupted; ``over_budget``: ``budget.turns`` or ``budget.tokens`` stopped a prompt from
-    being sent); ``check`` (``exit_code``, ``output_tail``); ``final_response``; ``usage``
-    (input, cached input, output, reasoning tokens, from codex's ``token_count``); ``turns``
-    (each turn's id, status, codex's ``duration_ms``, ``queue_wait_s``, ``first_token_s``,
-    ``wall_s``); ``timings`` (``total_s``; ``started_at``, ``ended_at``: Unix seconds; ``queue_wait_s``, summed over its turns;
-    ``first_token_s``, its first turn's time to first token; ``turns_s``); ``rate_limits``
-    (the snapshots the turns reported, each with its ``source`` and ``at``, Unix seconds); ``diff`` (the agent's
-    changes, ``git diff`` against the workspace after setup, the first 20,000 characters;
-    ``diff_path``: the whole diff); ``rollout_path``; ``error``; ``versions``.
+    A result line is a :class:`~codexrs.batch.Record` (``decode_record`` reads one): ``id``,
+    ``outcome``, ``check``, ``final_response``, ``diff`` (its first 20,000 characters),
+    ``diff_path`` (the whole diff, absolute, in ``<results>.diffs/``; ``None`` for no diff),
+    ``diff_truncated``, ``rollout_path``, ``workspace``, ``error``, ``versions``, ``usage``,
+    ``turns``, ``rate_limits``, ``timings``. Every line has every key (``null`` where empty).
 
     Options: ``concurrency`` (tasks and turns at once, default 8), ``codex_home``, ``config``
     (codex config overrides for every task), ``model``, ``approval_policy`` (default
     ``"never"``), ``sandbox`` (default ``"workspace-write"``), ``keep_workspaces``,
-    ``workspaces`` (where the copies go), ``on_result`` (called with each record).
+    ``workspaces`` (where the copies go; relative to the current directory), ``on_result``
+    (called with each :class:`~codexrs.batch.Record` once it is written).
 
     Past one machine: ``ray="local"`` (a Ray cluster started on this machine for the run) or a
     Ray address (``"auto"``, ``"ray://head:10001"``) spreads the tasks over ``workers`` Ray

@@ -2,17 +2,28 @@
 
 A line that is not a valid task is reported with its line number (:class:`BadLine`) and
 skipped; the others run.
+
+Paths: a task's ``workspace`` is the only path in a line. A relative one (``"repo"``,
+``"../fixtures/app"``) is taken relative to the directory of the task file, not the current
+directory, so a task file runs the same from anywhere; ``~`` is the home directory; an
+absolute path, and with a ``ref`` a git URL (``https://...``, ``ssh://...``, ``file://...``,
+``git@host:repo``), are left as written. ``setup`` and ``check`` are shell commands run with
+the task's workspace copy as their current directory, so paths in them are relative to it.
+``config`` values go to codex as written (codexrs cannot tell which are paths): give any path
+there absolute.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Union
 
 import msgspec
 
-__all__ = ["BadLine", "Budget", "Task", "read_tasks"]
+__all__ = ["BadLine", "Budget", "Task", "read_tasks", "resolve_workspace"]
 
 
 class Budget(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -33,8 +44,9 @@ class Task(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         id: Unique in the file; the results file is keyed by it.
         prompt: A prompt, or a list of prompts run as successive turns of one conversation.
         workspace: A directory copied into a fresh temporary directory for the task, or, with
-            ``ref``, a git repository cloned there and checked out at ``ref``. ``None``: an
-            empty directory.
+            ``ref``, a git repository (a path or a URL) cloned there and checked out at
+            ``ref``. ``None``: an empty directory. A relative path is relative to the task
+            file's directory (:func:`read_tasks` makes it absolute).
         ref: The git ref to check out (with ``workspace`` a repository).
         setup: Shell commands run in the workspace before the agent (in order; a failure ends
             the task with outcome ``error``).
@@ -76,11 +88,28 @@ class BadLine:
 
 
 _decoder = msgspec.json.Decoder(Task)
+#: A git URL rather than a path: ``scheme://...``, or scp-like ``[user@]host:path`` (a colon
+#: before any slash).
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/:]+:")
+
+
+def resolve_workspace(task: Task, base: Path) -> Task:
+    """``task`` with its ``workspace`` an absolute path, a relative one taken from ``base``
+    (``~`` expanded); a git URL (with a ``ref``) or no workspace unchanged."""
+    if task.workspace is None or (task.ref is not None and _URL.match(task.workspace)):
+        return task
+    return msgspec.structs.replace(task, workspace=os.path.abspath(base / os.path.expanduser(task.workspace)))
 
 
 def read_tasks(path: str | os.PathLike[str]) -> Iterator[Task | BadLine]:
     """The task file's tasks, in order, and a :class:`BadLine` for each line that is not one
-    (blank lines and lines starting with ``#`` are skipped; an id seen before is a bad line)."""
+    (blank lines and lines starting with ``#`` are skipped; an id seen before is a bad line).
+    Each task's relative ``workspace`` is made absolute from the task file's directory.
+
+    Raises:
+        FileNotFoundError: There is no such file.
+    """
+    base = Path(os.path.abspath(path)).parent
     seen: set[str] = set()
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -98,4 +127,4 @@ def read_tasks(path: str | os.PathLike[str]) -> Iterator[Task | BadLine]:
                 yield BadLine(number, f"id {task.id!r} appears on an earlier line")
             else:
                 seen.add(task.id)
-                yield task
+                yield resolve_workspace(task, base)

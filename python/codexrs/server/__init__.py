@@ -14,9 +14,10 @@ __all__ = ["create_app"]
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
-        try:
-            from ._app import create_app
-        except ImportError as exc:
-            raise ImportError(f"codexrs.server needs Starlette: pip install 'codexrs[serve]' ({exc})") from exc
+        from .._extras import require
+
+        require("starlette", feature="codexrs.server", library="Starlette", extra="serve")
+        from ._app import create_app
+
         return create_app
     raise AttributeError(f"module 'codexrs.server' has no attribute {name!r}")

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import CodexError, ConfigError, EngineClosedError, ThreadNotFoundError
+from ..errors import CodexError, ConfigError, EngineClosedError, ThreadNotFoundError, error_kind
 from ..manager import AsyncManager, ManagedThread, NameTakenError
 from .._options import sandbox_name
 from ..requests import DEFER
@@ -66,10 +66,11 @@ def _thread_json(managed: ManagedThread, hub: Hub) -> dict[str, Any]:
 
 
 def _result_json(result: Any) -> dict[str, Any]:
+    kind, status = (None, None) if result.error is None else error_kind(result.error.codex_error_info)
     return {
         "turn_id": result.id, "status": result.status, "final_response": result.final_response,
         "usage": msgspec.to_builtins(result.usage), "duration_ms": result.duration_ms,
-        "error": None if result.error is None else result.error.message,
+        "error": None if result.error is None else result.error.message, "error_kind": kind, "error_status": status,
     }  # fmt: skip
 
 
@@ -108,8 +109,12 @@ def create_app(
       "approval_policy", "sandbox", "config"}``: creates one (201);
     * ``GET /api/threads/{name}``: one thread; ``DELETE``: removes it (its rollout stays);
     * ``POST /api/threads/{name}/send`` ``{"input": "..."}``: queues a turn and returns at once
-      (202); ``POST .../wait`` ``{"timeout": s}``: blocks until the last sent turn ends (its
-      result; 408 past ``timeout``); ``GET .../last-message``; ``POST .../interrupt``;
+      (202); ``POST .../wait`` ``{"timeout": s}``: blocks until the last sent turn ends, then
+      its result ``{"turn_id", "status", "final_response", "usage", "duration_ms", "error",
+      "error_kind", "error_status"}`` (``error``: why a failed turn failed, ``error_kind``:
+      codex's kind of error, e.g. ``"internal_server_error"``, ``error_status``: the HTTP
+      status the provider answered; each null when absent; 408 past ``timeout``);
+      ``GET .../last-message``; ``POST .../interrupt``;
     * ``GET .../requests``: the requests codex-core waits on; ``POST .../requests/{id}``
       ``{"answer": ...}``: answers one (``"approve"``, ``"deny"``, or any answer
       :meth:`codexrs.Thread.respond` takes);
@@ -118,9 +123,14 @@ def create_app(
       "event"}``; a client that falls 10,000 events behind gets an ``overflow`` event and the
       stream ends (it reconnects); nothing is held back for it.
 
-    ``GET /`` serves the dashboard page. Threads created over HTTP leave every request pending
-    (``on_request`` returns :data:`~codexrs.requests.DEFER`): answered over HTTP, or denied at
-    the thread's ``request_timeout``.
+    ``GET /`` serves the dashboard page. It calls the API relative to its own address, so the
+    app can be mounted under a path (``Mount("/codex", app=create_app(...))`` in a Starlette
+    app, or behind a proxy's path prefix): the page is then at ``/codex/`` and calls
+    ``/codex/api/...``; every check below applies there too.
+
+    Threads created over HTTP leave every request pending (``on_request`` returns
+    :data:`~codexrs.requests.DEFER`): answered over HTTP, or denied at the thread's
+    ``request_timeout``.
 
     What a web page in the user's browser could send is refused before any handler runs:
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
-import json
 import os
 import secrets
 import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+
+from .._extras import require
 
 __all__ = ["add_parsers", "serve_main", "sessions_main"]
 
@@ -51,7 +53,7 @@ def add_parsers(sub: Any, override: Any) -> None:
     send = verbs.add_parser("send", help="send a message; returns at once")
     send.add_argument("name")
     send.add_argument("message")
-    wait = verbs.add_parser("wait", help="block until the session's last turn ends; prints its answer")
+    wait = verbs.add_parser("wait", help="block until the session's last turn ends; prints its answer (exit 0) or why it failed (exit 1)")
     wait.add_argument("name")
     wait.add_argument("--timeout", type=float, default=None)
     for verb, text in (("last-message", "the session's last answer"), ("status", "the session's status"),
@@ -65,13 +67,16 @@ def add_parsers(sub: Any, override: Any) -> None:
 
 
 def serve_main(args: argparse.Namespace, console: Console) -> int:
-    try:
-        import uvicorn
-    except ImportError:
-        console.print("[red]codexrs serve needs uvicorn and Starlette:[/] pip install 'codexrs[serve]'")
-        return 2
+    """``codexrs serve``.
+
+    Raises:
+        MissingExtraError: Starlette or uvicorn is not installed (the ``serve`` extra).
+    """
+    for module in ("starlette", "uvicorn"):
+        require(module, feature="codexrs serve", library="Starlette and uvicorn", extra="serve")
+    import uvicorn
     if args.no_token and not _is_loopback(args.host):
-        console.print(f"[red]--no-token is allowed only when listening on loopback[/] (not {args.host}): give --token or let serve make one")
+        console.print(f"[red]--no-token is allowed only when listening on loopback[/] (not {escape(args.host)}): give --token or let serve make one", soft_wrap=True)
         return 2
     from ..errors import ConfigError
     from ..manager import AsyncManager
@@ -82,7 +87,7 @@ def serve_main(args: argparse.Namespace, console: Console) -> int:
         allowed_host_entries(args.allowed_host)
         config_prefixes(args.allow_config)
     except ConfigError as exc:
-        console.print(f"[red]codexrs serve:[/] {exc}")
+        console.print(f"[red]codexrs serve:[/] {escape(str(exc))}", soft_wrap=True)
         return 2
     token = None if args.no_token else (args.token or secrets.token_urlsafe(32))
     defaults = {k: v for k, v in (("approval_policy", args.approval_policy), ("sandbox", args.sandbox)) if v is not None}
@@ -129,6 +134,12 @@ def _own_hosts(host: str, port: int) -> list[str]:
 
 
 def sessions_main(args: argparse.Namespace, console: Console) -> int:
+    """``codexrs sessions``.
+
+    Raises:
+        MissingExtraError: httpx is not installed (the ``serve`` extra).
+    """
+    require("httpx", feature="codexrs sessions", library="httpx", extra="serve")
     import httpx
 
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
@@ -160,8 +171,20 @@ def sessions_main(args: argparse.Namespace, console: Console) -> int:
         print(call("POST", f"{base}/send", {"input": args.message})["status"])
     elif args.verb == "wait":
         result = call("POST", f"{base}/wait", {} if args.timeout is None else {"timeout": args.timeout})
-        print(result["final_response"] or "")
-        return 0 if result["status"] == "completed" else 1
+        if result["status"] == "completed":
+            print(result["final_response"] or "")
+            return 0
+        if result["final_response"]:
+            print(result["final_response"])
+        if result["status"] == "failed":
+            status = result.get("error_status")
+            kind = result.get("error_kind")  # "other": codex's kind for the rest, which says nothing
+            cause = ", ".join(c for c in (kind != "other" and kind, status and f"HTTP {status}") if c)
+            why = (f"failed ({cause}): " if cause else "failed: ") + (result["error"] or "no reason given")
+        else:
+            why = f"was {result['status']}"
+        print(f"codexrs sessions: the turn of {name} {why}", file=sys.stderr)
+        return 1
     elif args.verb == "last-message":
         print(call("GET", f"{base}/last-message")["last_message"] or "")
     elif args.verb == "status":
@@ -177,8 +200,14 @@ def sessions_main(args: argparse.Namespace, console: Console) -> int:
         pending = call("GET", f"{base}/requests")
         chosen = [p for p in pending if args.request is None or p["id"] == args.request]
         if len(chosen) != 1:
-            which = "no pending request" if not chosen else f"{len(chosen)} pending requests (choose one with --request)"
-            print(f"codexrs sessions: {name} has {which}: {json.dumps([p['id'] for p in pending])}", file=sys.stderr)
+            ids = ", ".join(p["id"] for p in pending)
+            if not pending:
+                why = f"{name} has no pending request to {args.verb}"
+            elif not chosen:
+                why = f"{name} has no pending request {args.request} (pending: {ids})"
+            else:
+                why = f"{name} has {len(chosen)} pending requests: choose one with --request ({ids})"
+            print(f"codexrs sessions: {why}", file=sys.stderr)
             return 1
         call("POST", f"{base}/requests/{chosen[0]['id']}", {"answer": args.verb})
         print(f"{args.verb}d {chosen[0]['kind']} request {chosen[0]['id']}")

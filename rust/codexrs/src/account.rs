@@ -7,6 +7,10 @@
 
 use std::sync::Once;
 
+use codex_login::AuthCredentialsStoreMode;
+use codex_login::CODEX_ACCESS_TOKEN_ENV_VAR;
+use codex_login::CODEX_API_KEY_ENV_VAR;
+use codex_login::OPENAI_API_KEY_ENV_VAR;
 use codex_login::auth::default_client;
 use codex_models_manager::manager::RefreshStrategy;
 use serde_json::Value;
@@ -37,6 +41,68 @@ pub fn identify() {
 
 async fn config(inner: &Inner) -> CoreResult<codex_core::config::Config> {
     inner.settings.build(&ThreadOptions::default()).await
+}
+
+/// Whether `var` holds a non-blank value (codex's own test for a key in the environment).
+fn env_set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// Checks, before a thread is started (so before any request), that its model provider has the
+/// credential it needs, by codex-core's rule for the provider (`ModelProviderInfo`):
+///
+/// 1. `aws`, `auth` (a command) or `experimental_bearer_token`: the provider brings its own.
+/// 2. `env_key`: that variable must be set (codex-core sends it, whatever login there is).
+/// 3. `requires_openai_auth` (the built-in `openai`): codex's login (`CODEX_API_KEY`,
+///    `CODEX_ACCESS_TOKEN`, the login stored in `codex_home`), read again if none was cached;
+///    else codexrs's addition: `OPENAI_API_KEY`, which becomes this thread's provider `env_key`.
+/// 4. Any other provider needs nothing (a local model, codexrs's scripted model).
+///
+/// Errors: `CoreError::Credentials`, naming where codexrs looked and how to log in.
+pub(crate) async fn check_credentials(inner: &Inner, config: &mut codex_core::config::Config) -> CoreResult<()> {
+    let provider = &config.model_provider;
+    let id = &config.model_provider_id;
+    if provider.aws.is_some() || provider.auth.is_some() || provider.experimental_bearer_token.is_some() {
+        return Ok(());
+    }
+    if let Some(var) = &provider.env_key {
+        if env_set(var) {
+            return Ok(());
+        }
+        let how = provider.env_key_instructions.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
+        return Err(CoreError::Credentials(format!(
+            "model provider {id:?} takes its API key from the environment variable {var} (its env_key), \
+             which is not set{how}: set {var}, or give the provider an experimental_bearer_token"
+        )));
+    }
+    if !provider.requires_openai_auth {
+        return Ok(());
+    }
+    if inner.auth.auth_cached().is_some() {
+        return Ok(());
+    }
+    inner.auth.reload().await;
+    if inner.auth.auth_cached().is_some() {
+        return Ok(());
+    }
+    if env_set(OPENAI_API_KEY_ENV_VAR) {
+        config.model_provider.env_key = Some(OPENAI_API_KEY_ENV_VAR.to_string());
+        return Ok(());
+    }
+    let home = config.codex_home.display();
+    let stored = match config.cli_auth_credentials_store_mode {
+        AuthCredentialsStoreMode::File => format!("{home}/auth.json"),
+        AuthCredentialsStoreMode::Keyring => format!("the OS keyring (for {home})"),
+        AuthCredentialsStoreMode::Auto => format!("the OS keyring and {home}/auth.json"),
+        AuthCredentialsStoreMode::Ephemeral => "this process's memory".to_string(),
+    };
+    Err(CoreError::Credentials(format!(
+        "model provider {id:?} needs an OpenAI API key or a ChatGPT login, and codexrs found none: it looked at \
+         the variables {OPENAI_API_KEY_ENV_VAR}, {CODEX_API_KEY_ENV_VAR} and {CODEX_ACCESS_TOKEN_ENV_VAR}, a login in {stored}, \
+         and the provider's env_key and experimental_bearer_token. \
+         To log in: set {OPENAI_API_KEY_ENV_VAR}, or store a key with Codex.login_api_key(key), \
+         or run `CODEX_HOME={home} codex login`"
+    )))
 }
 
 /// Stores `api_key` as codex's login in `codex_home` (what `codex login --with-api-key` does).

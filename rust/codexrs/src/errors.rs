@@ -25,6 +25,12 @@ create_exception!(
 );
 create_exception!(
     codexrs.errors,
+    CredentialsError,
+    ConfigError,
+    "The model provider needs a credential (an API key or a login) and codexrs found none."
+);
+create_exception!(
+    codexrs.errors,
     ModelError,
     CodexError,
     "The model provider failed a turn (HTTP status, stream error, malformed stream)."
@@ -70,6 +76,8 @@ create_exception!(
 #[derive(Debug)]
 pub enum CoreError {
     Config(String),
+    /// No credential for a provider that needs one (raised before any request is sent).
+    Credentials(String),
     ThreadNotFound(String),
     Rollout(String),
     NotSteerable(String),
@@ -83,6 +91,7 @@ impl CoreError {
     pub fn into_pyerr(self) -> PyErr {
         match self {
             Self::Config(m) => ConfigError::new_err(m),
+            Self::Credentials(m) => CredentialsError::new_err(m),
             Self::ThreadNotFound(m) => ThreadNotFoundError::new_err(m),
             Self::Rollout(m) => RolloutError::new_err(m),
             Self::NotSteerable(m) => TurnNotSteerableError::new_err(m),
@@ -107,6 +116,7 @@ impl std::fmt::Display for CoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (kind, m) = match self {
             Self::Config(m) => ("config", m),
+            Self::Credentials(m) => ("credentials", m),
             Self::ThreadNotFound(m) => ("thread not found", m),
             Self::Rollout(m) => ("rollout", m),
             Self::NotSteerable(m) => ("not steerable", m),

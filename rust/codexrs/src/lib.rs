@@ -63,6 +63,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(schema::roundtrip_event, m)?)?;
     m.add("CodexError", py.get_type::<errors::CodexError>())?;
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
+    m.add("CredentialsError", py.get_type::<errors::CredentialsError>())?;
     m.add("ModelError", py.get_type::<errors::ModelError>())?;
     m.add("ThreadNotFoundError", py.get_type::<errors::ThreadNotFoundError>())?;
     m.add("RolloutError", py.get_type::<errors::RolloutError>())?;

@@ -82,7 +82,8 @@ impl Inner {
 
 pub(crate) async fn start_thread(inner: Arc<Inner>, mut start: ThreadStart) -> CoreResult<ThreadHandle> {
     inner.check_open()?;
-    let config = inner.settings.build(&start.options).await?;
+    let mut config = inner.settings.build(&start.options).await?;
+    crate::account::check_credentials(&inner, &mut config).await?;
     let tools = std::mem::take(&mut start.tools);
     let new = if tools.is_empty() {
         inner.manager.start_thread(config).await
@@ -102,7 +103,8 @@ pub(crate) async fn resume_thread(inner: Arc<Inner>, target: String, start: Thre
     }
     let (stored, items) = store::history_of(store::read(&inner.store, &target, true).await?)?;
     inner.check_not_loaded(stored.thread_id).await?;
-    let config = inner.settings.build(&start.options).await?;
+    let mut config = inner.settings.build(&start.options).await?;
+    crate::account::check_credentials(&inner, &mut config).await?;
     let history = store::resumed(&stored, items);
     let new = inner
         .manager
@@ -131,7 +133,8 @@ pub(crate) async fn fork_thread(
         items = codex_core::truncate_rollout_after_turn_id(&items, &turn)
             .map_err(|e| CoreError::Config(format!("thread {id} has no turn {turn:?} to fork at: {e}")))?;
     }
-    let config = inner.settings.build(&start.options).await?;
+    let mut config = inner.settings.build(&start.options).await?;
+    crate::account::check_credentials(&inner, &mut config).await?;
     let history = store::resumed(&stored, items);
     let new = inner
         .manager
