@@ -18,7 +18,6 @@ use std::sync::atomic::AtomicU8;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::Duration;
 use std::time::SystemTime;
 
 use pyo3::exceptions::PyValueError;
@@ -40,6 +39,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::layer::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::SpanRef;
 
 /// Records waiting for Python at most; past it they are counted, not queued.
 pub const CAPACITY: usize = 10_000;
@@ -117,6 +117,20 @@ impl Visit for SpanIds {
 }
 
 impl SpanIds {
+    /// Fills the ids still missing from the spans of `scope`, innermost first, stopping once both
+    /// are known.
+    fn fill_from<'a, R: LookupSpan<'a> + 'a>(&mut self, scope: impl Iterator<Item = SpanRef<'a, R>>) {
+        for span in scope {
+            if let Some(ids) = span.extensions().get::<SpanIds>() {
+                self.thread_id = self.thread_id.take().or_else(|| ids.thread_id.clone());
+                self.turn_id = self.turn_id.take().or_else(|| ids.turn_id.clone());
+            }
+            if self.thread_id.is_some() && self.turn_id.is_some() {
+                break;
+            }
+        }
+    }
+
     /// Keeps `value` if the field names a thread or a turn; hands it back otherwise.
     fn set(&mut self, field: &Field, value: String) -> Option<String> {
         match field.name() {
@@ -197,6 +211,20 @@ fn secret_field(name: &str, value: &str) -> bool {
         && inner.parse::<f64>().is_err()
 }
 
+impl LogRecord {
+    /// Puts the record on the queue for Python, or counts it as dropped when the queue is full.
+    fn queue(self, tx: &mpsc::SyncSender<LogRecord>) {
+        if tx.try_send(self).is_err() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Now, in Unix seconds.
+fn now_unix() -> f64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
 struct Bridge;
 
 impl<S> Layer<S> for Bridge
@@ -251,17 +279,9 @@ where
         let mut fields = Fields::default();
         event.record(&mut fields);
         if let Some(scope) = ctx.event_scope(event) {
-            for span in scope {
-                if let Some(ids) = span.extensions().get::<SpanIds>() {
-                    fields.ids.thread_id = fields.ids.thread_id.take().or_else(|| ids.thread_id.clone());
-                    fields.ids.turn_id = fields.ids.turn_id.take().or_else(|| ids.turn_id.clone());
-                }
-                if fields.ids.thread_id.is_some() && fields.ids.turn_id.is_some() {
-                    break;
-                }
-            }
+            fields.ids.fill_from(scope);
         }
-        let record = LogRecord {
+        LogRecord {
             level: level_number(meta.level()),
             target: meta.target().to_string(),
             message: redact(&fields.message),
@@ -277,11 +297,9 @@ where
             turn_id: fields.ids.turn_id,
             file: meta.file(),
             line: meta.line(),
-            time: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
-        };
-        if tx.try_send(record).is_err() {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+            time: now_unix(),
         }
+        .queue(tx);
     }
 }
 
@@ -296,15 +314,7 @@ pub(crate) fn current_ids() -> (Option<String>, Option<String>) {
         let Some(id) = dispatch.current_span().id().cloned() else { return (None, None) };
         let Some(span) = registry.span(&id) else { return (None, None) };
         let mut found = SpanIds::default();
-        for span in span.scope() {
-            if let Some(ids) = span.extensions().get::<SpanIds>() {
-                found.thread_id = found.thread_id.take().or_else(|| ids.thread_id.clone());
-                found.turn_id = found.turn_id.take().or_else(|| ids.turn_id.clone());
-            }
-            if found.thread_id.is_some() && found.turn_id.is_some() {
-                break;
-            }
-        }
+        found.fill_from(span.scope());
         (found.thread_id, found.turn_id)
     })
 }
@@ -320,7 +330,7 @@ pub(crate) fn push_record(
     turn_id: Option<String>,
 ) -> bool {
     let Some((tx, _)) = QUEUE.get() else { return false };
-    let record = LogRecord {
+    LogRecord {
         level,
         target: target.to_string(),
         message: redact(&message),
@@ -329,11 +339,9 @@ pub(crate) fn push_record(
         turn_id,
         file: None,
         line: None,
-        time: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
-    };
-    if tx.try_send(record).is_err() {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
+        time: now_unix(),
     }
+    .queue(tx);
     true
 }
 
@@ -392,12 +400,9 @@ type PyRecord = (u8, String, String, Vec<(String, String)>, Option<String>, Opti
 #[pyo3(signature = (timeout, limit=4096))]
 pub fn drain_logs(py: Python<'_>, timeout: Option<f64>, limit: usize) -> PyResult<(Vec<PyRecord>, u64)> {
     let Some((_, rx)) = QUEUE.get() else { return Ok((Vec::new(), 0)) };
-    let limit_s = timeout.map_or(Duration::MAX, crate::errors::seconds);
-    let deadline = std::time::Instant::now().checked_add(limit_s); // None: no limit
+    let deadline = crate::runtime::deadline(timeout);
     let records = loop {
-        let slice = deadline.map_or(crate::runtime::SLICE, |d| {
-            d.saturating_duration_since(std::time::Instant::now()).min(crate::runtime::SLICE)
-        });
+        let slice = crate::runtime::slice(deadline);
         let got = py.detach(|| {
             let rx = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut out = Vec::new();

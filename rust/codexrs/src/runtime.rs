@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
+use std::time::Instant;
 
 use pyo3::prelude::*;
 use tokio::runtime::Handle;
@@ -57,6 +58,18 @@ pub fn handle() -> CoreResult<Handle> {
     state.runtime = Some(rt);
     state.pid = pid;
     Ok(handle)
+}
+
+/// When a wait of `timeout` seconds started now ends: `None` (no limit) for `None`, `inf` or a
+/// time too far to represent; never panics on any float (see [`crate::errors::seconds`]).
+pub fn deadline(timeout: Option<f64>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(crate::errors::seconds(t)))
+}
+
+/// How long a blocking wait toward `deadline` may sleep before checking for signals: at most
+/// [`SLICE`], never past the deadline.
+pub fn slice(deadline: Option<Instant>) -> Duration {
+    deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()).min(SLICE))
 }
 
 /// Runs `fut` on the runtime and waits for it without the GIL, checking for signals every

@@ -280,12 +280,9 @@ impl ThreadHandle {
             return Ok(Some(bytes));
         }
         let handle = runtime::handle()?;
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(crate::errors::seconds(t))); // None: no limit
+        let deadline = runtime::deadline(timeout);
         loop {
-            let slice = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).min(runtime::SLICE),
-                None => runtime::SLICE,
-            };
+            let slice = runtime::slice(deadline);
             let rx = Arc::clone(&self.rx);
             let handle = handle.clone();
             let got: Option<Option<(Vec<u8>, Instant)>> = py.detach(move || {
