@@ -423,12 +423,11 @@ class _ThreadCore(_Reader[_Turn]):
 
     def respond(self, request: Request, answer: object) -> bool:
         """Answers a pending request; ``False`` if it is no longer pending (sends nothing)."""
-        return self.native.respond(_kind(request), key_of(request), self._encode(request, answer))
+        return self.send(request, self._encode(request, answer))
 
     async def respond_async(self, request: Request, answer: object) -> bool:
         """:meth:`respond` without blocking the event loop."""
-        pending = self.native.start_respond(_kind(request), key_of(request), self._encode(request, answer))
-        return bool(await _await_pending(pending))
+        return await self.send_async(request, self._encode(request, answer))
 
     def send(self, request: Request, payload: str) -> bool:
         """Sends a handler's answer, already encoded (``codexrs.requests.answer_json``: the
