@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from codexrs._helper import helper_path
+from codexrs._core.helper import helper_path
 
 N = 50
 

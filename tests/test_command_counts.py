@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import codexrs
-from codexrs import _turn, items
+from codexrs import items
+from codexrs._core import turn as _turn
 from codexrs.events import ExecCommandEnd, TurnComplete
 from codexrs.hooks import HookEvent
 from codexrs.testing import ScriptedModel, exec_command, function_call, text

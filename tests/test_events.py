@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from codexrs import _protocol
 from codexrs import events as ev
-from codexrs._turn import _ZERO, _ThreadCore, _Turn
+from codexrs._core.turn import _ZERO, _ThreadCore, _Turn
 
 
 def _batch(*events: tuple[str, dict[str, Any]]) -> bytes:

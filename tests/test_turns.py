@@ -126,7 +126,7 @@ def test_sandbox_refuses_a_write_outside_the_workspace(codex: codexrs.Codex, scr
 def test_apply_patch_goes_through_the_helper_executable(
     scripted_model: ScriptedModel, codex_home: Path, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from codexrs._helper import helper_path
+    from codexrs._core.helper import helper_path
 
     real = helper_path()
     assert real is not None, "the wheel ships codexrs-helper"

@@ -17,11 +17,21 @@ from __future__ import annotations
 import atexit
 
 from . import _native, events, hooks, inputs, items, logs, manager, requests, tools
-from ._account import Account, CodexCoreVersion, Model, codex_core_version
-from ._engine import AsyncCodex, Codex, default_codex_home
-from ._mcp import McpServer, McpTool
-from ._manager_sync import Manager, ManagerEventStream, SyncManagedThread, SyncThreadHandle
-from .manager import AsyncManager, ManagedThread, ManagerEvent, ManagerUsage, NameTakenError, TurnTimings
+from ._core.account import Account, CodexCoreVersion, Model, codex_core_version
+from ._core.engine import AsyncCodex, Codex, default_codex_home
+from ._core.mcp import McpServer, McpTool
+from .manager import (
+    AsyncManager,
+    ManagedThread,
+    Manager,
+    ManagerEvent,
+    ManagerEventStream,
+    ManagerUsage,
+    NameTakenError,
+    SyncManagedThread,
+    SyncThreadHandle,
+    TurnTimings,
+)
 from .inputs import (
     AudioInput,
     ImageInput,
@@ -32,11 +42,11 @@ from .inputs import (
     SkillInput,
     TextInput,
 )
-from ._store import StoredThread, StoredTurn, ThreadHistory, ThreadPage
-from ._stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
-from ._thread import AsyncThread, Thread
-from ._turn import Input, TurnResult, TurnStatus, Usage
-from ._options import ApprovalPolicy, ReasoningEffort, ReasoningSummary, SandboxMode
+from ._core.store import StoredThread, StoredTurn, ThreadHistory, ThreadPage
+from ._core.stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
+from ._core.thread import AsyncThread, Thread
+from ._core.turn import Input, TurnResult, TurnStatus, Usage
+from ._core.options import ApprovalPolicy, ReasoningEffort, ReasoningSummary, SandboxMode
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
 from .requests import DEFER, Request, RequestHandler, RequestKind
 from .tools import Tool, tool

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import events as ev
-from ._turn import TurnResult, Usage
+from ._core.turn import TurnResult, Usage
 
 
 def command_line(command: list[str]) -> str:

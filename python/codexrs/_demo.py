@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from . import events as ev
-from ._engine import Codex
+from ._core.engine import Codex
 from ._console import TurnPrinter
 from .approvals import ApprovalRequest, Decision
 

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import _native
-from ._account import codex_core_version
-from ._engine import Codex
+from ._core.account import codex_core_version
+from ._core.engine import Codex
 from ._console import TurnPrinter
-from ._options import ApprovalPolicy, SandboxMode
+from ._core.options import ApprovalPolicy, SandboxMode
 from ._demo import demo
 from .batch import _cli as batch_cli
 from .server import _cli as server_cli

@@ -47,7 +47,7 @@ from ._native import (
 )
 
 if TYPE_CHECKING:
-    from ._turn import TurnResult
+    from ._core.turn import TurnResult
 
 __all__ = [
     "CodexError",

@@ -37,7 +37,7 @@ import time
 from typing import Any
 
 from . import _native
-from ._options import timeout_seconds
+from ._core.options import timeout_seconds
 
 __all__ = ["CORE_LOGGER", "LOGGER", "QUEUE_CAPACITY", "TRACE", "flush", "install", "set_filter"]
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
-from .._options import ApprovalPolicy, SandboxMode
+from .._core.options import ApprovalPolicy, SandboxMode
 from ._progress import Progress, render
 from ._record import Record
 from ._report import write_report

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from ..manager import AsyncManager, ManagedThread
+    from ..manager._async import AsyncManager, ManagedThread
     from ._record import Record
 
 __all__ = ["Progress", "render"]

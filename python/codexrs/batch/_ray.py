@@ -62,7 +62,7 @@ class Worker:
 
     async def run(self, task: Task) -> tuple[Record, str]:
         """Runs one task: its result line (without the diff) and its whole diff."""
-        from ..manager import AsyncManager
+        from ..manager._async import AsyncManager
 
         async with self.lock:
             if self.manager is None:

@@ -15,10 +15,10 @@ from typing import Any, Callable, Mapping
 
 import msgspec
 
-from .._account import codex_core_version
+from .._core.account import codex_core_version
 from .._native import VERSION
 from ..errors import CodexError
-from ..manager import AsyncManager, ManagedThread
+from ..manager._async import AsyncManager, ManagedThread
 from ._progress import Progress
 from ._record import Outcome, Record, RecordCheck, RecordTimings, RecordTurn, encode_record
 from ._tasks import BadLine, Task, read_tasks

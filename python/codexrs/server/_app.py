@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..errors import CodexError, ConfigError, EngineClosedError, ThreadNotFoundError, error_kind
 from ..manager import AsyncManager, ManagedThread, NameTakenError
-from .._options import sandbox_name
+from .._core.options import sandbox_name
 from ..requests import DEFER
 from ._guard import LOOPBACK_NAMES, GuardMiddleware, HTTPError, allowed_host_entries, check_config, check_cwd, config_prefixes, refused_content_type
 from ._hub import Hub

@@ -79,7 +79,7 @@ def serve_main(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[red]--no-token is allowed only when listening on loopback[/] (not {escape(args.host)}): give --token or let serve make one", soft_wrap=True)
         return 2
     from ..errors import ConfigError
-    from ..manager import AsyncManager
+    from ..manager._async import AsyncManager
     from ._app import create_app
     from ._guard import allowed_host_entries, config_prefixes
 

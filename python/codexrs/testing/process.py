@@ -70,7 +70,7 @@ def record_batches() -> Iterator[list[bytes]]:
     of ``{"id": <submission id>, "msg": {"type": ..., ...}}``), before codexrs decodes it.
     Every thread of every ``Codex`` / ``AsyncCodex`` is recorded; nothing else changes.
     """
-    from .. import _reading
+    from .._core import reading as _reading
 
     batches: list[bytes] = []
     real: Callable[[bytes], Any] = getattr(_reading, "decode_batch")

@@ -18,5 +18,5 @@ def helper_path() -> str | None:
     override = os.environ.get(HELPER_ENV)
     if override:
         return override
-    shipped = Path(__file__).with_name("_bin") / HELPER_NAME
+    shipped = Path(__file__).parent.parent / "_bin" / HELPER_NAME
     return str(shipped) if shipped.is_file() else None

@@ -10,7 +10,7 @@ import logging
 import threading
 from typing import Any, Awaitable, Callable, Mapping, Union, cast
 
-from ._protocol import RateLimitSnapshot
+from .._protocol import RateLimitSnapshot
 
 __all__ = ["AsyncPollers", "Pollers", "SnapshotLike", "SourceFn"]
 

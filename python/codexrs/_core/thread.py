@@ -1,8 +1,8 @@
 """``Thread`` / ``AsyncThread``: one codex thread, and the options every way of loading one takes.
 
 A thread is loaded by ``thread_start``, ``thread_resume`` or ``thread_fork`` (on ``Codex`` /
-``AsyncCodex``, in :mod:`codexrs._engine`); all three take :class:`ThreadArgs`. Turns and their
-streams are in :mod:`codexrs._stream`, the event state machine in :mod:`codexrs._turn`.
+``AsyncCodex``, in :mod:`codexrs._core.engine`); all three take :class:`ThreadArgs`. Turns and their
+streams are in :mod:`codexrs._core.stream`, the event state machine in :mod:`codexrs._core.turn`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import msgspec
 
-from . import _native
-from ._options import (
+from .. import _native
+from .options import (
     ApprovalPolicy,
     ReasoningEffort,
     ReasoningSummary,
@@ -28,20 +28,20 @@ from ._options import (
     settings_json,
     timeout_seconds,
 )
-from ._mcp import McpServer, servers
-from ._output import output_spec
-from ._store import StoredThread, ThreadHistory, stored_thread, thread_history
-from ._stream import AsyncTurnHandle, TurnHandle
-from ._turn import Input, TurnResult, _await_pending, _ThreadCore
-from .approvals import ApprovalHandler
-from ._retry import check_retries, retry_delay
-from .errors import ConfigError, EngineClosedError, TurnFailedError, turn_failed
-from .events import SessionConfigured
-from .requests import Request, RequestHandler
-from .tools import Tool
+from .mcp import McpServer, servers
+from .output import output_spec
+from .store import StoredThread, ThreadHistory, stored_thread, thread_history
+from .stream import AsyncTurnHandle, TurnHandle
+from .turn import Input, TurnResult, _await_pending, _ThreadCore
+from ..approvals import ApprovalHandler
+from .retry import check_retries, retry_delay
+from ..errors import ConfigError, EngineClosedError, TurnFailedError, turn_failed
+from ..events import SessionConfigured
+from ..requests import Request, RequestHandler
+from ..tools import Tool
 
 if TYPE_CHECKING:
-    from ._engine import AsyncCodex, Codex
+    from .engine import AsyncCodex, Codex
 
 __all__ = ["AsyncThread", "Thread"]
 
@@ -173,7 +173,7 @@ class Thread:
                 turns keep them until changed (see :meth:`update`).
             output_schema: A JSON Schema dict, or a msgspec Struct / dataclass / TypedDict /
                 pydantic model type: the final message must follow it, and
-                ``TurnResult.output`` is it decoded (:mod:`codexrs._output`).
+                ``TurnResult.output`` is it decoded (:mod:`codexrs._core.output`).
 
         Raises:
             TurnInProgressError: Another turn on this thread is still being read.
@@ -265,7 +265,7 @@ class Thread:
     def review(self, target: Any, *, hint: str | None = None) -> TurnResult:
         """Runs a code review (codex ``Op::Review``) of ``target``: ``"uncommitted"``,
         ``{"base_branch": ...}``, ``{"commit": sha}`` or ``{"instructions": ...}``
-        (:func:`codexrs._options.review_target`). Returns the review's turn; its ``review``
+        (:func:`codexrs._core.options.review_target`). Returns the review's turn; its ``review``
         is codex's typed ``ReviewOutputEvent`` (findings, overall correctness)."""
         args = {"target": review_target(target), "hint": hint}
         self._core.settle_sync()

@@ -16,16 +16,16 @@ import queue
 import threading
 from typing import Any, Callable, Coroutine, Generic, Iterator, Mapping, Sequence, TypeVar, cast
 
-from ._manager_types import ManagerEvent, ManagerUsage, ThreadStatus, TurnTimings
-from ._options import timeout_seconds
-from ._rate_source import SnapshotLike, SourceFn
-from ._store import StoredThread, ThreadHistory
-from ._turn import Input, TurnResult
-from .errors import EngineClosedError
-from .events import RateLimitSnapshot
-from .hooks import Hook
-from .manager import AsyncManager, ManagedThread
-from .requests import Request
+from ._types import ManagerEvent, ManagerUsage, ThreadStatus, TurnTimings
+from .._core.options import timeout_seconds
+from .._core.rate_source import SnapshotLike, SourceFn
+from .._core.store import StoredThread, ThreadHistory
+from .._core.turn import Input, TurnResult
+from ..errors import EngineClosedError
+from ..events import RateLimitSnapshot
+from ..hooks import Hook
+from ._async import AsyncManager, ManagedThread
+from ..requests import Request
 
 __all__ = ["Manager", "ManagerEventStream", "SyncManagedThread", "SyncThreadHandle"]
 

@@ -5,7 +5,7 @@ earlier one, or the ``codex`` CLI on the same ``codex_home``) or ``thread_fork``
 thread's history, as a new thread); ``thread_list`` / ``thread_archive`` / ``thread_unarchive``
 work on codex's thread store. The twins differ only in how they wait: the sync side blocks in
 Rust without the GIL, the async side awaits the engine's one wake-up descriptor
-(``loop.add_reader``; :mod:`codexrs._wakeups`).
+(``loop.add_reader``; :mod:`codexrs._core.wakeups`).
 """
 
 from __future__ import annotations
@@ -14,23 +14,23 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import _native
-from ._account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
-from ._defaults import engine_config, raise_open_file_limit
-from ._helper import helper_path
-from ._options import ApprovalPolicy, SandboxMode, positive_seconds, timeout_seconds
-from ._rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn
-from ._store import StoredThread, ThreadPage, stored_thread, thread_page
-from ._thread import AsyncThread, Thread, ThreadArgs, config_json
-from ._turn import _await_pending
-from ._wakeups import release
-from .approvals import ApprovalHandler
-from .hooks import Hook, checked_hooks
-from .logs import install as install_log_bridge
-from .errors import ThreadNotFoundError
-from .events import RateLimitSnapshot
-from .requests import DEFAULT_REQUEST_TIMEOUT, RequestHandler
-from .tools import Tool
+from .. import _native
+from .account import Account, Model, account, models, rate_limit_snapshots, rate_limit_source
+from .defaults import engine_config, raise_open_file_limit
+from .helper import helper_path
+from .options import ApprovalPolicy, SandboxMode, positive_seconds, timeout_seconds
+from .rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn
+from .store import StoredThread, ThreadPage, stored_thread, thread_page
+from .thread import AsyncThread, Thread, ThreadArgs, config_json
+from .turn import _await_pending
+from .wakeups import release
+from ..approvals import ApprovalHandler
+from ..hooks import Hook, checked_hooks
+from ..logs import install as install_log_bridge
+from ..errors import ThreadNotFoundError
+from ..events import RateLimitSnapshot
+from ..requests import DEFAULT_REQUEST_TIMEOUT, RequestHandler
+from ..tools import Tool
 
 __all__ = ["AsyncCodex", "Codex", "default_codex_home"]
 

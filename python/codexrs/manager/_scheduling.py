@@ -9,8 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._options import timeout_seconds
-from ._turn import Input, TurnResult
+from .._core.options import timeout_seconds
+from .._core.turn import Input, TurnResult
 
 
 @dataclass

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from .events import AgentMessage, Event, ItemCompleted, TurnAborted, TurnComplete, TurnStarted, decode_batch
-from .items import TurnItem
+from ..events import AgentMessage, Event, ItemCompleted, TurnAborted, TurnComplete, TurnStarted, decode_batch
+from ..items import TurnItem
 
 __all__ = ["StoredThread", "StoredTurn", "ThreadHistory", "ThreadPage"]
 

@@ -19,7 +19,7 @@ from collections import deque
 from itertools import chain
 from typing import Callable
 
-from . import _native
+from .. import _native
 
 __all__ = ["Dispatcher", "dispatcher_for", "next_batch", "release"]
 

@@ -15,7 +15,7 @@ until a reader has it:
    reader interrupted before that keeps it on the turn's ``tail`` (:meth:`_Reader.keep_handing`).
 
 The sync side waits in Rust without the GIL; the async side on its engine's wake-up descriptor
-(:mod:`codexrs._wakeups`).
+(:mod:`codexrs._core.wakeups`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from functools import partial
 from itertools import islice
 from typing import Callable, Generic, Protocol, Sequence, TypeVar
 
-from . import _native
-from ._wakeups import Dispatcher, dispatcher_for, next_batch
-from .events import Event, decode_batch
-from .hooks import Hook, HookQueue
+from .. import _native
+from .wakeups import Dispatcher, dispatcher_for, next_batch
+from ..events import Event, decode_batch
+from ..hooks import Hook, HookQueue
 
 __all__: list[str] = []
 

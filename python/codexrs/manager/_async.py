@@ -1,24 +1,4 @@
-"""Many conversations in one process: :class:`AsyncManager` (asyncio) and :class:`Manager` (sync).
-
-    async with codexrs.AsyncManager(codex_home=..., max_running_turns=8) as manager:
-        await manager.create("alice")
-        await manager.send("alice", "refactor the parser")   # returns once queued
-        result = await manager.wait("alice")                  # TurnResult
-
-One manager owns one engine (one codex-core ``ThreadManager``, one runtime) and its threads.
-Each thread has a name (unique; stored as codex's own thread name, so a later process finds it
-with :meth:`AsyncManager.resume`) and runs its turns one after the other, in the order they were
-sent; across the manager at most ``max_running_turns`` turns run at once, and at most
-``group_limits[g]`` of group ``g``'s threads; the rest wait in FIFO order. A thread's status
-comes from what really happened: ``idle``, ``queued`` (its next turn waits for a slot),
-``rate_limited`` (it waits for a rate-limit window to reset), ``running``,
-``waiting_for_approval`` (a request codex-core sent is not answered yet), ``closed``.
-
-Rate limits hold turns, never retry them in a loop: while a window of the engine's real (or
-injected) snapshots is above ``rate_limit_threshold``, new turns wait for its reset; a turn the
-provider refuses with HTTP 429 (:class:`~codexrs.RateLimitError`) is rolled back from the
-thread's history and queued again after the reset, and every thread's next turn waits too.
-"""
+"""``AsyncManager`` and ``ManagedThread``: the asyncio manager (the package docstring has the model)."""
 
 from __future__ import annotations
 
@@ -28,28 +8,22 @@ import math
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Mapping, Sequence
 
-from ._engine import AsyncCodex
-from ._rate_source import SnapshotLike, SourceFn
-from ._manager_types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, Watcher
-from ._options import positive_seconds, timeout_seconds
+from .._core.engine import AsyncCodex
+from .._core.rate_source import SnapshotLike, SourceFn
+from ._types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, Watcher
+from .._core.options import positive_seconds, timeout_seconds
 from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
-from ._stream import AsyncTurnHandle
-from ._thread import AsyncThread
-from ._turn import Input, TurnResult
-from .events import AgentMessageContentDelta, ExecCommandBegin, RateLimitSnapshot, ReasoningContentDelta, ReasoningRawContentDelta
-from .errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_rate_limited
-from .hooks import Hook
-from .requests import kind_of
+from .._core.stream import AsyncTurnHandle
+from .._core.thread import AsyncThread
+from .._core.turn import Input, TurnResult
+from ..events import AgentMessageContentDelta, ExecCommandBegin, RateLimitSnapshot, ReasoningContentDelta, ReasoningRawContentDelta
+from ..errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_rate_limited
+from ..hooks import Hook
+from ..requests import kind_of
 
-if TYPE_CHECKING:  # at run time, through __getattr__ below (no import cycle)
-    from ._manager_sync import Manager, ManagerEventStream, SyncManagedThread, SyncThreadHandle
-
-__all__ = [
-    "AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerEventStream", "ManagerUsage",
-    "NameTakenError", "SyncManagedThread", "SyncThreadHandle", "ThreadStatus", "TurnTimings",
-]  # fmt: skip
+__all__ = ["AsyncManager", "ManagedThread"]
 
 _OUTPUT_DELTAS = (AgentMessageContentDelta, ReasoningContentDelta, ReasoningRawContentDelta)
 #: The longest ``ManagedThread.activity``, in characters.
@@ -595,15 +569,3 @@ class AsyncManager:
         first = next(iter(done))
         return futures[first].name, first.result()
 
-
-def __getattr__(name: str) -> Any:
-    """``Manager`` and its sync views, from :mod:`codexrs._manager_sync`, imported when first
-    asked for (that module imports this one)."""
-    if name in _SYNC:
-        from . import _manager_sync
-
-        return getattr(_manager_sync, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_SYNC = ("Manager", "ManagerEventStream", "SyncManagedThread", "SyncThreadHandle")

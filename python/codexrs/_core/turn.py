@@ -1,10 +1,10 @@
 """A thread's event state machine and a turn's result: what sync and async share.
 
 :class:`_ThreadCore` reads a thread's batches (without losing any to an interruption:
-:mod:`codexrs._reading`), tracks its turns (keyed off codex's wire names and submission ids),
+:mod:`codexrs._core.reading`), tracks its turns (keyed off codex's wire names and submission ids),
 answers approvals and settles abandoned turns; :class:`TurnResult` and :class:`Usage` are how a
 turn ended. The waiting differs by side: the sync side blocks in Rust without the GIL, the
-async side waits on its engine's one wake-up descriptor (:mod:`codexrs._wakeups`).
+async side waits on its engine's one wake-up descriptor (:mod:`codexrs._core.wakeups`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, Sequence, Union, get_args
 
-from . import _native
-from .approvals import ApprovalHandler
-from ._output import OutputSpec, decode_output
-from .errors import CodexError, ConfigError, TurnInProgressError
-from .events import (
+from .. import _native
+from ..approvals import ApprovalHandler
+from .output import OutputSpec, decode_output
+from ..errors import CodexError, ConfigError, TurnInProgressError
+from ..events import (
     AgentMessage,
     CodexrsPanic,
     DynamicToolCallRequest,
@@ -45,13 +45,13 @@ from .events import (
     TurnComplete,
     TurnStarted,
 )
-from .inputs import InputItem
-from .items import TurnItem
-from .requests import Request, RequestHandler, answer_json, key_of, kind_of
-from .tools import Tool
-from .hooks import Hook
-from ._reading import _Reader
-from ._wakeups import dispatcher_for
+from ..inputs import InputItem
+from ..items import TurnItem
+from ..requests import Request, RequestHandler, answer_json, key_of, kind_of
+from ..tools import Tool
+from ..hooks import Hook
+from .reading import _Reader
+from .wakeups import dispatcher_for
 
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
 
@@ -270,7 +270,7 @@ class _Turn:
 
 class _ThreadCore(_Reader[_Turn]):
     """The event state machine shared by :class:`Thread` and :class:`AsyncThread` (reading its
-    batches without losing any: :class:`~codexrs._reading._Reader`)."""
+    batches without losing any: :class:`~codexrs._core.reading._Reader`)."""
 
     def __init__(
         self,

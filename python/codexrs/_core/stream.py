@@ -1,6 +1,6 @@
 """Turn handles and their event streams, sync and async (``TurnHandle``, ``TurnStream``, ...).
 
-A stream reads the thread's batches through :class:`~codexrs._turn._ThreadCore` and answers
+A stream reads the thread's batches through :class:`~codexrs._core.turn._ThreadCore` and answers
 requests (:mod:`codexrs.requests`) with the thread's handlers; the rule for when leaving a stream interrupts its
 turn is on :class:`_StreamBase`.
 
@@ -21,10 +21,10 @@ import logging
 import threading
 from typing import Any, cast
 
-from ._turn import HANDLER_INVALID, HANDLER_RAISED, Input, TurnResult, _await_pending, _items_json, _ThreadCore, _Turn
-from .errors import CodexError, ConfigError, InternalError, turn_failed
-from .events import Event
-from .requests import DEFER, Request, RequestHandler, answer_json, key_of
+from .turn import HANDLER_INVALID, HANDLER_RAISED, Input, TurnResult, _await_pending, _items_json, _ThreadCore, _Turn
+from ..errors import CodexError, ConfigError, InternalError, turn_failed
+from ..events import Event
+from ..requests import DEFER, Request, RequestHandler, answer_json, key_of
 
 __all__ = ["AsyncTurnHandle", "AsyncTurnStream", "TurnHandle", "TurnStream"]
 

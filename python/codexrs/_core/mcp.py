@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from .events import McpStartupStatus
+from ..events import McpStartupStatus
 
 __all__ = ["McpServer", "McpTool"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, field
 from typing import Any, Literal, Mapping, Protocol
 
-from . import items
-from ._turn import TurnResult
-from .errors import NameTakenError
+from .. import items
+from .._core.turn import TurnResult
+from ..errors import NameTakenError
 
 __all__ = ["ManagerEvent", "ManagerUsage", "NameTakenError", "ThreadStatus", "TurnTimings"]
 

@@ -7,8 +7,8 @@ from typing import Any, Mapping, NamedTuple
 
 import msgspec
 
-from . import _native
-from .events import RateLimitSnapshot
+from .. import _native
+from ..events import RateLimitSnapshot
 
 __all__ = ["Account", "CodexCoreVersion", "Model", "codex_core_version"]
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import msgspec
 
-from .errors import OutputValidationError
+from ..errors import OutputValidationError
 
 __all__ = ["OutputSpec", "output_spec"]
 

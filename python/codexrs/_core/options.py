@@ -12,7 +12,7 @@ import numbers
 import os
 from typing import Literal, get_args
 
-from ._native import ConfigError
+from .._native import ConfigError
 
 ApprovalPolicy = Literal["untrusted", "on-request", "on-failure", "never"]
 """codex ``AskForApproval``: when codex asks before running a command or applying a patch."""
