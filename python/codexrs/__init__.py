@@ -46,7 +46,7 @@ from ._core.store import StoredThread, StoredTurn, ThreadHistory, ThreadPage
 from ._core.stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
 from ._core.thread import AsyncThread, Thread
 from ._core.turn import Input, TurnResult, TurnStatus, Usage
-from ._core.options import ApprovalPolicy, ReasoningEffort, ReasoningSummary, SandboxMode
+from ._core.options import ApprovalPolicy, ReasoningEffort, ReasoningSummary, SandboxMode, ThreadOptions, TurnSettings
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
 from .requests import DEFER, Request, RequestHandler, RequestKind
 from .tools import Tool, tool
@@ -58,6 +58,7 @@ from .errors import (
     EngineClosedError,
     InternalError,
     ModelError,
+    NothingSentError,
     OutputValidationError,
     RateLimitError,
     RolloutError,
@@ -107,6 +108,7 @@ __all__ = [
     "Model",
     "NameTakenError",
     "ModelError",
+    "NothingSentError",
     "OutputValidationError",
     "RateLimitError",
     "ReasoningEffort",
@@ -124,6 +126,7 @@ __all__ = [
     "Thread",
     "ThreadHistory",
     "ThreadNotFoundError",
+    "ThreadOptions",
     "ThreadPage",
     "Tool",
     "TurnFailedError",
@@ -131,6 +134,7 @@ __all__ = [
     "TurnInProgressError",
     "TurnNotSteerableError",
     "TurnResult",
+    "TurnSettings",
     "TurnTimings",
     "TurnStatus",
     "TurnStream",

@@ -15,6 +15,7 @@
     ├── EngineClosedError     Codex/thread/runtime closed, or used after fork()
     ├── TurnInProgressError   a turn is already running on this thread
     ├── NameTakenError        a manager's thread name is already used
+    ├── NothingSentError      a manager's wait on threads that were sent no turn
     └── InternalError         a bug (a Rust panic becomes this, never an abort)
 
 Every class here is ``codexrs.errors.<Name>`` (its ``__module__``; the native ones are created in
@@ -57,6 +58,7 @@ __all__ = [
     "InternalError",
     "ModelError",
     "NameTakenError",
+    "NothingSentError",
     "OutputValidationError",
     "RateLimitError",
     "RolloutError",
@@ -117,6 +119,12 @@ def _rebuilt(cls: type[BaseException], args: tuple[Any, ...], attributes: dict[s
 
 class NameTakenError(CodexError):
     """Another thread of this manager (or of codex's store) already has this name."""
+
+
+class NothingSentError(CodexError):
+    """A manager's ``wait`` / ``wait_all`` / ``wait_any`` on threads that were sent no turn
+    (since they were created or resumed): there is nothing to wait for. The threads exist;
+    an unknown name raises :class:`ThreadNotFoundError` instead."""
 
 
 class TurnFailedError(ModelError):

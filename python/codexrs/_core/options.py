@@ -10,9 +10,12 @@ import json
 import math
 import numbers
 import os
-from typing import Literal, get_args
+from typing import Literal, Mapping, Sequence, TypedDict, get_args
 
 from .._native import ConfigError
+from ..approvals import ApprovalHandler
+from ..requests import RequestHandler
+from ..tools import Tool
 
 ApprovalPolicy = Literal["untrusted", "on-request", "on-failure", "never"]
 """codex ``AskForApproval``: when codex asks before running a command or applying a patch."""
@@ -21,6 +24,77 @@ SandboxMode = Literal["read-only", "workspace-write", "danger-full-access", "ful
 """codex ``SandboxMode``; ``"full-access"`` is openai-codex's name of ``"danger-full-access"``."""
 
 _SANDBOX_ALIASES = {"full-access": "danger-full-access"}
+
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+"""codex ``ReasoningEffort`` (a model may define more; any such name is passed through)."""
+
+ReasoningSummary = Literal["auto", "concise", "detailed", "none"]
+"""codex ``ReasoningSummary``: how much of its reasoning the model summarizes."""
+
+
+class ThreadOptions(TypedDict, total=False):
+    """The options of every way to load a thread (``thread_start``, ``thread_resume``,
+    ``thread_fork``, and a manager's ``create`` / ``resume``), passed as keywords; all optional.
+
+    Attributes:
+        cwd: Working directory (defaults to the engine's).
+        model: Model slug, e.g. ``"gpt-5.5"``.
+        approval_policy: When codex asks before acting (:data:`ApprovalPolicy`, codex
+            ``AskForApproval``).
+        sandbox: :data:`SandboxMode` (codex ``SandboxMode``; ``"full-access"`` is openai-codex's
+            name of ``"danger-full-access"``).
+        config: Per-thread codex config overrides, dotted keys as with ``codex -c``; values
+            JSON-like.
+        on_approval: Called with each approval request (exec, patch); returns a decision
+            (:mod:`codexrs.approvals`).
+        on_request: Called with each request codex-core waits on (see :mod:`codexrs.requests`);
+            returns the answer, or ``DEFER`` to answer later with ``respond``. Answers approvals
+            too unless ``on_approval`` is given. A kind with no handler is denied at once.
+        request_timeout: Seconds a request may wait for its answer before codexrs denies it
+            (default 300; ``None``: wait forever).
+        max_queued_events: Events codexrs holds for the thread before it stops pulling from
+            codex-core (default 4096): a memory bound, never a drop.
+        raw_response_items: Also deliver ``raw_response_item`` events (whole prompts; default
+            ``False``).
+        tools: Python functions the model may call, made with :func:`codexrs.tool` (codex
+            dynamic tools). A resumed or forked thread gets the specs back from its rollout:
+            pass the same tools to answer the calls.
+    """
+
+    cwd: str | os.PathLike[str] | None
+    model: str | None
+    approval_policy: ApprovalPolicy | None
+    sandbox: SandboxMode | None
+    config: Mapping[str, object] | None
+    on_approval: ApprovalHandler | None
+    on_request: RequestHandler | None
+    request_timeout: float | None
+    max_queued_events: int
+    raw_response_items: bool
+    tools: Sequence[Tool]
+
+
+class TurnSettings(TypedDict, total=False):
+    """Thread settings a turn may change (codex ``Op::UserInput``'s overrides; ``update``
+    takes them between turns), passed as keywords; all optional. As in codex they last: later
+    turns keep them until changed.
+
+    Attributes:
+        model: Model slug.
+        effort: :data:`ReasoningEffort` (a model may define more names; any is passed through).
+        summary: :data:`ReasoningSummary`.
+        cwd: Working directory (absolute).
+        sandbox: :data:`SandboxMode`.
+        approval_policy: :data:`ApprovalPolicy`.
+    """
+
+    model: str | None
+    effort: ReasoningEffort | str | None
+    summary: ReasoningSummary | None
+    cwd: str | os.PathLike[str] | None
+    sandbox: SandboxMode | None
+    approval_policy: ApprovalPolicy | None
 
 
 def _checked(kind: str, value: object, accepted: tuple[str, ...]) -> str | None:
@@ -53,13 +127,6 @@ def sandbox_name(value: object) -> str | None:
     """
     name = _checked("sandbox", value, get_args(SandboxMode))
     return None if name is None else _SANDBOX_ALIASES.get(name, name)
-
-
-ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
-"""codex ``ReasoningEffort`` (a model may define more; any such name is passed through)."""
-
-ReasoningSummary = Literal["auto", "concise", "detailed", "none"]
-"""codex ``ReasoningSummary``: how much of its reasoning the model summarizes."""
 
 
 def settings_json(
