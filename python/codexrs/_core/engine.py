@@ -22,7 +22,7 @@ from .options import ApprovalPolicy, SandboxMode, positive_seconds, timeout_seco
 from .rate_source import AsyncPollers, Pollers, SnapshotLike, SourceFn
 from .store import StoredThread, ThreadPage, stored_thread, thread_page
 from .thread import AsyncThread, Thread, ThreadArgs, config_json
-from .turn import _await_pending
+from .pending import await_pending
 from .wakeups import release
 from ..approvals import ApprovalHandler
 from ..hooks import Hook, checked_hooks
@@ -377,7 +377,7 @@ class AsyncCodex:
         if self._engine is None:
             raise_open_file_limit()
             install_log_bridge()
-            self._engine = await _await_pending(
+            self._engine = await await_pending(
                 _native.Engine.start(str(self._home), self._cwd, self._config, helper_path())
             )
         return self
@@ -396,7 +396,7 @@ class AsyncCodex:
         self._hooks.remove(hook)
 
     async def _load(self, pending: _native.Pending, args: ThreadArgs) -> AsyncThread:
-        thread = AsyncThread(self, await _await_pending(pending), args)
+        thread = AsyncThread(self, await await_pending(pending), args)
         self._threads[thread.id] = thread
         return thread
 
@@ -485,43 +485,43 @@ class AsyncCodex:
     ) -> ThreadPage:
         """Stored threads, newest first; see :meth:`Codex.thread_list`."""
         engine = await self._native_engine()
-        return thread_page(await _await_pending(engine.thread_list(**_list_args(cwd, archived, limit, cursor))))
+        return thread_page(await await_pending(engine.thread_list(**_list_args(cwd, archived, limit, cursor))))
 
     async def thread_archive(self, thread_id: str) -> None:
         """Archives a stored thread; see :meth:`Codex.thread_archive`."""
         engine = await self._native_engine()
         self._threads.pop(thread_id, None)
-        await _await_pending(engine.thread_archive(thread_id))
+        await await_pending(engine.thread_archive(thread_id))
 
     async def thread_unarchive(self, thread_id: str) -> StoredThread:
         """Restores an archived thread; see :meth:`Codex.thread_unarchive`."""
         engine = await self._native_engine()
-        return stored_thread(await _await_pending(engine.thread_unarchive(thread_id)))
+        return stored_thread(await await_pending(engine.thread_unarchive(thread_id)))
 
     async def login_api_key(self, api_key: str) -> None:
         """Logs codex in with an API key; see :meth:`Codex.login_api_key`."""
         if not isinstance(api_key, str):
             raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
-        await _await_pending((await self._native_engine()).login_api_key(api_key))
+        await await_pending((await self._native_engine()).login_api_key(api_key))
 
     async def account(self) -> Account | None:
         """The logged-in account, or ``None``; see :meth:`Codex.account`."""
-        return account(await _await_pending((await self._native_engine()).account()))
+        return account(await await_pending((await self._native_engine()).account()))
 
     async def logout(self) -> None:
         """Removes codex's login; see :meth:`Codex.logout`."""
-        await _await_pending((await self._native_engine()).logout())
+        await await_pending((await self._native_engine()).logout())
 
     async def models(self) -> list[Model]:
         """codex-core's model list; see :meth:`Codex.models`."""
-        return models(await _await_pending((await self._native_engine()).models()))
+        return models(await await_pending((await self._native_engine()).models()))
 
     async def rate_limits(self, refresh: bool = False) -> dict[str, RateLimitSnapshot]:
         """The engine's rate-limit snapshots; see :meth:`Codex.rate_limits`."""
         engine = await self._native_engine()
         if refresh:
-            await _await_pending(engine.fetch_rate_limits())
-        return rate_limit_snapshots(await _await_pending(engine.rate_limits()))
+            await await_pending(engine.fetch_rate_limits())
+        return rate_limit_snapshots(await await_pending(engine.rate_limits()))
 
     async def set_rate_limit_source(self, name: str, source: SnapshotLike | SourceFn, *, refresh_s: float = 30.0) -> None:
         """Registers the host's rate-limit source; see :meth:`Codex.set_rate_limit_source`.
@@ -550,7 +550,7 @@ class AsyncCodex:
         self._pollers.stop_all()
         if self._engine is not None and not self._engine.closed:
             self._threads.clear()
-            await _await_pending(self._engine.close(timeout))
+            await await_pending(self._engine.close(timeout))
             release(self._engine.wakeups())
 
     async def __aenter__(self) -> AsyncCodex:

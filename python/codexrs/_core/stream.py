@@ -21,7 +21,8 @@ import logging
 import threading
 from typing import Any, cast
 
-from .turn import HANDLER_INVALID, HANDLER_RAISED, Input, TurnResult, _await_pending, _items_json, _ThreadCore, _Turn
+from .pending import await_pending
+from .turn import HANDLER_INVALID, HANDLER_RAISED, Input, TurnResult, _items_json, _ThreadCore, _Turn
 from ..errors import CodexError, ConfigError, InternalError, turn_failed
 from ..events import Event
 from ..requests import DEFER, Request, RequestHandler, answer_json, key_of
@@ -354,13 +355,13 @@ class AsyncTurnHandle(_HandleBase):
 
     async def steer(self, input: Input) -> None:
         """Adds ``input`` to this running turn; see :meth:`TurnHandle.steer`."""
-        await _await_pending(self._core.native.start_steer(_items_json(input), self.turn_id))
+        await await_pending(self._core.native.start_steer(_items_json(input), self.turn_id))
 
     async def interrupt(self) -> None:
         """Asks codex to stop the turn (``Op::Interrupt``); see :meth:`TurnHandle.interrupt`.
         Awaits codex-core's acceptance without blocking the event loop."""
         self._turn.interrupt_requested = True
-        await _await_pending(self._core.native.start_interrupt())
+        await await_pending(self._core.native.start_interrupt())
 
     async def result(self) -> TurnResult:
         """Reads the turn to its end and returns how it ended (never raises for "failed")."""

@@ -32,7 +32,8 @@ from .mcp import McpServer, servers
 from .output import output_spec
 from .store import StoredThread, ThreadHistory, stored_thread, thread_history
 from .stream import AsyncTurnHandle, TurnHandle
-from .turn import Input, TurnResult, _await_pending, _ThreadCore
+from .pending import await_pending
+from .turn import Input, TurnResult, _ThreadCore
 from ..approvals import ApprovalHandler
 from .retry import check_retries, retry_delay
 from ..errors import ConfigError, EngineClosedError, TurnFailedError, turn_failed
@@ -448,27 +449,27 @@ class AsyncThread:
     async def set_name(self, name: str) -> StoredThread:
         """Names the thread in codex's metadata; see :meth:`Thread.set_name`."""
         engine = await self._codex._native_engine()
-        return stored_thread(await _await_pending(engine.thread_set_name(self.id, _name(name))))
+        return stored_thread(await await_pending(engine.thread_set_name(self.id, _name(name))))
 
     async def info(self) -> StoredThread:
         """The thread as codex's store has it; see :meth:`Thread.info`."""
         engine = await self._codex._native_engine()
-        return stored_thread(await _await_pending(engine.thread_info(self.id)))
+        return stored_thread(await await_pending(engine.thread_info(self.id)))
 
     async def read(self) -> ThreadHistory:
         """The thread as codex stored it; see :meth:`Thread.read`."""
         engine = await self._codex._native_engine()
-        return thread_history(await _await_pending(engine.thread_read(self.id)))
+        return thread_history(await await_pending(engine.thread_read(self.id)))
 
     async def mcp_status(self) -> list[McpServer]:
         """The thread's MCP servers; see :meth:`Thread.mcp_status`."""
         engine = await self._codex._native_engine()
-        return servers(await _await_pending(engine.mcp_tools(self.id)), self._core.mcp_startup)
+        return servers(await await_pending(engine.mcp_tools(self.id)), self._core.mcp_startup)
 
     async def refresh_mcp_servers(self) -> None:
         """Reloads the thread's MCP servers; see :meth:`Thread.refresh_mcp_servers`."""
         engine = await self._codex._native_engine()
-        await _await_pending(engine.refresh_mcp_servers(self.id))
+        await await_pending(engine.refresh_mcp_servers(self.id))
 
     async def close(self) -> None:
         """Shuts the thread down and waits for it (its rollout stays); a request handler still
@@ -476,7 +477,7 @@ class AsyncThread:
         self._codex._threads.pop(self.id, None)
         self._core.cancel_handlers()
         try:
-            await _await_pending(self._core.native.shutdown())
+            await await_pending(self._core.native.shutdown())
         except EngineClosedError:
             pass
 

@@ -50,6 +50,7 @@ from ..items import TurnItem
 from ..requests import Request, RequestHandler, answer_json, key_of, kind_of
 from ..tools import Tool
 from ..hooks import Hook
+from .pending import await_pending
 from .reading import _Reader
 from .wakeups import dispatcher_for
 
@@ -436,7 +437,7 @@ class _ThreadCore(_Reader[_Turn]):
 
     async def send_async(self, request: Request, payload: str) -> bool:
         """:meth:`send` without blocking the event loop."""
-        return bool(await _await_pending(self.native.start_respond(_kind(request), key_of(request), payload)))
+        return bool(await await_pending(self.native.start_respond(_kind(request), key_of(request), payload)))
 
     def track_handler(self, task: asyncio.Task[None]) -> None:
         """Keeps a handler's task until it ends; closing the engine (or :meth:`cancel_handlers`)
@@ -483,7 +484,7 @@ class _ThreadCore(_Reader[_Turn]):
         self.starting = True
         try:
             pending = self.native.start_input(_items_json(input), settings, spec.schema_json() if spec else None)
-            turn_id = await _await_pending(pending)
+            turn_id = await await_pending(pending)
         finally:
             self.starting = False
         return self._started(str(turn_id), spec)
@@ -498,7 +499,7 @@ class _ThreadCore(_Reader[_Turn]):
         self._check_can_begin()
         self.starting = True
         try:
-            sub_id = await _await_pending(self.native.start_op(kind, json.dumps(args)))
+            sub_id = await await_pending(self.native.start_op(kind, json.dumps(args)))
         finally:
             self.starting = False
         return self._started(str(sub_id), auto_settle=True)
@@ -530,7 +531,7 @@ class _ThreadCore(_Reader[_Turn]):
         """:meth:`run_op` without blocking the event loop."""
         await self.settle_async()
         self._check_can_begin()
-        sub_id = str(await _await_pending(self.native.start_op(kind, json.dumps(args))))
+        sub_id = str(await await_pending(self.native.start_op(kind, json.dumps(args))))
         while True:
             await self.catch_up_async()
             if (event := self._found(sub_id, done)) is not None:
@@ -590,27 +591,3 @@ class _ThreadCore(_Reader[_Turn]):
         finally:
             self.keep_handing(turn)
 
-
-async def _readable(fd: int) -> None:
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(fd, wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
-
-
-async def _await_pending(pending: _native.Pending) -> Any:
-    try:
-        if not pending.done():
-            await _readable(pending.fileno())
-    except BaseException:
-        pending.cancel()
-        raise
-    return pending.result()
