@@ -45,10 +45,19 @@ from .inputs import (
 from ._core.store import StoredThread, StoredTurn, ThreadHistory, ThreadPage
 from ._core.stream import AsyncTurnHandle, AsyncTurnStream, TurnHandle, TurnStream
 from ._core.thread import AsyncThread, Thread
-from ._core.turn import Input, TurnResult, TurnStatus, Usage
-from ._core.options import ApprovalPolicy, ReasoningEffort, ReasoningSummary, SandboxMode, ThreadOptions, TurnSettings
+from ._core.result import Input, TurnResult, TurnStatus, Usage
+from ._core.options import (
+    ApprovalPolicy,
+    JsonSchema,
+    ReasoningEffort,
+    ReasoningSummary,
+    ReviewTarget,
+    SandboxMode,
+    ThreadOptions,
+    TurnSettings,
+)
 from .approvals import ApprovalHandler, ApprovalRequest, Decision
-from .requests import DEFER, Request, RequestHandler, RequestKind
+from .requests import DEFER, Answer, Request, RequestHandler, RequestKind
 from .tools import Tool, tool
 from .hooks import Hook, HookEvent
 from .errors import (
@@ -70,6 +79,7 @@ from .errors import (
 
 __all__ = [
     "Account",
+    "Answer",
     "ApprovalHandler",
     "ApprovalPolicy",
     "ApprovalRequest",
@@ -93,6 +103,7 @@ __all__ = [
     "ImageInput",
     "Input",
     "InputItem",
+    "JsonSchema",
     "LocalAudioInput",
     "LocalImageInput",
     "ManagedThread",
@@ -116,6 +127,7 @@ __all__ = [
     "Request",
     "RequestHandler",
     "RequestKind",
+    "ReviewTarget",
     "RolloutError",
     "SkillInput",
     "StoredThread",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, NamedTuple
+from typing import Mapping, NamedTuple
 
 import msgspec
 
@@ -25,7 +25,7 @@ class Account(msgspec.Struct, kw_only=True, frozen=True):
 
     auth_mode: str | None = None
     email: str | None = None
-    plan: Any = None
+    plan: str | None = None
     account_id: str | None = None
 
 
@@ -36,8 +36,9 @@ class Model(msgspec.Struct, kw_only=True, frozen=True):
         id: Its id; ``model`` is the slug sent to the provider.
         display_name: Its name in codex's pickers.
         description: What it is for.
-        default_reasoning_effort: codex's default effort for it.
-        supported_reasoning_efforts: The efforts it takes (codex ``ReasoningEffortPreset``s).
+        default_reasoning_effort: codex's default effort for it (a :data:`~codexrs.ReasoningEffort` name).
+        supported_reasoning_efforts: The efforts it takes, each ``{"effort": name,
+            "description": text}`` (codex ``ReasoningEffortPreset``).
         is_default: Whether codex picks it by default.
         show_in_picker: Whether codex lists it to users.
         supported_in_api: Whether it can be used with an API key.
@@ -47,18 +48,18 @@ class Model(msgspec.Struct, kw_only=True, frozen=True):
     model: str
     display_name: str = ""
     description: str = ""
-    default_reasoning_effort: Any = None
-    supported_reasoning_efforts: list[Any] = []
+    default_reasoning_effort: str | None = None
+    supported_reasoning_efforts: list[dict[str, str]] = []
     is_default: bool = False
     show_in_picker: bool = True
     supported_in_api: bool = True
 
 
-def account(value: Any) -> Account | None:
+def account(value: object) -> Account | None:
     return None if value is None else msgspec.convert(value, Account)
 
 
-def models(value: Any) -> list[Model]:
+def models(value: object) -> list[Model]:
     return msgspec.convert(value, list[Model])
 
 
@@ -72,11 +73,11 @@ class CodexCoreVersion(NamedTuple):
         return f"codex-core from crates.io {self.package} {self.version}"
 
 
-def rate_limit_snapshots(value: Any) -> dict[str, RateLimitSnapshot]:
+def rate_limit_snapshots(value: object) -> dict[str, RateLimitSnapshot]:
     return msgspec.convert(value, dict[str, RateLimitSnapshot])
 
 
-def rate_limit_source(name: str, snapshot: RateLimitSnapshot | Mapping[str, Any] | None) -> tuple[str, str | None]:
+def rate_limit_source(name: str, snapshot: RateLimitSnapshot | Mapping[str, object] | None) -> tuple[str, str | None]:
     """The native ``set_rate_limit_source`` arguments.
 
     Raises:

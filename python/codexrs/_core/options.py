@@ -10,11 +10,12 @@ import json
 import math
 import numbers
 import os
-from typing import Literal, Mapping, Sequence, TypedDict, get_args
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, NotRequired, Required, Sequence, TypedDict, Union, get_args
 
 from .._native import ConfigError
 from ..approvals import ApprovalHandler
-from ..requests import RequestHandler
+from ..requests import DEFAULT_REQUEST_TIMEOUT, RequestHandler
 from ..tools import Tool
 
 ApprovalPolicy = Literal["untrusted", "on-request", "on-failure", "never"]
@@ -75,6 +76,9 @@ class ThreadOptions(TypedDict, total=False):
     tools: Sequence[Tool]
 
 
+_THREAD_OPTIONS = frozenset(ThreadOptions.__annotations__)
+
+
 class TurnSettings(TypedDict, total=False):
     """Thread settings a turn may change (codex ``Op::UserInput``'s overrides; ``update``
     takes them between turns), passed as keywords; all optional. As in codex they last: later
@@ -95,6 +99,101 @@ class TurnSettings(TypedDict, total=False):
     cwd: str | os.PathLike[str] | None
     sandbox: SandboxMode | None
     approval_policy: ApprovalPolicy | None
+
+
+def config_json(config: Mapping[str, object] | None, env: Mapping[str, str] | None = None) -> str:
+    """codex config overrides (and ``env``, as ``shell_environment_policy.set``) as JSON."""
+    merged: dict[str, object] = dict(config or {})
+    for key, value in (env or {}).items():
+        merged[f"shell_environment_policy.set.{key}"] = value
+    try:
+        return json.dumps(merged)
+    except TypeError as exc:
+        raise ConfigError(f"config values must be JSON-like (str, int, float, bool, list, dict): {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ThreadArgs:
+    """The options ``thread_start``, ``thread_resume`` and ``thread_fork`` share (one field per
+    key of :class:`ThreadOptions`, with its default), checked and turned into the native call's
+    arguments."""
+
+    cwd: str | os.PathLike[str] | None = None
+    model: str | None = None
+    approval_policy: ApprovalPolicy | None = None
+    sandbox: SandboxMode | None = None
+    config: Mapping[str, object] | None = None
+    on_approval: ApprovalHandler | None = None
+    on_request: RequestHandler | None = None
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
+    max_queued_events: int = 4096
+    raw_response_items: bool = False
+    tools: Sequence[Tool] = ()
+
+    @classmethod
+    def of(cls, method: str, options: ThreadOptions) -> ThreadArgs:
+        """``method``'s ``**options``, with the defaults of those not given.
+
+        Raises:
+            TypeError: A name :class:`ThreadOptions` does not have (``**options`` takes any
+                keyword at run time), named as Python names an unexpected keyword argument.
+        """
+        for name in options:
+            if name not in _THREAD_OPTIONS:
+                raise TypeError(f"{method}() got an unexpected keyword argument {name!r}")
+        return cls(**options)
+
+    def handled(self) -> list[str]:
+        """The request kinds Python answers; codexrs denies the others at once."""
+        kinds: list[str] = []
+        if self.on_approval is not None or self.on_request is not None:
+            kinds += ["exec", "patch"]
+        if self.on_request is not None:
+            kinds += ["permissions", "user_input", "elicitation", "dynamic_tool"]
+        elif self.tools:
+            kinds.append("dynamic_tool")
+        return kinds
+
+    def checked_tools(self, *, is_async: bool) -> list[Tool]:
+        """The tools, checked: :class:`Tool` objects with distinct names; async ones only on
+        an ``AsyncCodex``."""
+        tools = list(self.tools)
+        for t in tools:
+            if not isinstance(t, Tool):
+                raise TypeError(f"tools must be made with @codexrs.tool, not {type(t).__name__}")
+            if t.is_async and not is_async:
+                raise ConfigError(f"tool {t.name} is async: use it on an AsyncCodex")
+        names = [t.name for t in tools]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"tool names must be distinct: {names}")
+        return tools
+
+    def start_native(self, *, is_async: bool) -> dict[str, Any]:
+        """:meth:`native` for ``thread_start``, which also sends the tools' specs to codex."""
+        tools = self.checked_tools(is_async=is_async)
+        return {**self.native(), "tools_json": json.dumps([t.spec() for t in tools]) if tools else None}
+
+    def native(self) -> dict[str, Any]:
+        """Keyword arguments of the native ``thread_start`` / ``thread_resume`` / ``thread_fork``.
+
+        Raises:
+            TypeError: A model, policy or timeout of the wrong type.
+            ConfigError: A bad policy name or config value.
+        """
+        if self.model is not None and not isinstance(self.model, str):
+            raise TypeError(f"model must be a str, not {type(self.model).__name__}")
+        timeout = timeout_seconds("request_timeout", self.request_timeout, positive=True)
+        return {
+            "cwd": None if self.cwd is None else str(self.cwd),
+            "model": self.model,
+            "approval_policy": approval_policy_name(self.approval_policy),
+            "sandbox": sandbox_name(self.sandbox),
+            "config_json": config_json(self.config),
+            "max_queued_events": self.max_queued_events,
+            "raw_response_items": self.raw_response_items,
+            "handled": self.handled(),
+            "request_timeout": timeout,
+        }
 
 
 def _checked(kind: str, value: object, accepted: tuple[str, ...]) -> str | None:
@@ -167,6 +266,47 @@ def settings_json(
     return json.dumps(out) if out else None
 
 
+class BaseBranchReview(TypedDict):
+    """Review the changes against a base branch: ``{"base_branch": "main"}``."""
+
+    base_branch: str
+
+
+class CommitReview(TypedDict):
+    """Review one commit: ``{"commit": sha}``, optionally with a ``"title"``."""
+
+    commit: str
+    title: NotRequired[str]
+
+
+class CustomReview(TypedDict):
+    """A review by your own instructions: ``{"instructions": "..."}``."""
+
+    instructions: str
+
+
+class CodexReviewTarget(TypedDict, total=False):
+    """codex's own ``ReviewTarget``, passed as is: ``{"type": "baseBranch", "branch": ...}``,
+    ``{"type": "commit", "sha": ..., "title": ...}``, ``{"type": "custom", "instructions": ...}``
+    or ``{"type": "uncommittedChanges"}``."""
+
+    type: Required[str]
+    branch: str
+    sha: str
+    title: str | None
+    instructions: str
+
+
+ReviewTarget = Union[
+    Literal["uncommitted", "uncommitted_changes"], BaseBranchReview, CommitReview, CustomReview, CodexReviewTarget
+]
+"""What :meth:`Thread.review` reviews: ``"uncommitted"`` (the working tree's changes), a base
+branch, a commit, custom instructions, or a codex ``ReviewTarget`` dict."""
+
+JsonSchema = dict[str, Any]
+"""A JSON Schema, as a dict (``output_schema``): ``TurnResult.output`` is then the parsed JSON."""
+
+
 def review_target(target: object) -> dict[str, object]:
     """codex's ``ReviewTarget`` for :meth:`Thread.review`'s ``target``.
 
@@ -202,6 +342,20 @@ def _number(name: str, value: object, accepted: str) -> float:
         return float(value)
     except OverflowError:
         return -math.inf if value < 0 else math.inf
+
+
+def positive_int(name: str, value: object) -> int:
+    """A count parameter checked: an ``int`` (not a ``bool``) of at least 1.
+
+    Raises:
+        TypeError: ``value`` is not an int.
+        ConfigError: ``value`` is less than 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
+    return value
 
 
 def timeout_seconds(name: str, value: object, *, positive: bool = False) -> float | None:

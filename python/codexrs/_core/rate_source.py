@@ -8,15 +8,15 @@ import asyncio
 import inspect
 import logging
 import threading
-from typing import Any, Awaitable, Callable, Mapping, Union, cast
+from typing import Awaitable, Callable, Mapping, Union, cast
 
 from .._protocol import RateLimitSnapshot
 
-__all__ = ["AsyncPollers", "Pollers", "SnapshotLike", "SourceFn"]
+__all__ = ["Pollers", "SnapshotLike", "SourceFn"]
 
 _log = logging.getLogger("codexrs")
 
-SnapshotLike = Union[RateLimitSnapshot, Mapping[str, Any], None]
+SnapshotLike = Union[RateLimitSnapshot, Mapping[str, object], None]
 #: A source: returns the current snapshot (or ``None``: it has none now); may be async for
 #: :class:`~codexrs.AsyncCodex`.
 SourceFn = Callable[[], Union[SnapshotLike, Awaitable[SnapshotLike]]]
@@ -37,17 +37,30 @@ def _plain(answer: SnapshotLike | Awaitable[SnapshotLike]) -> SnapshotLike:
     return answer
 
 
+async def _answer(source: SourceFn) -> SnapshotLike:
+    """``source``'s answer on an event loop: a plain callable runs in a worker thread, so a slow
+    one never blocks the loop."""
+    if inspect.iscoroutinefunction(source):
+        answer = await source()
+    else:
+        answer = await asyncio.to_thread(source)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return cast(SnapshotLike, answer)
+
+
 class Pollers:
-    """The sync engine's callable sources, each polled by a daemon thread of its own."""
+    """An engine's callable sources, each polled by a daemon thread of its own (``start``, the
+    sync engine) or a task (``start_async``, the async engine)."""
 
     def __init__(self) -> None:
-        self._stops: dict[str, threading.Event] = {}
+        self._stops: dict[str, Callable[[], object]] = {}
 
     def start(self, name: str, source: SourceFn, push: Push, refresh_s: float) -> None:
         """Calls ``source`` now (its error or bad answer raises here), then polls it."""
         push(name, _plain(source()))
-        self.stop(name)
-        stop = self._stops[name] = threading.Event()
+        stop = threading.Event()
+        self._replace(name, stop.set)
 
         def poll() -> None:
             while not stop.wait(refresh_s):
@@ -58,53 +71,30 @@ class Pollers:
 
         threading.Thread(target=poll, name=f"codexrs-rate-source-{name}", daemon=True).start()
 
-    def stop(self, name: str) -> None:
-        stop = self._stops.pop(name, None)
-        if stop is not None:
-            stop.set()
-
-    def stop_all(self) -> None:
-        for name in list(self._stops):
-            self.stop(name)
-
-
-class AsyncPollers:
-    """The async engine's callable sources, each polled by a task (a plain callable runs in a
-    worker thread, so a slow one never blocks the loop)."""
-
-    def __init__(self) -> None:
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-
-    @staticmethod
-    async def _call(source: SourceFn) -> SnapshotLike:
-        if inspect.iscoroutinefunction(source):
-            answer = await source()
-        else:
-            answer = await asyncio.to_thread(source)
-        if inspect.isawaitable(answer):
-            answer = await answer
-        return cast(SnapshotLike, answer)
-
-    async def start(self, name: str, source: SourceFn, push: Push, refresh_s: float) -> None:
-        """Calls ``source`` now (its error or bad answer raises here), then polls it."""
-        push(name, await self._call(source))
-        self.stop(name)
+    async def start_async(self, name: str, source: SourceFn, push: Push, refresh_s: float) -> None:
+        """:meth:`start` on an event loop: ``source`` may be async."""
+        push(name, await _answer(source))
 
         async def poll() -> None:
             while True:
                 await asyncio.sleep(refresh_s)
                 try:
-                    push(name, await self._call(source))
+                    push(name, await _answer(source))
                 except Exception as exc:
                     _failed(name, exc)
 
-        self._tasks[name] = asyncio.create_task(poll(), name=f"codexrs-rate-source-{name}")
+        self._replace(name, asyncio.create_task(poll(), name=f"codexrs-rate-source-{name}").cancel)
+
+    def _replace(self, name: str, stop: Callable[[], object]) -> None:
+        self.stop(name)
+        self._stops[name] = stop
 
     def stop(self, name: str) -> None:
-        task = self._tasks.pop(name, None)
-        if task is not None:
-            task.cancel()
+        """Stops polling the source ``name``, if it is polled."""
+        stop = self._stops.pop(name, None)
+        if stop is not None:
+            stop()
 
     def stop_all(self) -> None:
-        for name in list(self._tasks):
+        for name in list(self._stops):
             self.stop(name)

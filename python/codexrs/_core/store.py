@@ -29,7 +29,8 @@ class StoredThread(msgspec.Struct, kw_only=True, frozen=True):
         model_provider: The model provider id it ran against.
         model: The model it last used, if recorded.
         forked_from_id: The thread it was forked from, if any.
-        source: Who started it (codex ``SessionSource``: ``"exec"`` for codexrs, ``"cli"``...).
+        source: Who started it (codex ``SessionSource``: ``"exec"`` for codexrs, ``"cli"``, ...;
+            a dict for a sub-agent's or a custom source, e.g. ``{"custom": name}``).
         cli_version: The codex version that wrote it.
     """
 
@@ -44,7 +45,7 @@ class StoredThread(msgspec.Struct, kw_only=True, frozen=True):
     rollout_path: str | None = None
     model: str | None = None
     forked_from_id: str | None = None
-    source: Any = None
+    source: str | dict[str, object] | None = None
     cli_version: str = ""
 
 
@@ -60,11 +61,11 @@ class ThreadPage(msgspec.Struct, kw_only=True, frozen=True):
     next_cursor: str | None = None
 
 
-def stored_thread(value: Any) -> StoredThread:
+def stored_thread(value: object) -> StoredThread:
     return msgspec.convert(value, StoredThread)
 
 
-def thread_page(value: Any) -> ThreadPage:
+def thread_page(value: object) -> ThreadPage:
     return msgspec.convert(value, ThreadPage)
 
 

@@ -19,28 +19,43 @@ import asyncio
 import inspect
 import logging
 import threading
-from typing import Any, cast
+import warnings
+from typing import Any, Callable, Generic, cast, get_args
 
-from .pending import await_pending
-from .turn import HANDLER_INVALID, HANDLER_RAISED, Input, TurnResult, _items_json, _ThreadCore, _Turn
-from ..errors import CodexError, ConfigError, InternalError, turn_failed
+from .pending import Call
+from .result import Input, OutputT, TurnResult
+from .turn import HANDLER_INVALID, HANDLER_RAISED, Handler, _items_json, _ThreadCore, _Turn
+from ..errors import CodexError, ConfigError, InternalError
+from .retry import turn_failed
 from ..events import Event
-from ..requests import DEFER, Request, RequestHandler, answer_json, key_of
+from ..requests import DEFER, Request, answer_json, key_of
 
 __all__ = ["AsyncTurnHandle", "AsyncTurnStream", "TurnHandle", "TurnStream"]
 
 _log = logging.getLogger("codexrs")
+_REQUESTS = frozenset(get_args(Request))
 
 
-class _HandleBase:
-    """What :class:`TurnHandle` and :class:`AsyncTurnHandle` share."""
+class _HandleBase(Generic[OutputT]):
+    """What :class:`TurnHandle` and :class:`AsyncTurnHandle` share: everything but how they wait.
+
+    Generic in the turn's structured output: a turn started with ``output_schema=MyStruct`` is
+    a ``TurnHandle[MyStruct]``, whose ``result()`` is a ``TurnResult[MyStruct]``.
+
+    Attributes:
+        id: codex's turn id (equal to ``task_started.turn_id``; the official SDK's name).
+            ``turn_id`` is a deprecated alias.
+        thread_id: The thread the turn runs on (the official SDK's ``TurnHandle.thread_id``).
+    """
+
+    id: str
+    thread_id: str
 
     def __init__(self, core: _ThreadCore, turn: _Turn) -> None:
         self._core = core
         self._turn = turn
-        self.turn_id = turn.turn_id
-        #: The thread the turn runs on (the official SDK's ``TurnHandle.thread_id``).
-        self.thread_id: str = core.native.id
+        self.id = turn.id
+        self.thread_id = core.native.id
 
     def __del__(self) -> None:
         # A turn nobody ever read and nobody can read any more is interrupted, so it cannot
@@ -52,9 +67,24 @@ class _HandleBase:
             pass
 
     @property
-    def id(self) -> str:
-        """Alias of :attr:`turn_id` (the official ``openai-codex`` SDK's name)."""
-        return self.turn_id
+    def turn_id(self) -> str:
+        """Deprecated alias of :attr:`id` (the official SDK's name); warns."""
+        warnings.warn(f"{type(self).__name__}.turn_id is deprecated: use {type(self).__name__}.id", DeprecationWarning, stacklevel=2)
+        return self.id
+
+    def _steer(self, input: Input) -> Call[None]:
+        return Call(self._core.native.steer(_items_json(input), self.id), _nothing)
+
+    def _interrupt(self) -> Call[None]:
+        self._turn.interrupt_requested = True
+        return Call(self._core.native.interrupt(), _nothing)
+
+    def _result(self) -> TurnResult[OutputT]:
+        return cast("TurnResult[OutputT]", self._turn.result())
+
+
+def _nothing(raw: object) -> None:
+    return None
 
 
 # ---- sync -----------------------------------------------------------------------------------
@@ -88,6 +118,24 @@ class _StreamBase:
         self._release()
         self._core.abandon(self._turn)
 
+    def _handed(self, event: Event | None, start: Callable[[_ThreadCore, _Turn, Request], None]) -> Event | None:
+        """``event``, read for this stream's reader, handed over (its request's handler started
+        by ``start``); ``None`` when the turn ended without another event (the grace for the
+        ends of its calls passed)."""
+        turn, core = self._turn, self._core
+        if event is None:
+            turn.raise_handler_error()
+            return None
+        if type(event) in _REQUESTS and core.needs_answer(event):  # a delta costs no call here
+            start(core, turn, cast(Request, event))
+        turn.handing = None  # no call from here to the reader (step 4 of codexrs._core.reading)
+        return event
+
+    def _lost(self) -> None:
+        """The reader was interrupted: keep the event it was handed, interrupt the turn."""
+        self._core.keep_handing(self._turn)
+        self._core.abandon(self._turn)
+
     def __del__(self) -> None:
         try:
             if self._release():
@@ -109,22 +157,17 @@ class TurnStream(_StreamBase):
         return self
 
     def __next__(self) -> Event:
-        turn, core = self._turn, self._core
+        turn = self._turn
         if turn.done or turn.abandoned:
             turn.raise_handler_error()
             raise StopIteration
         try:
-            event = core.read_turn(turn)
-            if event is not None and core.needs_answer(event):
-                _start_worker(core, turn, cast(Request, event))
+            event = self._handed(self._core.read_turn(turn), _start_worker)
         except BaseException:
-            core.keep_handing(turn)
-            core.abandon(turn)
+            self._lost()
             raise
-        if event is None:  # the grace for the ends of its calls passed: the turn is done
-            turn.raise_handler_error()
+        if event is None:
             raise StopIteration
-        turn.handing = None
         return event
 
     def close(self) -> None:
@@ -155,7 +198,7 @@ def _start_worker(core: _ThreadCore, turn: _Turn, request: Request) -> None:
         _handler_failed(core, turn, request, exc)
 
 
-def _run_handler(core: _ThreadCore, turn: _Turn, request: Request, handler: RequestHandler) -> None:
+def _run_handler(core: _ThreadCore, turn: _Turn, request: Request, handler: Handler) -> None:
     reason = HANDLER_RAISED
     try:
         answer = handler(request)
@@ -167,7 +210,7 @@ def _run_handler(core: _ThreadCore, turn: _Turn, request: Request, handler: Requ
             reason = HANDLER_INVALID
             payload = answer_json(request, answer)
             reason = HANDLER_RAISED
-            _sent(request, core.send(request, payload))
+            _sent(request, core.send(request, payload).wait())
     except BaseException as exc:  # on its own thread: nobody above to raise to
         _handler_failed(core, turn, request, exc, reason)
 
@@ -182,7 +225,7 @@ def _start_task(core: _ThreadCore, turn: _Turn, request: Request) -> None:
     core.track_handler(task)
 
 
-async def _answer_async(core: _ThreadCore, turn: _Turn, request: Request, handler: RequestHandler) -> None:
+async def _answer_async(core: _ThreadCore, turn: _Turn, request: Request, handler: Handler) -> None:
     reason = HANDLER_RAISED
     try:
         answer: Any = handler(request)
@@ -192,7 +235,7 @@ async def _answer_async(core: _ThreadCore, turn: _Turn, request: Request, handle
             reason = HANDLER_INVALID
             payload = answer_json(request, answer)
             reason = HANDLER_RAISED
-            _sent(request, await core.send_async(request, payload))
+            _sent(request, await core.send(request, payload).wait_async())
     except asyncio.CancelledError:
         _deny(core, request, HANDLER_CANCELLED)
         raise
@@ -242,7 +285,7 @@ def _handler_failed(core: _ThreadCore, turn: _Turn, request: Request, exc: BaseE
     )
 
 
-def _raise_if_failed(result: TurnResult) -> TurnResult:
+def _raise_if_failed(result: TurnResult[OutputT]) -> TurnResult[OutputT]:
     if result.panic is not None:
         where = f" at {result.panic.location}" if result.panic.location else ""
         raise InternalError(f"a panic ended turn {result.id}: {result.panic.message}{where}")
@@ -251,12 +294,9 @@ def _raise_if_failed(result: TurnResult) -> TurnResult:
     return result
 
 
-class TurnHandle(_HandleBase):
-    """A running turn (codex ``Op::UserInput`` on a thread).
-
-    Attributes:
-        turn_id: codex's turn id (equal to ``task_started.turn_id``).
-    """
+class TurnHandle(_HandleBase[OutputT]):
+    """A running turn (codex ``Op::UserInput`` on a thread); attributes on :class:`_HandleBase`
+    (``id``, ``thread_id``)."""
 
     def stream(self) -> TurnStream:
         """The turn's events as they arrive; ends after ``turn_aborted``, or after
@@ -275,15 +315,15 @@ class TurnHandle(_HandleBase):
         Raises:
             TurnNotSteerableError: The turn has ended (or is a kind codex cannot steer).
         """
-        self._core.native.steer(_items_json(input), self.turn_id)
+        self._steer(input).wait()
 
     def interrupt(self) -> None:
         """Asks codex to stop the turn (``Op::Interrupt``); it ends with ``turn_aborted``.
-        The stream stays readable; the next ``turn()`` reads this one to its end first."""
-        self._turn.interrupt_requested = True
-        self._core.native.interrupt()
+        Returns once codex-core accepted the request. The stream stays readable; the next
+        ``turn()`` reads this one to its end first."""
+        self._interrupt().wait()
 
-    def result(self) -> TurnResult:
+    def result(self) -> TurnResult[OutputT]:
         """Reads the turn to its end (if not yet) and returns how it ended. Never raises for a
         failed turn: check ``status``.
 
@@ -292,16 +332,17 @@ class TurnHandle(_HandleBase):
                 and the turn went on to its end first).
         """
         if self._turn.abandoned:
-            self._core.settle_sync()  # its events were kept on the turn
+            self._core.settle()  # its events were kept on the turn
         for _ in TurnStream(self._core, self._turn):
             pass
-        return self._turn.result()
+        return self._result()
 
-    def run(self) -> TurnResult:
+    def run(self) -> TurnResult[OutputT]:
         """Reads the turn to its end and returns its result, like ``openai-codex``'s ``run()``.
 
         Raises:
             TurnFailedError: The turn ended ``"failed"``, exactly as :meth:`Thread.run`.
+            InternalError: A panic ended the turn.
         """
         return _raise_if_failed(self.result())
 
@@ -317,23 +358,18 @@ class AsyncTurnStream(_StreamBase):
         return self
 
     async def __anext__(self) -> Event:
-        turn, core = self._turn, self._core
+        turn = self._turn
         if turn.done or turn.abandoned:
             turn.raise_handler_error()
             raise StopAsyncIteration
         try:
-            event = await core.read_turn_async(turn)
-            if event is not None and core.needs_answer(event):
-                _start_task(core, turn, cast(Request, event))
+            event = self._handed(await self._core.read_turn_async(turn), _start_task)
         except BaseException:
-            core.keep_handing(turn)
-            core.abandon(turn)
+            self._lost()
             raise
-        if event is None:  # the grace for the ends of its calls passed: the turn is done
-            turn.raise_handler_error()
-            raise StopAsyncIteration
-        turn.handing = None
-        return event
+        if event is not None:
+            return event
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         """Stops reading; interrupts the turn if it has not ended."""
@@ -346,31 +382,30 @@ class AsyncTurnStream(_StreamBase):
         await self.aclose()
 
 
-class AsyncTurnHandle(_HandleBase):
+class AsyncTurnHandle(_HandleBase[OutputT]):
     """A running turn on an :class:`AsyncThread`; see :class:`TurnHandle`."""
 
     def stream(self) -> AsyncTurnStream:
-        """The turn's events as they arrive (``async for``)."""
+        """The turn's events as they arrive (``async for``); see :meth:`TurnHandle.stream`."""
         return AsyncTurnStream(self._core, self._turn)
 
     async def steer(self, input: Input) -> None:
         """Adds ``input`` to this running turn; see :meth:`TurnHandle.steer`."""
-        await await_pending(self._core.native.start_steer(_items_json(input), self.turn_id))
+        await self._steer(input).wait_async()
 
     async def interrupt(self) -> None:
         """Asks codex to stop the turn (``Op::Interrupt``); see :meth:`TurnHandle.interrupt`.
         Awaits codex-core's acceptance without blocking the event loop."""
-        self._turn.interrupt_requested = True
-        await await_pending(self._core.native.start_interrupt())
+        await self._interrupt().wait_async()
 
-    async def result(self) -> TurnResult:
+    async def result(self) -> TurnResult[OutputT]:
         """Reads the turn to its end and returns how it ended (never raises for "failed")."""
         if self._turn.abandoned:
             await self._core.settle_async()
         async for _ in AsyncTurnStream(self._core, self._turn):
             pass
-        return self._turn.result()
+        return self._result()
 
-    async def run(self) -> TurnResult:
+    async def run(self) -> TurnResult[OutputT]:
         """Reads the turn to its end; raises :class:`TurnFailedError` if it failed."""
         return _raise_if_failed(await self.result())

@@ -1,131 +1,61 @@
-"""``Thread`` / ``AsyncThread``: one codex thread, and the options every way of loading one takes.
+"""``Thread`` / ``AsyncThread``: one codex thread, its turns and operations.
 
 A thread is loaded by ``thread_start``, ``thread_resume`` or ``thread_fork`` (on ``Codex`` /
-``AsyncCodex``, in :mod:`codexrs._core.engine`); all three take :class:`ThreadArgs`. Turns and their
-streams are in :mod:`codexrs._core.stream`, the event state machine in :mod:`codexrs._core.turn`.
+``AsyncCodex``, in :mod:`codexrs._core.engine`), which hand it their
+:class:`~codexrs._core.owner.ThreadOwner`. The twins are written once: :class:`_ThreadBase`
+checks each method's arguments and prepares its operation (a
+:class:`~codexrs._core.pending.Call`, or a submission to make once an unsettled turn was read to
+its end); a twin method only waits on it, the sync side in Rust without the GIL, the async side
+without blocking its loop. Turns and their streams are in :mod:`codexrs._core.stream`, the event
+state machine in :mod:`codexrs._core.turn`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from contextlib import suppress
+from functools import partial
+from typing import Any, Callable, ClassVar, Literal, Mapping, NotRequired, Required, TypedDict, Union, Unpack, overload
 
 import msgspec
 
 from .. import _native
-from .options import (
-    ApprovalPolicy,
-    ReasoningEffort,
-    ReasoningSummary,
-    SandboxMode,
-    approval_policy_name,
-    review_target,
-    sandbox_name,
-    settings_json,
-    timeout_seconds,
-)
 from .mcp import McpServer, servers
+from .options import JsonSchema, ReviewTarget, ThreadArgs, TurnSettings, review_target, settings_json
 from .output import output_spec
+from .owner import ThreadOwner
+from .pending import Call
+from .result import Input, OutputT, TurnResult
+from .retry import check_retries, retry_delay, turn_failed
 from .store import StoredThread, ThreadHistory, stored_thread, thread_history
 from .stream import AsyncTurnHandle, TurnHandle
-from .pending import await_pending
-from .turn import Input, TurnResult, _ThreadCore
-from ..approvals import ApprovalHandler
-from .retry import check_retries, retry_delay
-from ..errors import ConfigError, EngineClosedError, TurnFailedError, turn_failed
+from .turn import _ThreadCore, _Turn
+from ..errors import ConfigError, EngineClosedError, TurnFailedError
 from ..events import SessionConfigured
-from ..requests import Request, RequestHandler
-from ..tools import Tool
-
-if TYPE_CHECKING:
-    from .engine import AsyncCodex, Codex
+from ..requests import Request
 
 __all__ = ["AsyncThread", "Thread"]
 
 
-def config_json(config: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> str:
-    """codex config overrides (and ``env``, as ``shell_environment_policy.set``) as JSON."""
-    merged: dict[str, Any] = dict(config or {})
-    for key, value in (env or {}).items():
-        merged[f"shell_environment_policy.set.{key}"] = value
-    try:
-        return json.dumps(merged)
-    except TypeError as exc:
-        raise ConfigError(f"config values must be JSON-like (str, int, float, bool, list, dict): {exc}") from exc
+
+_TURN_SETTINGS = frozenset(TurnSettings.__annotations__)
+#: The events that end ``update``'s and ``rollback``'s operations.
+_APPLIED = ("thread_settings_applied",)
+_ROLLED_BACK = ("thread_rolled_back",)
 
 
-@dataclass(frozen=True)
-class ThreadArgs:
-    """The options ``thread_start``, ``thread_resume`` and ``thread_fork`` share (documented on
-    :meth:`codexrs.Codex.thread_start`), checked and turned into the native call's arguments."""
+def _settings_json(method: str, settings: Mapping[str, object]) -> str | None:
+    """A method's ``**settings`` (:class:`TurnSettings`) as the native layer's JSON, or ``None``.
 
-    cwd: str | os.PathLike[str] | None = None
-    model: str | None = None
-    approval_policy: ApprovalPolicy | None = None
-    sandbox: SandboxMode | None = None
-    config: Mapping[str, Any] | None = None
-    on_approval: ApprovalHandler | None = None
-    on_request: RequestHandler | None = None
-    request_timeout: float | None = None
-    max_queued_events: int = 4096
-    raw_response_items: bool = False
-    tools: Sequence[Tool] = ()
-
-    def handled(self) -> list[str]:
-        """The request kinds Python answers; codexrs denies the others at once."""
-        kinds: list[str] = []
-        if self.on_approval is not None or self.on_request is not None:
-            kinds += ["exec", "patch"]
-        if self.on_request is not None:
-            kinds += ["permissions", "user_input", "elicitation", "dynamic_tool"]
-        elif self.tools:
-            kinds.append("dynamic_tool")
-        return kinds
-
-    def checked_tools(self, *, is_async: bool) -> list[Tool]:
-        """The tools, checked: :class:`Tool` objects with distinct names; async ones only on
-        an ``AsyncCodex``."""
-        tools = list(self.tools)
-        for t in tools:
-            if not isinstance(t, Tool):
-                raise TypeError(f"tools must be made with @codexrs.tool, not {type(t).__name__}")
-            if t.is_async and not is_async:
-                raise ConfigError(f"tool {t.name} is async: use it on an AsyncCodex")
-        names = [t.name for t in tools]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"tool names must be distinct: {names}")
-        return tools
-
-    def start_native(self, *, is_async: bool) -> dict[str, Any]:
-        """:meth:`native` for ``thread_start``, which also sends the tools' specs to codex."""
-        tools = self.checked_tools(is_async=is_async)
-        return {**self.native(), "tools_json": json.dumps([t.spec() for t in tools]) if tools else None}
-
-    def native(self) -> dict[str, Any]:
-        """Keyword arguments of the native ``thread_start`` / ``thread_resume`` / ``thread_fork``.
-
-        Raises:
-            TypeError: A model, policy or timeout of the wrong type.
-            ConfigError: A bad policy name or config value.
-        """
-        if self.model is not None and not isinstance(self.model, str):
-            raise TypeError(f"model must be a str, not {type(self.model).__name__}")
-        timeout = timeout_seconds("request_timeout", self.request_timeout, positive=True)
-        return {
-            "cwd": None if self.cwd is None else str(self.cwd),
-            "model": self.model,
-            "approval_policy": approval_policy_name(self.approval_policy),
-            "sandbox": sandbox_name(self.sandbox),
-            "config_json": config_json(self.config),
-            "max_queued_events": self.max_queued_events,
-            "raw_response_items": self.raw_response_items,
-            "handled": self.handled(),
-            "request_timeout": timeout,
-        }
+    Raises:
+        TypeError: A name :class:`TurnSettings` does not have, or a value of the wrong type.
+        ConfigError: A bad setting.
+    """
+    for name in settings:
+        if name not in _TURN_SETTINGS:
+            raise TypeError(f"{method}() got an unexpected keyword argument {name!r}")
+    return settings_json(**settings)
 
 
 def _session(native: _native.ThreadHandle) -> SessionConfigured | None:
@@ -135,7 +65,103 @@ def _session(native: _native.ThreadHandle) -> SessionConfigured | None:
         return None
 
 
-class Thread:
+
+def _positive(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n_turns must be an int, not {type(n).__name__}")
+    if n < 1:
+        raise ConfigError(f"n_turns must be at least 1, not {n}")
+    return n
+
+
+def _text(what: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
+def _nothing(raw: object) -> None:
+    return None
+
+
+class _Attempts:
+    """A run's attempts (``retries``): after a failure, how long to wait before the next."""
+
+    __slots__ = ("attempt", "retries")
+
+    def __init__(self, retries: object) -> None:
+        self.retries = check_retries(retries)
+        self.attempt = 1
+
+    def pause(self, failure: TurnFailedError) -> float:
+        """Seconds to wait before the next attempt.
+
+        Raises:
+            TurnFailedError: ``failure`` is not retryable, or no attempt is left (``.attempts``
+                says how many there were).
+        """
+        if not failure.retryable or self.attempt > self.retries:
+            raise turn_failed(failure.result, self.attempt) from None
+        self.attempt += 1
+        return retry_delay(self.attempt - 1)
+
+
+class _ThreadBase:
+    """What :class:`Thread` and :class:`AsyncThread` share: everything but how they wait.
+
+    Attributes:
+        id: codex's thread id (a UUID string).
+        session: The thread's resolved settings (codex ``session_configured``), with its
+            ``rollout_path``.
+    """
+
+    _is_async: ClassVar[bool] = False
+    id: str
+    session: SessionConfigured | None
+
+    def __init__(self, owner: ThreadOwner, native: _native.ThreadHandle, args: ThreadArgs) -> None:
+        self._owner = owner
+        tools = args.checked_tools(is_async=self._is_async)
+        self._core = _ThreadCore(native, args.on_approval, args.on_request, tools, is_async=self._is_async, hooks=owner.hooks)
+        self.id = native.id
+        self.session = _session(native)
+
+    def _begin(self, input: Input, output_schema: object, settings: Mapping[str, object], method: str = "turn") -> Callable[[], Call[_Turn]]:
+        """A turn's submission, its settings and schema checked, to make once the thread settled."""
+        return partial(self._core.begin, input, _settings_json(method, settings), output_spec(output_schema))
+
+    def _op(self, kind: str, args: Mapping[str, object]) -> Callable[[], Call[_Turn]]:
+        """The submission of an operation that runs as a turn, to make once the thread settled."""
+        return partial(self._core.begin_op, kind, args)
+
+    @staticmethod
+    def _review(target: ReviewTarget, hint: str | None) -> Mapping[str, object]:
+        return {"target": review_target(target), "hint": hint}
+
+    def _set_name(self, name: str) -> Call[StoredThread]:
+        return Call(self._owner.native.thread_set_name(self.id, _text("a thread name", name)), stored_thread)
+
+    def _info(self) -> Call[StoredThread]:
+        return Call(self._owner.native.thread_info(self.id), stored_thread)
+
+    def _read(self) -> Call[ThreadHistory]:
+        return Call(self._owner.native.thread_read(self.id), thread_history)
+
+    def _mcp_status(self) -> Call[list[McpServer]]:
+        return Call(self._owner.native.mcp_tools(self.id), partial(servers, statuses=self._core.mcp_startup))
+
+    def _refresh_mcp_servers(self) -> Call[None]:
+        return Call(self._owner.native.refresh_mcp_servers(self.id), _nothing)
+
+    def _shutdown(self) -> Call[None]:
+        """Forgets the thread on its engine, cancels its handler tasks (each denies its request
+        if it still waits) and starts its shutdown."""
+        self._owner.forget(self.id)
+        self._core.cancel_handlers()
+        return Call(self._core.native.shutdown(), _nothing)
+
+
+class Thread(_ThreadBase):
     """A codex thread: a conversation with its own history, turns, approvals and rollout.
 
     Attributes:
@@ -144,62 +170,43 @@ class Thread:
             ``rollout_path``.
     """
 
-    def __init__(self, codex: Codex, native: _native.ThreadHandle, args: ThreadArgs) -> None:
-        self._codex = codex
-        self._core = _ThreadCore(
-            native, args.on_approval, args.on_request, args.checked_tools(is_async=False), hooks=codex._hooks
-        )
-        self.id: str = native.id
-        self.session = _session(native)
+    def _start(self, begin: Callable[[], Call[_Turn]]) -> TurnHandle[Any]:
+        self._core.settle()
+        return TurnHandle(self._core, begin().wait())
 
-    def turn(
-        self,
-        input: Input,
-        *,
-        model: str | None = None,
-        effort: ReasoningEffort | str | None = None,
-        summary: ReasoningSummary | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        sandbox: SandboxMode | None = None,
-        approval_policy: ApprovalPolicy | None = None,
-        output_schema: Any = None,
-    ) -> TurnHandle:
+    @overload
+    def turn(self, input: Input, *, output_schema: type[OutputT], **settings: Unpack[TurnSettings]) -> TurnHandle[OutputT]: ...
+    @overload
+    def turn(self, input: Input, *, output_schema: JsonSchema | None = None, **settings: Unpack[TurnSettings]) -> TurnHandle[Any]: ...
+    def turn(self, input: Input, *, output_schema: type[Any] | JsonSchema | None = None, **settings: Unpack[TurnSettings]) -> TurnHandle[Any]:
         """Starts a turn and returns at once.
 
         Args:
             input: Text, a codex ``UserInput`` dict, or a list of those
                 (:mod:`codexrs.inputs` has typed helpers).
-            model, effort, summary, cwd, sandbox, approval_policy: Settings for this turn
-                (codex ``Op::UserInput``'s thread settings). As in codex, they last: later
-                turns keep them until changed (see :meth:`update`).
             output_schema: A JSON Schema dict, or a msgspec Struct / dataclass / TypedDict /
                 pydantic model type: the final message must follow it, and
-                ``TurnResult.output`` is it decoded (:mod:`codexrs._core.output`).
+                ``TurnResult.output`` is it decoded (:mod:`codexrs._core.output`): an instance
+                of the type (the handle is then a ``TurnHandle[ThatType]``), or the parsed JSON.
+            **settings: :class:`~codexrs.TurnSettings` for this turn (``model``, ``effort``,
+                ``summary``, ``cwd``, ``sandbox``, ``approval_policy``; codex
+                ``Op::UserInput``'s thread settings). As in codex, they last: later turns keep
+                them until changed (see :meth:`update`).
 
         Raises:
             TurnInProgressError: Another turn on this thread is still being read.
             EngineClosedError: The thread or its Codex was closed.
-            ConfigError / TypeError: A bad setting or schema.
+            TypeError: A keyword that is not a setting, or a value or schema of the wrong type.
+            ConfigError: A bad setting.
         """
-        settings = settings_json(model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy)
-        spec = output_spec(output_schema)
-        self._core.settle_sync()
-        return TurnHandle(self._core, self._core.begin(input, settings, spec))
+        return self._start(self._begin(input, output_schema, settings))
 
-    def run(
-        self,
-        input: Input,
-        *,
-        model: str | None = None,
-        effort: ReasoningEffort | str | None = None,
-        summary: ReasoningSummary | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        sandbox: SandboxMode | None = None,
-        approval_policy: ApprovalPolicy | None = None,
-        output_schema: Any = None,
-        retries: int = 0,
-    ) -> TurnResult:
-        """Runs one turn to its end; options as :meth:`turn`.
+    @overload
+    def run(self, input: Input, *, output_schema: type[OutputT], retries: int = 0, **settings: Unpack[TurnSettings]) -> TurnResult[OutputT]: ...
+    @overload
+    def run(self, input: Input, *, output_schema: JsonSchema | None = None, retries: int = 0, **settings: Unpack[TurnSettings]) -> TurnResult[Any]: ...
+    def run(self, input: Input, *, output_schema: type[Any] | JsonSchema | None = None, retries: int = 0, **settings: Unpack[TurnSettings]) -> TurnResult[Any]:
+        """Runs one turn to its end; ``output_schema`` and ``**settings`` as :meth:`turn`.
 
         ``retries``: how many times to run the input again, as a new turn, after a failure
         that is retryable (``TurnFailedError.retryable``: overload, server error, a dropped
@@ -215,43 +222,32 @@ class Thread:
             InternalError: A panic (a bug in codex-core or codexrs) ended the turn; the
                 thread takes new turns.
         """
-        retries = check_retries(retries)
-        attempt = 1
+        attempts = _Attempts(retries)
         while True:
             try:
-                return self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema).run()
+                return self._start(self._begin(input, output_schema, settings, "run")).run()
             except TurnFailedError as exc:
-                if not exc.retryable or attempt > retries:
-                    raise turn_failed(exc.result, attempt) from None
-            time.sleep(retry_delay(attempt))
-            attempt += 1
+                time.sleep(attempts.pause(exc))
 
-    def update(
-        self,
-        *,
-        model: str | None = None,
-        effort: ReasoningEffort | str | None = None,
-        summary: ReasoningSummary | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        sandbox: SandboxMode | None = None,
-        approval_policy: ApprovalPolicy | None = None,
-    ) -> None:
-        """Changes the thread's settings for the turns that follow (codex
-        ``Op::ThreadSettings``); waits until codex applied them.
+    def update(self, **settings: Unpack[TurnSettings]) -> None:
+        """Changes the thread's settings (:class:`~codexrs.TurnSettings`) for the turns that
+        follow (codex ``Op::ThreadSettings``); waits until codex applied them.
 
         Raises:
-            ConfigError / TypeError: A bad setting. CodexError: codex refused them.
+            TypeError: A keyword that is not a setting, or a value of the wrong type.
+            ConfigError: A bad setting. CodexError: codex refused them.
         """
-        settings = settings_json(model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy)
-        if settings is not None:
-            self._core.run_op("settings", json.loads(settings), ("thread_settings_applied",))
+        if (changed := _settings_json("update", settings)) is not None:
+            self._core.run_op("settings", msgspec.json.decode(changed), _APPLIED)
 
-    def compact(self) -> TurnHandle:
+    def compact(self) -> TurnHandle[Any]:
         """Starts compacting the thread's history (codex ``Op::Compact``): the model
-        summarizes the conversation and later requests carry the summary instead. Returns
-        the compaction's turn; the next :meth:`turn` reads it to its end first."""
-        self._core.settle_sync()
-        return TurnHandle(self._core, self._core.begin_op("compact", {}))
+        summarizes the conversation and later requests carry the summary instead.
+
+        Returns the compaction's turn at once, as openai-codex's ``compact`` only starts it
+        (unlike :meth:`review` and :meth:`run_shell`, which return their turn's result): read
+        it with ``result()``, or let the next :meth:`turn` read it to its end first."""
+        return self._start(self._op("compact", {}))
 
     def rollback(self, n_turns: int) -> None:
         """Drops the last ``n_turns`` turns from the thread's history (codex
@@ -261,25 +257,24 @@ class Thread:
         Raises:
             ConfigError: ``n_turns`` is not a positive int. CodexError: codex refused.
         """
-        self._core.run_op("rollback", {"num_turns": _positive(n_turns)}, ("thread_rolled_back",))
+        self._core.run_op("rollback", {"num_turns": _positive(n_turns)}, _ROLLED_BACK)
 
-    def review(self, target: Any, *, hint: str | None = None) -> TurnResult:
-        """Runs a code review (codex ``Op::Review``) of ``target``: ``"uncommitted"``,
-        ``{"base_branch": ...}``, ``{"commit": sha}`` or ``{"instructions": ...}``
-        (:func:`codexrs._core.options.review_target`). Returns the review's turn; its ``review``
-        is codex's typed ``ReviewOutputEvent`` (findings, overall correctness)."""
-        args = {"target": review_target(target), "hint": hint}
-        self._core.settle_sync()
-        return TurnHandle(self._core, self._core.begin_op("review", args)).result()
+    def review(self, target: ReviewTarget, *, hint: str | None = None) -> TurnResult[Any]:
+        """Runs a code review (codex ``Op::Review``) of ``target`` (:data:`ReviewTarget`):
+        ``"uncommitted"``, ``{"base_branch": ...}``, ``{"commit": sha}`` or
+        ``{"instructions": ...}``. Waits for the review's turn to end and returns it; its
+        ``review`` is codex's typed ``ReviewOutputEvent`` (findings, overall correctness).
 
-    def run_shell(self, command: str) -> TurnResult:
+        Raises:
+            ConfigError: An unknown target.
+        """
+        return self._start(self._op("review", self._review(target, hint))).result()
+
+    def run_shell(self, command: str) -> TurnResult[Any]:
         """Runs ``command`` as the user would in the thread (codex ``Op::RunUserShellCommand``,
-        in the thread's sandbox and cwd) and returns its turn (``exec_command_*`` events,
-        a ``CommandExecution`` item)."""
-        if not isinstance(command, str):
-            raise TypeError(f"command must be a str, not {type(command).__name__}")
-        self._core.settle_sync()
-        return TurnHandle(self._core, self._core.begin_op("shell", {"command": command})).result()
+        in the thread's sandbox and cwd); waits for its turn to end and returns it
+        (``exec_command_*`` events, a ``CommandExecution`` item)."""
+        return self._start(self._op("shell", {"command": _text("command", command)})).result()
 
     def respond(self, request: Request, answer: object) -> bool:
         """Answers a pending request of this thread, from any code and any Python thread
@@ -293,42 +288,39 @@ class Thread:
             TypeError / ConfigError: ``answer`` is not an answer for the request's kind; the
                 request is denied (fail closed).
         """
-        return self._core.respond(request, answer)
+        return self._core.respond(request, answer).wait()
 
     def set_name(self, name: str) -> StoredThread:
         """Names the thread in codex's own metadata (what ``codex resume`` lists); returns the
         stored thread. Raises :class:`ConfigError` for an empty name. codex writes metadata
         once the thread's rollout exists (after its first turn): before that, codex waits
         about 1.5 s for it."""
-        return stored_thread(self._codex._native_engine().thread_set_name(self.id, _name(name)).wait())
+        return self._set_name(name).wait()
 
     def info(self) -> StoredThread:
         """The thread as codex's store has it (name, preview, timestamps, rollout path)."""
-        return stored_thread(self._codex._native_engine().thread_info(self.id).wait())
+        return self._info().wait()
 
     def read(self) -> ThreadHistory:
         """The thread as codex stored it: its metadata, and its turns with the typed events
         and items its rollout keeps (flushed first, so the last turn is there)."""
-        return thread_history(self._codex._native_engine().thread_read(self.id).wait())
+        return self._read().wait()
 
     def mcp_status(self) -> list[McpServer]:
         """The thread's MCP servers: each one's last startup state and its tools (waits for
         servers still starting)."""
-        return servers(self._codex._native_engine().mcp_tools(self.id).wait(), self._core.mcp_startup)
+        return self._mcp_status().wait()
 
     def refresh_mcp_servers(self) -> None:
         """Reloads the thread's MCP servers from the current config (``config.toml`` and the
         Codex's overrides, read again); codex restarts them before the next turn."""
-        self._codex._native_engine().refresh_mcp_servers(self.id).wait()
+        self._refresh_mcp_servers().wait()
 
     def close(self) -> None:
         """Shuts the thread down (codex ``Op::Shutdown``) and waits for it. Its rollout stays:
         ``thread_resume`` loads it again."""
-        self._codex._threads.pop(self.id, None)
-        try:
-            self._core.native.shutdown().wait()
-        except EngineClosedError:
-            pass
+        with suppress(EngineClosedError):
+            self._shutdown().wait()
 
     def __enter__(self) -> Thread:
         return self
@@ -337,149 +329,87 @@ class Thread:
         self.close()
 
 
-def _positive(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n_turns must be an int, not {type(n).__name__}")
-    if n < 1:
-        raise ConfigError(f"n_turns must be at least 1, not {n}")
-    return n
-
-
-def _name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"a thread name must be a str, not {type(name).__name__}")
-    return name
-
-
-class AsyncThread:
+class AsyncThread(_ThreadBase):
     """A codex thread on an :class:`AsyncCodex`; see :class:`Thread`."""
 
-    def __init__(self, codex: AsyncCodex, native: _native.ThreadHandle, args: ThreadArgs) -> None:
-        self._codex = codex
-        self._core = _ThreadCore(
-            native, args.on_approval, args.on_request, args.checked_tools(is_async=True), is_async=True, hooks=codex._hooks
-        )
-        self.id: str = native.id
-        self.session = _session(native)
+    _is_async = True
 
-    async def turn(
-        self,
-        input: Input,
-        *,
-        model: str | None = None,
-        effort: ReasoningEffort | str | None = None,
-        summary: ReasoningSummary | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        sandbox: SandboxMode | None = None,
-        approval_policy: ApprovalPolicy | None = None,
-        output_schema: Any = None,
-    ) -> AsyncTurnHandle:
-        """Starts a turn; see :meth:`Thread.turn`."""
-        settings = settings_json(model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy)
-        spec = output_spec(output_schema)
+    async def _start(self, begin: Callable[[], Call[_Turn]]) -> AsyncTurnHandle[Any]:
         await self._core.settle_async()
-        return AsyncTurnHandle(self._core, await self._core.begin_async(input, settings, spec))
+        return AsyncTurnHandle(self._core, await begin().wait_async())
 
-    async def run(
-        self,
-        input: Input,
-        *,
-        model: str | None = None,
-        effort: ReasoningEffort | str | None = None,
-        summary: ReasoningSummary | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        sandbox: SandboxMode | None = None,
-        approval_policy: ApprovalPolicy | None = None,
-        output_schema: Any = None,
-        retries: int = 0,
-    ) -> TurnResult:
+    @overload
+    async def turn(self, input: Input, *, output_schema: type[OutputT], **settings: Unpack[TurnSettings]) -> AsyncTurnHandle[OutputT]: ...
+    @overload
+    async def turn(self, input: Input, *, output_schema: JsonSchema | None = None, **settings: Unpack[TurnSettings]) -> AsyncTurnHandle[Any]: ...
+    async def turn(self, input: Input, *, output_schema: type[Any] | JsonSchema | None = None, **settings: Unpack[TurnSettings]) -> AsyncTurnHandle[Any]:
+        """Starts a turn; see :meth:`Thread.turn`."""
+        return await self._start(self._begin(input, output_schema, settings))
+
+    @overload
+    async def run(self, input: Input, *, output_schema: type[OutputT], retries: int = 0, **settings: Unpack[TurnSettings]) -> TurnResult[OutputT]: ...
+    @overload
+    async def run(self, input: Input, *, output_schema: JsonSchema | None = None, retries: int = 0, **settings: Unpack[TurnSettings]) -> TurnResult[Any]: ...
+    async def run(self, input: Input, *, output_schema: type[Any] | JsonSchema | None = None, retries: int = 0, **settings: Unpack[TurnSettings]) -> TurnResult[Any]:
         """Runs one turn to its end, retrying as :meth:`Thread.run` does."""
-        retries = check_retries(retries)
-        attempt = 1
+        attempts = _Attempts(retries)
         while True:
             try:
-                return await (await self.turn(input, model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, output_schema=output_schema)).run()
+                return await (await self._start(self._begin(input, output_schema, settings, "run"))).run()
             except TurnFailedError as exc:
-                if not exc.retryable or attempt > retries:
-                    raise turn_failed(exc.result, attempt) from None
-            await asyncio.sleep(retry_delay(attempt))
-            attempt += 1
+                await asyncio.sleep(attempts.pause(exc))
 
-    async def update(
-        self,
-        *,
-        model: str | None = None,
-        effort: ReasoningEffort | str | None = None,
-        summary: ReasoningSummary | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        sandbox: SandboxMode | None = None,
-        approval_policy: ApprovalPolicy | None = None,
-    ) -> None:
+    async def update(self, **settings: Unpack[TurnSettings]) -> None:
         """Changes the thread's settings for the turns that follow; see :meth:`Thread.update`."""
-        settings = settings_json(model=model, effort=effort, summary=summary, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy)
-        if settings is not None:
-            await self._core.run_op_async("settings", json.loads(settings), ("thread_settings_applied",))
+        if (changed := _settings_json("update", settings)) is not None:
+            await self._core.run_op_async("settings", msgspec.json.decode(changed), _APPLIED)
 
-    async def compact(self) -> AsyncTurnHandle:
-        """Starts compacting the thread's history; see :meth:`Thread.compact`."""
-        await self._core.settle_async()
-        return AsyncTurnHandle(self._core, await self._core.begin_op_async("compact", {}))
+    async def compact(self) -> AsyncTurnHandle[Any]:
+        """Starts compacting the thread's history and returns its turn at once; see
+        :meth:`Thread.compact`."""
+        return await self._start(self._op("compact", {}))
 
     async def rollback(self, n_turns: int) -> None:
         """Drops the last ``n_turns`` turns; see :meth:`Thread.rollback`."""
-        await self._core.run_op_async("rollback", {"num_turns": _positive(n_turns)}, ("thread_rolled_back",))
+        await self._core.run_op_async("rollback", {"num_turns": _positive(n_turns)}, _ROLLED_BACK)
 
-    async def review(self, target: Any, *, hint: str | None = None) -> TurnResult:
-        """Runs a code review; see :meth:`Thread.review`."""
-        args = {"target": review_target(target), "hint": hint}
-        await self._core.settle_async()
-        return await AsyncTurnHandle(self._core, await self._core.begin_op_async("review", args)).result()
+    async def review(self, target: ReviewTarget, *, hint: str | None = None) -> TurnResult[Any]:
+        """Runs a code review to its end; see :meth:`Thread.review`."""
+        return await (await self._start(self._op("review", self._review(target, hint)))).result()
 
-    async def run_shell(self, command: str) -> TurnResult:
-        """Runs a user shell command in the thread; see :meth:`Thread.run_shell`."""
-        if not isinstance(command, str):
-            raise TypeError(f"command must be a str, not {type(command).__name__}")
-        await self._core.settle_async()
-        return await AsyncTurnHandle(self._core, await self._core.begin_op_async("shell", {"command": command})).result()
+    async def run_shell(self, command: str) -> TurnResult[Any]:
+        """Runs a user shell command in the thread to its end; see :meth:`Thread.run_shell`."""
+        return await (await self._start(self._op("shell", {"command": _text("command", command)}))).result()
 
     async def respond(self, request: Request, answer: object) -> bool:
         """Answers a pending request; see :meth:`Thread.respond`. Never blocks the loop."""
-        return await self._core.respond_async(request, answer)
+        return await self._core.respond(request, answer).wait_async()
 
     async def set_name(self, name: str) -> StoredThread:
         """Names the thread in codex's metadata; see :meth:`Thread.set_name`."""
-        engine = await self._codex._native_engine()
-        return stored_thread(await await_pending(engine.thread_set_name(self.id, _name(name))))
+        return await self._set_name(name).wait_async()
 
     async def info(self) -> StoredThread:
         """The thread as codex's store has it; see :meth:`Thread.info`."""
-        engine = await self._codex._native_engine()
-        return stored_thread(await await_pending(engine.thread_info(self.id)))
+        return await self._info().wait_async()
 
     async def read(self) -> ThreadHistory:
         """The thread as codex stored it; see :meth:`Thread.read`."""
-        engine = await self._codex._native_engine()
-        return thread_history(await await_pending(engine.thread_read(self.id)))
+        return await self._read().wait_async()
 
     async def mcp_status(self) -> list[McpServer]:
         """The thread's MCP servers; see :meth:`Thread.mcp_status`."""
-        engine = await self._codex._native_engine()
-        return servers(await await_pending(engine.mcp_tools(self.id)), self._core.mcp_startup)
+        return await self._mcp_status().wait_async()
 
     async def refresh_mcp_servers(self) -> None:
         """Reloads the thread's MCP servers; see :meth:`Thread.refresh_mcp_servers`."""
-        engine = await self._codex._native_engine()
-        await await_pending(engine.refresh_mcp_servers(self.id))
+        await self._refresh_mcp_servers().wait_async()
 
     async def close(self) -> None:
         """Shuts the thread down and waits for it (its rollout stays); a request handler still
         running is cancelled (its request is denied if it still waits)."""
-        self._codex._threads.pop(self.id, None)
-        self._core.cancel_handlers()
-        try:
-            await await_pending(self._core.native.shutdown())
-        except EngineClosedError:
-            pass
+        with suppress(EngineClosedError):
+            await self._shutdown().wait_async()
 
     async def __aenter__(self) -> AsyncThread:
         return self

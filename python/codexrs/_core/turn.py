@@ -1,10 +1,12 @@
-"""A thread's event state machine and a turn's result: what sync and async share.
+"""A thread's event state machine: what :class:`Thread` and :class:`AsyncThread` share.
 
 :class:`_ThreadCore` reads a thread's batches (without losing any to an interruption:
 :mod:`codexrs._core.reading`), tracks its turns (keyed off codex's wire names and submission ids),
-answers approvals and settles abandoned turns; :class:`TurnResult` and :class:`Usage` are how a
-turn ended. The waiting differs by side: the sync side blocks in Rust without the GIL, the
-async side waits on its engine's one wake-up descriptor (:mod:`codexrs._core.wakeups`).
+answers approvals and settles abandoned turns; a turn's :class:`~codexrs._core.result.TurnResult`
+is built here. Each submission is prepared once and returned as a
+:class:`~codexrs._core.pending.Call`: the sync side waits on it in Rust without the GIL, the async
+side awaits it. Reading differs the same way: the sync side blocks in Rust, the async side waits
+on its engine's one wake-up descriptor (:mod:`codexrs._core.wakeups`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import asyncio
 import json
 import logging
 import time
-import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping, Sequence, Union, get_args
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, cast, get_args
 
 from .. import _native
 from ..approvals import ApprovalHandler
@@ -50,18 +51,19 @@ from ..items import TurnItem
 from ..requests import Request, RequestHandler, answer_json, key_of, kind_of
 from ..tools import Tool
 from ..hooks import Hook
-from .pending import await_pending
+from .pending import Call
 from .reading import _Reader
+from .result import Input, TurnResult, TurnStatus, Usage
 from .wakeups import dispatcher_for
 
+# The result types live in :mod:`codexrs._core.result`; re-exported for the importers of old.
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
 
-Input = Union[str, InputItem, Mapping[str, Any], Sequence[Union[str, InputItem, Mapping[str, Any]]]]
-"""Turn input: text, a typed item (:mod:`codexrs.inputs`: ``TextInput``, ``LocalImageInput``,
-...), one codex ``UserInput`` dict (``{"type": "local_image", "path": ...}``), or a list of
-those."""
-
 _ITEM_TYPES = get_args(InputItem)
+
+Handler = Callable[[Any], object]
+"""A request's handler as the reader calls it: an ``on_approval`` (approval requests only), an
+``on_request``, or a tool's; returns an answer, ``DEFER``, or an awaitable of one."""
 
 #: How long settling an abandoned turn may take before the thread is declared stuck.
 SETTLE_TIMEOUT_S = 30.0
@@ -100,89 +102,6 @@ def _items_json(value: Input) -> str:
     return json.dumps(items)
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Tokens one turn used, from codex-core's ``token_count`` events (real provider counts).
-
-    Computed as the thread's cumulative ``total_token_usage`` at the turn's end minus at its
-    start. All values are token counts.
-    """
-
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    cache_write_input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_output_tokens: int = 0
-    total_tokens: int = 0
-
-    @staticmethod
-    def between(start: TokenUsage, end: TokenUsage) -> Usage:
-        return Usage(
-            input_tokens=end.input_tokens - start.input_tokens,
-            cached_input_tokens=end.cached_input_tokens - start.cached_input_tokens,
-            cache_write_input_tokens=end.cache_write_input_tokens - start.cache_write_input_tokens,
-            output_tokens=end.output_tokens - start.output_tokens,
-            reasoning_output_tokens=end.reasoning_output_tokens - start.reasoning_output_tokens,
-            total_tokens=end.total_tokens - start.total_tokens,
-        )
-
-
-TurnStatus = Literal["completed", "interrupted", "failed"]
-"""How a turn ended: ``task_complete`` without error, ``turn_aborted``, or with an error."""
-
-
-@dataclass(frozen=True)
-class TurnResult:
-    """How a turn ended.
-
-    Attributes:
-        id: codex's turn id (``task_started.turn_id``). ``turn_id`` is a deprecated alias.
-        status: ``"completed"``, ``"interrupted"`` or ``"failed"``.
-        final_response: The last assistant message (``task_complete.last_agent_message``), or
-            ``None``.
-        items: Every completed turn item, typed (:mod:`codexrs.items`, codex ``TurnItem``
-            from ``item_completed``), in codex's order: with every command the turn began,
-            even one whose end codex reported after ``task_complete`` (see
-            :data:`COMMAND_END_GRACE_S`).
-        usage: Tokens this turn used.
-        error: The ``error`` event that failed the turn, if any.
-        rate_limits: The last rate-limit snapshot the provider reported during the turn
-            (parsed by codex-core from response headers), or ``None`` if it reported none.
-        duration_ms: Turn wall time as codex measured it (milliseconds), if reported.
-        started_at: When the turn started, Unix seconds (``task_started.started_at``), if
-            reported.
-        completed_at: When it ended, Unix seconds (``task_complete`` / ``turn_aborted``
-            ``completed_at``), if reported.
-        output: With ``output_schema``: the final message decoded (an instance of the
-            schema's type, or parsed JSON for a dict schema); otherwise ``None``.
-        review: For a :meth:`Thread.review` turn, codex's ``ReviewOutputEvent`` (findings,
-            overall correctness and explanation), from ``exited_review_mode``.
-        panic: The :class:`~codexrs.events.CodexrsPanic` that failed the turn (a panic inside
-            codex-core's turn task or codexrs's event pump), if one did; ``error`` then names it
-            and ``run()`` raises :class:`~codexrs.InternalError`.
-    """
-
-    id: str
-    status: TurnStatus
-    final_response: str | None
-    items: list[TurnItem]
-    usage: Usage
-    error: ErrorEvent | None = None
-    rate_limits: RateLimitSnapshot | None = None
-    duration_ms: int | None = None
-    started_at: int | None = None
-    completed_at: int | None = None
-    output: Any = None
-    review: ReviewOutputEvent | None = None
-    panic: CodexrsPanic | None = None
-
-    @property
-    def turn_id(self) -> str:
-        """Deprecated alias of :attr:`id` (the official SDK's name)."""
-        warnings.warn("TurnResult.turn_id is deprecated: use TurnResult.id", DeprecationWarning, stacklevel=2)
-        return self.id
-
-
 HANDLER_RAISED = "denied by codexrs: the request handler raised an exception"
 HANDLER_INVALID = "denied by codexrs: the request handler returned an invalid answer"
 
@@ -198,47 +117,49 @@ _ZERO = TokenUsage(input_tokens=0, cached_input_tokens=0, output_tokens=0, reaso
 
 @dataclass
 class _Turn:
-    turn_id: str
+    """One turn as its thread's reader tracks it (what becomes its :class:`TurnResult`)."""
+
+    id: str
     usage_start: TokenUsage
     usage_end: TokenUsage
+    status: TurnStatus | Literal["running"] = "running"
+    last_message: str | None = None
+    final_response: str | None = None
+    error: ErrorEvent | None = None
+    rate_limits: RateLimitSnapshot | None = None
+    duration_ms: int | None = None
+    items: list[TurnItem] = field(default_factory=list)
+    started_at: int | None = None
+    completed_at: int | None = None
+    review: ReviewOutputEvent | None = None
+    panic: CodexrsPanic | None = None
+    #: How to decode the final message (``output_schema``), if the turn has one.
+    output_spec: OutputSpec | None = None
     done: bool = False
+    #: The event :meth:`_ThreadCore.take` took and its reader has not been handed yet.
+    handing: Event | None = None
+    #: The first exception a request handler raised during the turn (its request was denied
+    #: and the turn went on); raised to the reader once the turn has ended.
+    handler_error: Exception | None = None
     abandoned: bool = False
+    #: How the turn ends, once codex completed it while some of ``open_calls`` still run: it
+    #: ends when the last of them does, or at ``end_deadline`` (``time.monotonic()``).
+    ending: TurnStatus | None = None
+    end_deadline: float | None = None
+    #: Events read after the turn's reader went away, or taken and never handed to it (kept,
+    #: never dropped).
+    tail: list[Event] = field(default_factory=list)
     #: Whether anyone ever opened a stream on the turn.
     streamed: bool = False
     #: Streams opened on the turn and not yet closed or dropped.
     open_streams: int = 0
     #: Whether ``interrupt()`` was called: the next turn may read this one to its end.
     interrupt_requested: bool = False
-    status: TurnStatus | Literal["running"] = "running"
-    last_message: str | None = None
-    final_response: str | None = None
-    items: list[TurnItem] = field(default_factory=list)
-    error: ErrorEvent | None = None
-    rate_limits: RateLimitSnapshot | None = None
-    duration_ms: int | None = None
-    started_at: int | None = None
-    completed_at: int | None = None
-    #: Events read after the turn's reader went away, or taken and never handed to it (kept,
-    #: never dropped).
-    tail: list[Event] = field(default_factory=list)
-    #: The event :meth:`_ThreadCore.take` took and its reader has not been handed yet.
-    handing: Event | None = None
-    #: The first exception a request handler raised during the turn (its request was denied
-    #: and the turn went on); raised to the reader once the turn has ended.
-    handler_error: Exception | None = None
-    #: How to decode the final message (``output_schema``), if the turn has one.
-    output_spec: OutputSpec | None = None
-    review: ReviewOutputEvent | None = None
-    panic: CodexrsPanic | None = None
     #: A turn codexrs started for an operation (compact, review, shell): the next turn reads
     #: it to its end first, as for an interrupted one.
     auto_settle: bool = False
     #: Call ids of the commands, patches and MCP calls begun in the turn whose end has not come.
     open_calls: set[str] = field(default_factory=set)
-    #: How the turn ends, once codex completed it while some of ``open_calls`` still run: it
-    #: ends when the last of them does, or at ``end_deadline`` (``time.monotonic()``).
-    ending: TurnStatus | None = None
-    end_deadline: float | None = None
 
     def raise_handler_error(self) -> None:
         """Raises (once) what a request handler raised during this turn."""
@@ -248,12 +169,12 @@ class _Turn:
 
     def result(self) -> TurnResult:
         if self.status == "running":
-            raise _native.InternalError(f"turn {self.turn_id} has no result before it ends")
+            raise _native.InternalError(f"turn {self.id} has no result before it ends")
         output = None
         if self.output_spec is not None and self.status == "completed":
             output = decode_output(self.output_spec, self.final_response)
         return TurnResult(
-            id=self.turn_id,
+            id=self.id,
             status=self.status,
             final_response=self.final_response,
             items=self.items,
@@ -293,7 +214,7 @@ class _ThreadCore(_Reader[_Turn]):
         self.handler_tasks: set[asyncio.Task[None]] = set()
         self.total: TokenUsage = _ZERO
         self.active: _Turn | None = None
-        #: An async submission of a turn is in flight.
+        #: A turn's submission is in flight (:class:`_Starting`): no other may begin.
         self.starting = False
 
     def observe(self, sub_id: str, event: Event, turn: _Turn) -> None:
@@ -306,7 +227,7 @@ class _ThreadCore(_Reader[_Turn]):
                     turn.usage_end = self.total
             if event.rate_limits is not None:
                 turn.rate_limits = event.rate_limits
-        if turn.done or sub_id != turn.turn_id:
+        if turn.done or sub_id != turn.id:
             return
         if isinstance(event, TurnStarted):
             turn.started_at = event.started_at
@@ -369,7 +290,7 @@ class _ThreadCore(_Reader[_Turn]):
         _log.warning(
             "turn %s: codex completed it, but call(s) it began (%s) did not end within %.0f s (a command "
             "left running?); its result leaves them out, their end events come with the thread's next read",
-            turn.turn_id, calls, grace,
+            turn.id, calls, grace,
         )  # fmt: skip
         self._finish(turn, turn.ending)
 
@@ -392,7 +313,7 @@ class _ThreadCore(_Reader[_Turn]):
             self._give_up(turn)
         return event
 
-    def handler_for(self, event: Event) -> RequestHandler | None:
+    def handler_for(self, event: Event) -> Handler | None:
         """The handler that answers ``event`` (a request), or ``None``."""
         kind = kind_of(event)
         if kind is None:
@@ -402,8 +323,8 @@ class _ThreadCore(_Reader[_Turn]):
         if isinstance(event, DynamicToolCallRequest) and event.namespace is None and event.tool in self.tools:
             tool = self.tools[event.tool]
             if self.is_async:
-                return lambda request: tool.answer_async(request.arguments)
-            return lambda request: tool.answer(request.arguments)
+                return lambda request: tool.answer_async(cast(DynamicToolCallRequest, request).arguments)
+            return lambda request: tool.answer(cast(DynamicToolCallRequest, request).arguments)
         return self.on_request
 
     def needs_answer(self, event: Event) -> bool:
@@ -422,22 +343,15 @@ class _ThreadCore(_Reader[_Turn]):
             self.deny(request, HANDLER_INVALID)
             raise
 
-    def respond(self, request: Request, answer: object) -> bool:
-        """Answers a pending request; ``False`` if it is no longer pending (sends nothing)."""
+    def respond(self, request: Request, answer: object) -> Call[bool]:
+        """Answers a pending request; the call's value is ``False`` if it is no longer pending
+        (nothing sent). A junk answer denies the request and raises at once."""
         return self.send(request, self._encode(request, answer))
 
-    async def respond_async(self, request: Request, answer: object) -> bool:
-        """:meth:`respond` without blocking the event loop."""
-        return await self.send_async(request, self._encode(request, answer))
-
-    def send(self, request: Request, payload: str) -> bool:
+    def send(self, request: Request, payload: str) -> Call[bool]:
         """Sends a handler's answer, already encoded (``codexrs.requests.answer_json``: the
         handler's worker records a junk answer's error before it denies); as :meth:`respond`."""
-        return self.native.respond(_kind(request), key_of(request), payload)
-
-    async def send_async(self, request: Request, payload: str) -> bool:
-        """:meth:`send` without blocking the event loop."""
-        return bool(await await_pending(self.native.start_respond(_kind(request), key_of(request), payload)))
+        return Call(self.native.respond(_kind(request), key_of(request), payload), bool)
 
     def track_handler(self, task: asyncio.Task[None]) -> None:
         """Keeps a handler's task until it ends; closing the engine (or :meth:`cancel_handlers`)
@@ -456,53 +370,39 @@ class _ThreadCore(_Reader[_Turn]):
 
     def _check_can_begin(self) -> None:
         if self.starting:
-            raise TurnInProgressError("a turn is being submitted on this thread: await turn() first")
+            raise TurnInProgressError("a turn is being submitted on this thread: wait for turn() first")
         prev = self.active
         if prev is not None and not prev.done and not self._settleable(prev):
             raise TurnInProgressError(
-                f"turn {prev.turn_id} is still running on this thread: read it to the end "
+                f"turn {prev.id} is still running on this thread: read it to the end "
                 "(result()) or interrupt() it first"
             )
 
     def _started(self, turn_id: str, spec: OutputSpec | None = None, auto_settle: bool = False) -> _Turn:
-        turn = _Turn(turn_id=turn_id, usage_start=self.total, usage_end=self.total)
+        turn = _Turn(id=turn_id, usage_start=self.total, usage_end=self.total)
         turn.output_spec = spec
         turn.auto_settle = auto_settle
         self.active = turn
         return turn
 
-    def begin(self, input: Input, settings: str | None = None, spec: OutputSpec | None = None) -> _Turn:
+    def begin(self, input: Input, settings: str | None = None, spec: OutputSpec | None = None) -> Call[_Turn]:
         """Submits a turn (with per-turn ``settings`` JSON and an output schema) after checking
-        no other turn is being read."""
+        no other turn is being read (settle first); the call's value is the started turn."""
         self._check_can_begin()
-        turn_id = self.native.submit_input(_items_json(input), settings, spec.schema_json() if spec else None)
-        return self._started(turn_id, spec)
+        pending = self.native.submit_input(_items_json(input), settings, spec.schema_json() if spec else None)
+        return _Starting(self, pending, lambda turn_id: self._started(turn_id, spec))
 
-    async def begin_async(self, input: Input, settings: str | None = None, spec: OutputSpec | None = None) -> _Turn:
-        """:meth:`begin` without blocking the event loop (the submission is awaited)."""
+    def begin_op(self, kind: str, args: Mapping[str, Any]) -> Call[_Turn]:
+        """:meth:`begin` for an operation that runs as a turn (``compact``, ``review``, ``shell``)."""
         self._check_can_begin()
-        self.starting = True
-        try:
-            pending = self.native.start_input(_items_json(input), settings, spec.schema_json() if spec else None)
-            turn_id = await await_pending(pending)
-        finally:
-            self.starting = False
-        return self._started(str(turn_id), spec)
+        pending = self.native.submit_op(kind, json.dumps(args))
+        return _Starting(self, pending, lambda sub_id: self._started(sub_id, auto_settle=True))
 
-    def begin_op(self, kind: str, args: Mapping[str, Any]) -> _Turn:
-        """Submits an operation that runs as a turn (``compact``, ``review``, ``shell``)."""
+    def op(self, kind: str, args: Mapping[str, Any]) -> Call[str]:
+        """Submits an operation that is not a turn (``settings``, ``rollback``; settle first);
+        the call's value is its submission id, which the event ending it carries."""
         self._check_can_begin()
-        return self._started(self.native.submit_op(kind, json.dumps(args)), auto_settle=True)
-
-    async def begin_op_async(self, kind: str, args: Mapping[str, Any]) -> _Turn:
-        """:meth:`begin_op` without blocking the event loop."""
-        self._check_can_begin()
-        self.starting = True
-        try:
-            sub_id = await await_pending(self.native.start_op(kind, json.dumps(args)))
-        finally:
-            self.starting = False
-        return self._started(str(sub_id), auto_settle=True)
+        return Call(self.native.submit_op(kind, json.dumps(args)), str)
 
     def _found(self, sub_id: str, done: tuple[str, ...]) -> Event | None:
         """Takes the event ending operation ``sub_id`` out of the read events, if read yet
@@ -516,11 +416,10 @@ class _ThreadCore(_Reader[_Turn]):
         return None
 
     def run_op(self, kind: str, args: Mapping[str, Any], done: tuple[str, ...]) -> Event:
-        """Submits an operation that is not a turn (``settings``, ``rollback``) and reads
-        until the event that ends it. Raises :class:`CodexError` if codex refused it."""
-        self.settle_sync()
-        self._check_can_begin()
-        sub_id = self.native.submit_op(kind, json.dumps(args))
+        """Settles, submits :meth:`op` and reads until the event that ends it (one of ``done``).
+        Raises :class:`CodexError` if codex refused it."""
+        self.settle()
+        sub_id = self.op(kind, args).wait()
         while True:
             self.catch_up()
             if (event := self._found(sub_id, done)) is not None:
@@ -530,8 +429,7 @@ class _ThreadCore(_Reader[_Turn]):
     async def run_op_async(self, kind: str, args: Mapping[str, Any], done: tuple[str, ...]) -> Event:
         """:meth:`run_op` without blocking the event loop."""
         await self.settle_async()
-        self._check_can_begin()
-        sub_id = str(await await_pending(self.native.start_op(kind, json.dumps(args))))
+        sub_id = await self.op(kind, args).wait_async()
         while True:
             await self.catch_up_async()
             if (event := self._found(sub_id, done)) is not None:
@@ -560,9 +458,9 @@ class _ThreadCore(_Reader[_Turn]):
 
     @staticmethod
     def _stuck(turn: _Turn) -> _native.InternalError:
-        return _native.InternalError(f"interrupted turn {turn.turn_id} did not end within {SETTLE_TIMEOUT_S}s")
+        return _native.InternalError(f"interrupted turn {turn.id} did not end within {SETTLE_TIMEOUT_S}s")
 
-    def settle_sync(self) -> None:
+    def settle(self) -> None:
         """Reads an abandoned or interrupted turn to its end, keeping its events on the turn."""
         turn = self._unsettled()
         if turn is None:
@@ -577,7 +475,7 @@ class _ThreadCore(_Reader[_Turn]):
             self.keep_handing(turn)
 
     async def settle_async(self) -> None:
-        """The asyncio twin of :meth:`settle_sync`."""
+        """The asyncio twin of :meth:`settle`."""
         turn = self._unsettled()
         if turn is None:
             return
@@ -591,3 +489,27 @@ class _ThreadCore(_Reader[_Turn]):
         finally:
             self.keep_handing(turn)
 
+
+
+class _Starting(Call[_Turn]):
+    """A turn's submission in flight: until it is waited on (either way), no other turn may begin
+    on its thread."""
+
+    __slots__ = ("core",)
+
+    def __init__(self, core: _ThreadCore, pending: _native.Pending, finish: Callable[[Any], _Turn]) -> None:
+        super().__init__(pending, finish)
+        self.core = core
+        core.starting = True
+
+    def wait(self) -> _Turn:
+        try:
+            return super().wait()
+        finally:
+            self.core.starting = False
+
+    async def wait_async(self) -> _Turn:
+        try:
+            return await super().wait_async()
+        finally:
+            self.core.starting = False

@@ -7,11 +7,9 @@
 //! sandbox; inside Python the host is the interpreter, so each engine points codex at the
 //! codexrs helper executable and a private directory of alias links to it.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::Weak;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
@@ -31,16 +29,12 @@ use codex_login::AuthManager;
 use codex_thread_store::ThreadStore;
 use codex_protocol::ThreadId;
 use codex_protocol::error::CodexErr;
-use codex_protocol::protocol::Event;
-use codex_protocol::protocol::EventMsg;
 use codex_protocol::protocol::SessionSource;
 use pyo3::prelude::*;
-use tokio::sync::mpsc;
 
 use crate::account;
 use crate::mcp;
 use crate::ratelimits::RateLimits;
-use crate::thread::Queued;
 use crate::config::EngineSettings;
 use crate::config::HelperPaths;
 use crate::config::ThreadOptions;
@@ -55,67 +49,15 @@ use crate::loading::resume_thread;
 use crate::loading::start_thread;
 use crate::pending::Finish;
 use crate::pending::Pending;
+use crate::routes::Routes;
 use crate::store;
-use crate::wakeups::Waker;
 use crate::wakeups::EngineWakeups;
 use crate::wakeups::Wakeups;
 
 /// The names codex's arg0 dispatch recognises, each linked to the helper executable.
 const ALIASES: &[&str] = &["apply_patch", "applypatch", "codex-linux-sandbox", "codex-execve-wrapper"];
 
-/// Where extension events (goal updates, ...) go: the queue of the thread they name. Holds
-/// only weak references, so a finished thread's queue and waker are freed; dead
-/// entries are pruned whenever a thread is added.
-#[derive(Default)]
-pub(crate) struct Routes {
-    threads: Mutex<HashMap<String, (mpsc::WeakSender<Queued>, Weak<Waker>)>>,
-}
-
-impl Routes {
-    pub(crate) fn add(&self, thread_id: String, tx: &mpsc::Sender<Queued>, waker: &Arc<Waker>) {
-        let mut threads = self.threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        threads.retain(|_, (tx, _)| tx.strong_count() > 0);
-        threads.insert(thread_id, (tx.downgrade(), Arc::downgrade(waker)));
-    }
-}
-
-impl ExtensionEventSink for Routes {
-    fn emit(&self, event: Event) {
-        let thread_id = match &event.msg {
-            EventMsg::ThreadGoalUpdated(update) => update.thread_id.to_string(),
-            other => {
-                tracing::warn!("codexrs: an extension emitted a {other} event that names no thread; not delivered");
-                return;
-            }
-        };
-        let target = self
-            .threads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&thread_id)
-            .and_then(|(tx, waker)| Some((tx.upgrade()?, waker.upgrade()?)));
-        let Some((tx, waker)) = target else {
-            tracing::warn!("codexrs: extension event for thread {thread_id}, which is not loaded");
-            return;
-        };
-        let Ok(bytes) = serde_json::to_vec(&event) else { return };
-        match tx.try_send((std::time::Instant::now(), bytes)) {
-            Ok(()) => waker.wake(),
-            Err(mpsc::error::TrySendError::Full(bytes)) => {
-                // Keep order-insensitive extension events without blocking codex: wait for room.
-                if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(crate::panics::contained("an extension event's delivery", async move {
-                        if tx.send(bytes).await.is_ok() {
-                            waker.wake();
-                        }
-                    }));
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
-    }
-}
-
+/// An engine's state, shared (behind an `Arc`) by its Python object and the work it spawns.
 pub(crate) struct Inner {
     pub(crate) settings: EngineSettings,
     pub(crate) manager: Arc<ThreadManager>,
@@ -129,6 +71,43 @@ pub(crate) struct Inner {
     pub(crate) wakeups: Arc<Wakeups>,
     pub(crate) closed: AtomicBool,
     _links: Option<tempfile::TempDir>,
+}
+
+impl Inner {
+    pub(crate) fn check_open(&self) -> CoreResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(CoreError::Closed("the engine is closed".into()));
+        }
+        Ok(())
+    }
+
+    /// A thread this engine has loaded.
+    pub(crate) async fn loaded(&self, thread_id: &str) -> CoreResult<Arc<codex_core::CodexThread>> {
+        let id = store::parse_id(thread_id)?;
+        self.manager
+            .get_thread(id)
+            .await
+            .map_err(|_| CoreError::ThreadNotFound(format!("thread {id} is not loaded in this engine")))
+    }
+
+    /// Writes a thread's buffered rollout to disk if this engine has it loaded, so the thread
+    /// store reads all of it; a thread not loaded here has nothing buffered.
+    pub(crate) async fn flush_if_loaded(&self, id: ThreadId) -> std::io::Result<()> {
+        match self.manager.get_thread(id).await {
+            Ok(live) => live.flush_rollout().await,
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Refuses to load a thread this engine already has loaded: two pumps would split its events.
+    pub(crate) async fn check_not_loaded(&self, id: ThreadId) -> CoreResult<()> {
+        if self.manager.get_thread(id).await.is_ok() {
+            return Err(CoreError::Config(format!(
+                "thread {id} is already loaded in this engine: use codex.thread(id), or close it first"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A running codex-core engine.

@@ -4,7 +4,7 @@
 //! `ThreadManager` per `Codex`), [`loading`] (start, resume, fork a thread), [`thread`] (a thread's event pump, queue and ops), [`pending`]
 //! (slow operations as awaitable handles), [`mcp`] (a thread's MCP tools, refresh), [`ops`] (thread settings, compaction,
 //! rollback, review, shell commands, steering), [`ratelimits`] (real, carried and injected rate-limit snapshots), [`requests`] (codex-core's requests: answered or
-//! denied, never left waiting), [`wakeups`] (one wake-up descriptor per engine for asyncio readers), [`config`] (Python values to codex config),
+//! denied, never left waiting), [`routes`] (extension events to the thread they name), [`wakeups`] (one wake-up descriptor per engine for asyncio readers), [`config`] (Python values to codex config),
 //! [`errors`] (the error enum and the Python exception hierarchy), [`panics`] (a panic fails its turn, reaches `logging`, never stderr), [`logs`] (`tracing` records to Python `logging`), [`store`] (codex's thread
 //! store: resume, fork, list, archive, names), [`schema`] (codex's event
 //! schema and a serde round trip, for the generated types and their tests).
@@ -21,6 +21,7 @@ pub mod panics;
 pub mod pending;
 pub mod ratelimits;
 pub mod requests;
+pub mod routes;
 pub mod runtime;
 pub mod schema;
 pub mod store;

@@ -5,12 +5,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use codex_core::ForkSnapshot;
 use codex_core::NewThread;
-use codex_protocol::ThreadId;
 use codex_protocol::dynamic_tools::DynamicToolSpec;
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
@@ -41,43 +39,6 @@ pub(crate) struct ThreadStart {
     /// Python functions offered to the model (codex dynamic tools); `thread_start` only: a
     /// resumed or forked thread gets its tools back from its rollout.
     pub(crate) tools: Vec<DynamicToolSpec>,
-}
-
-impl Inner {
-    pub(crate) fn check_open(&self) -> CoreResult<()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(CoreError::Closed("the engine is closed".into()));
-        }
-        Ok(())
-    }
-
-    /// A thread this engine has loaded.
-    pub(crate) async fn loaded(&self, thread_id: &str) -> CoreResult<Arc<codex_core::CodexThread>> {
-        let id = store::parse_id(thread_id)?;
-        self.manager
-            .get_thread(id)
-            .await
-            .map_err(|_| CoreError::ThreadNotFound(format!("thread {id} is not loaded in this engine")))
-    }
-
-    /// Writes a thread's buffered rollout to disk if this engine has it loaded, so the thread
-    /// store reads all of it; a thread not loaded here has nothing buffered.
-    pub(crate) async fn flush_if_loaded(&self, id: ThreadId) -> std::io::Result<()> {
-        match self.manager.get_thread(id).await {
-            Ok(live) => live.flush_rollout().await,
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// Refuses to load a thread this engine already has loaded: two pumps would split its events.
-    async fn check_not_loaded(&self, id: ThreadId) -> CoreResult<()> {
-        if self.manager.get_thread(id).await.is_ok() {
-            return Err(CoreError::Config(format!(
-                "thread {id} is already loaded in this engine: use codex.thread(id), or close it first"
-            )));
-        }
-        Ok(())
-    }
 }
 
 pub(crate) async fn start_thread(inner: Arc<Inner>, mut start: ThreadStart) -> CoreResult<ThreadHandle> {

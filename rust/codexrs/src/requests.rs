@@ -3,7 +3,7 @@
 //!
 //! Kinds: exec approval, patch approval, permission request, user-input question, MCP
 //! elicitation, dynamic tool call. For each request the pump sees:
-//! - no Python handler for its kind: denied here, at once, and a `codexrs_approval_denied`
+//! - no Python handler for its kind: denied here, at once, and a `codexrs_request_denied`
 //!   event follows the request in the stream;
 //! - a handler: the request is registered as pending under its kind and key (the id codex
 //!   expects in the answer), and, when the thread has a `request_timeout`, a timer denies it
@@ -45,6 +45,11 @@ pub const NO_HANDLER: &str =
     "denied by codexrs: the thread has no handler for this request (pass on_approval= or on_request= to thread_start)";
 /// Why codexrs denied a request nobody answered in time.
 pub const TIMED_OUT: &str = "denied by codexrs: no answer within the thread's request_timeout";
+
+/// An encoded event in a thread's queue, with when it was queued (for the event lag). The
+/// pump queues codex's events; this module queues its denials there too (a request's timer,
+/// after the pump moved on), and the engine its extension events.
+pub type Queued = (std::time::Instant, Vec<u8>);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -208,7 +213,7 @@ impl Request {
         }
     }
 
-    /// A codexrs event about this request (`codexrs_approval_denied`, `codexrs_request_timed_out`).
+    /// A codexrs event about this request (`codexrs_request_denied`, `codexrs_request_timed_out`).
     fn event(&self, wire: &str, sub_id: &str, reason: &str, submitted: Result<(), String>) -> Vec<u8> {
         serde_json::to_vec(&json!({
             "id": sub_id,
@@ -216,8 +221,6 @@ impl Request {
                 "type": wire,
                 "kind": self.kind.name(),
                 "key": self.key,
-                "call_id": self.key,
-                "approval_id": self.key,
                 "turn_id": self.turn_id.clone().unwrap_or_default(),
                 "reason": reason,
                 "submitted": submitted.is_ok(),
@@ -269,13 +272,13 @@ impl Requests {
         self: &Arc<Self>,
         thread: &Arc<CodexThread>,
         event: &Event,
-        tx: &mpsc::Sender<crate::thread::Queued>,
+        tx: &mpsc::Sender<Queued>,
         waker: &Arc<Waker>,
     ) -> Option<Vec<u8>> {
         let request = request_of(&event.msg)?;
         if !self.handles(request.kind) {
             let submitted = thread.submit(request.denial(NO_HANDLER)).await.map(|_| ()).map_err(|e| e.to_string());
-            return Some(request.event("codexrs_approval_denied", &event.id, NO_HANDLER, submitted));
+            return Some(request.event("codexrs_request_denied", &event.id, NO_HANDLER, submitted));
         }
         self.lock().insert((request.kind, request.key.clone()), request.clone());
         if let Some(timeout) = self.timeout {

@@ -10,6 +10,7 @@ use codex_core::ThreadManager;
 use codex_protocol::ThreadId;
 use codex_protocol::protocol::InitialHistory;
 use codex_protocol::protocol::ResumedHistory;
+use codex_rollout::state_db::normalize_cwd_for_state_db;
 use codex_thread_store::ArchiveThreadParams;
 use codex_thread_store::ListThreadsParams;
 use codex_thread_store::ReadThreadByRolloutPathParams;
@@ -17,6 +18,7 @@ use codex_thread_store::ReadThreadParams;
 use codex_thread_store::SortDirection;
 use codex_thread_store::StoredThread;
 use codex_thread_store::ThreadMetadataPatch;
+use codex_thread_store::ThreadPage;
 use codex_thread_store::ThreadSortKey;
 use codex_thread_store::ThreadStore;
 use codex_thread_store::ThreadStoreError;
@@ -134,6 +136,15 @@ pub fn info(t: &StoredThread) -> Value {
 }
 
 /// One page of the store's threads, newest first: `{"data": [info...], "next_cursor": ...}`.
+///
+/// Every listing goes to codex without metadata filters (no provider list, no cwd), as the
+/// app-server's `thread/list` does for "every provider": codex then answers from its state
+/// database, whose cursor is the last thread's creation time in milliseconds. With any filter
+/// codex returns its rollout-file scan instead, whose cursor is the creation *second* of the
+/// page's last file, and the next page skips every thread created in that second
+/// (codex-rollout `list.rs` `AnchorState::should_skip`). So `cwd` is filtered here, over
+/// codex's unfiltered pages; a page that ends inside one of codex's is asked for again, cut
+/// there, so that its cursor is still one codex made.
 pub async fn list(
     store: &Arc<dyn ThreadStore>,
     cwd: Option<PathBuf>,
@@ -141,26 +152,63 @@ pub async fn list(
     limit: usize,
     cursor: Option<String>,
 ) -> CoreResult<Value> {
-    let page = store
+    let limit = limit.clamp(1, 100);
+    let Some(wanted) = cwd.as_deref().map(normalize_cwd_for_state_db) else {
+        let page = codex_page(store, archived, limit, cursor).await?;
+        return Ok(page_json(&page.items, page.next_cursor));
+    };
+    let mut kept: Vec<StoredThread> = Vec::new();
+    let mut cursor = cursor;
+    loop {
+        let page = codex_page(store, archived, 100, cursor.clone()).await?;
+        let total = page.items.len();
+        for (n, thread) in page.items.into_iter().enumerate() {
+            if normalize_cwd_for_state_db(&thread.cwd) == wanted {
+                kept.push(thread);
+            }
+            if kept.len() == limit {
+                let next = if n + 1 == total {
+                    page.next_cursor
+                } else {
+                    codex_page(store, archived, n + 1, cursor).await?.next_cursor
+                };
+                return Ok(page_json(&kept, next));
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(page_json(&kept, None)),
+        }
+    }
+}
+
+/// One page of codex's listing of every stored thread (live or archived), newest first.
+async fn codex_page(
+    store: &Arc<dyn ThreadStore>,
+    archived: bool,
+    page_size: usize,
+    cursor: Option<String>,
+) -> CoreResult<ThreadPage> {
+    store
         .list_threads(ListThreadsParams {
-            page_size: limit.clamp(1, 100),
+            page_size,
             cursor,
             sort_key: ThreadSortKey::CreatedAt,
             sort_direction: SortDirection::Desc,
             allowed_sources: Vec::new(), // every source: the CLI's, exec's, codexrs's
-            model_providers: Some(Vec::new()), // every provider
-            cwd_filters: cwd.map(|c| vec![c]),
+            model_providers: None,       // every provider (an empty list is a filter to codex)
+            cwd_filters: None,
             archived,
             search_term: None,
             relation_filter: None,
             use_state_db_only: false,
         })
         .await
-        .map_err(|e| store_error(e, "listing threads"))?;
-    Ok(json!({
-        "data": page.items.iter().map(info).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor,
-    }))
+        .map_err(|e| store_error(e, "listing threads"))
+}
+
+fn page_json(threads: &[StoredThread], next_cursor: Option<String>) -> Value {
+    json!({"data": threads.iter().map(info).collect::<Vec<_>>(), "next_cursor": next_cursor})
 }
 
 /// Moves a thread's rollout to `archived_sessions/` (unloading it first if loaded).

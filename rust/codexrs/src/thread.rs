@@ -37,6 +37,7 @@ use crate::pending::Finish;
 use crate::pending::Pending;
 use crate::ratelimits::RateLimits;
 use crate::requests::Kind;
+use crate::requests::Queued;
 use crate::requests::Requests;
 use crate::runtime;
 use crate::wakeups::EngineWakeups;
@@ -45,11 +46,9 @@ use crate::wakeups::Waker;
 /// A batch read stops adding events past this many bytes (the rest wait for the next read).
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
-/// Appends every event already queued after `first`, as one JSON array.
-/// An encoded event in a thread's queue, with when it was queued (for the event lag).
-pub type Queued = (Instant, Vec<u8>);
-
-/// The batch's JSON array, and when its oldest event (the first: the queue is FIFO) was queued.
+/// Appends every event already queued after `first`, as one JSON array, up to
+/// [`MAX_BATCH_BYTES`]. Returns the array and when its oldest event (the first: the queue is
+/// FIFO) was queued.
 fn batch(rx: &mut mpsc::Receiver<Queued>, first: Queued) -> (Vec<u8>, Instant) {
     let (at, first) = first;
     let mut out = Vec::with_capacity(first.len() * 2 + 2);
@@ -232,15 +231,8 @@ fn submit_error(what: &'static str, id: ThreadId, err: CodexErr) -> CoreError {
 }
 
 impl ThreadHandle {
-    /// Submits `op` and blocks (without the GIL) until codex-core accepted it.
-    fn submit(&self, py: Python<'_>, what: &'static str, op: Op) -> PyResult<String> {
-        let thread = Arc::clone(&self.thread);
-        let id = self.id;
-        runtime::wait(py, what, async move { thread.submit(op).await.map_err(|e| submit_error(what, id, e)) })
-    }
-
-    /// Submits `op` as a [`Pending`] whose result is the submission id: asyncio awaits it
-    /// without blocking its loop.
+    /// Submits `op` as a [`Pending`] whose result is the submission id (a str): the sync side
+    /// waits on it without the GIL, asyncio awaits it without blocking its loop.
     fn submit_pending(&self, what: &'static str, op: Op) -> PyResult<Pending> {
         let thread = Arc::clone(&self.thread);
         let id = self.id;
@@ -349,59 +341,28 @@ impl ThreadHandle {
         self.waker.engine_wakeups()
     }
 
-    /// Submits user input (a JSON list of codex `UserInput` items) and returns the id of the
-    /// turn it starts (codex-core's submission id, equal to `task_started.turn_id`).
-    /// `settings_json`: settings for this turn and the ones after (`model`, `effort`,
-    /// `summary`, `approval_policy`, `sandbox`, `cwd`); `output_schema_json`: a JSON Schema
-    /// the final message must follow.
+    /// Submits user input (a JSON list of codex `UserInput` items), as a `Pending` whose result
+    /// is the id of the turn it starts (codex-core's submission id, equal to
+    /// `task_started.turn_id`). `settings_json`: settings for this turn and the ones after
+    /// (`model`, `effort`, `summary`, `approval_policy`, `sandbox`, `cwd`);
+    /// `output_schema_json`: a JSON Schema the final message must follow.
     #[pyo3(signature = (items_json, settings_json=None, output_schema_json=None))]
-    fn submit_input(
-        &self,
-        py: Python<'_>,
-        items_json: &str,
-        settings_json: Option<&str>,
-        output_schema_json: Option<&str>,
-    ) -> PyResult<String> {
-        let op = ops::user_input(items_json, settings_json, output_schema_json, self.manager.upgrade().as_deref())?;
-        self.submit(py, "user input", op)
-    }
-
-    /// `submit_input` as a `Pending` (its result: the turn id), for asyncio.
-    #[pyo3(signature = (items_json, settings_json=None, output_schema_json=None))]
-    fn start_input(&self, items_json: &str, settings_json: Option<&str>, output_schema_json: Option<&str>) -> PyResult<Pending> {
+    fn submit_input(&self, items_json: &str, settings_json: Option<&str>, output_schema_json: Option<&str>) -> PyResult<Pending> {
         let op = ops::user_input(items_json, settings_json, output_schema_json, self.manager.upgrade().as_deref())?;
         self.submit_pending("user input", op)
     }
 
     /// Submits a thread operation (`settings`, `compact`, `rollback`, `review`, `shell`; see
-    /// `crate::ops`) and returns its submission id: its events carry that id.
-    fn submit_op(&self, py: Python<'_>, kind: &str, args_json: &str) -> PyResult<String> {
-        let op = ops::thread_op(kind, args_json, self.manager.upgrade().as_deref())?;
-        self.submit(py, "thread operation", op)
-    }
-
-    /// `submit_op` as a `Pending`, for asyncio.
-    fn start_op(&self, kind: &str, args_json: &str) -> PyResult<Pending> {
+    /// `crate::ops`), as a `Pending` whose result is its submission id: its events carry it.
+    fn submit_op(&self, kind: &str, args_json: &str) -> PyResult<Pending> {
         let op = ops::thread_op(kind, args_json, self.manager.upgrade().as_deref())?;
         self.submit_pending("thread operation", op)
     }
 
     /// Adds input to the running turn `expected_turn_id` (codex `steer_input`): the model's
-    /// next request within that turn carries it. Returns the turn id. Raises
-    /// `TurnNotSteerableError` when that turn has ended (or cannot be steered).
-    fn steer(&self, py: Python<'_>, items_json: &str, expected_turn_id: String) -> PyResult<String> {
-        let items = ops::input_items(items_json)?;
-        let thread = Arc::clone(&self.thread);
-        runtime::wait(py, "steer", async move {
-            thread
-                .steer_input(items, Default::default(), Some(&expected_turn_id), None, None)
-                .await
-                .map_err(|e| CoreError::NotSteerable(ops::steer_error(e)))
-        })
-    }
-
-    /// `steer` as a `Pending`, for asyncio.
-    fn start_steer(&self, items_json: &str, expected_turn_id: String) -> PyResult<Pending> {
+    /// next request within that turn carries it. A `Pending` whose result is the turn id; it
+    /// raises `TurnNotSteerableError` when that turn has ended (or cannot be steered).
+    fn steer(&self, items_json: &str, expected_turn_id: String) -> PyResult<Pending> {
         let items = ops::input_items(items_json)?;
         let thread = Arc::clone(&self.thread);
         Pending::spawn("steer", async move {
@@ -415,13 +376,9 @@ impl ThreadHandle {
         .map_err(CoreError::into_pyerr)
     }
 
-    /// Submits `Op::Interrupt`: the running turn ends with `turn_aborted`.
-    fn interrupt(&self, py: Python<'_>) -> PyResult<()> {
-        self.submit(py, "interrupt", Op::Interrupt).map(|_| ())
-    }
-
-    /// `interrupt` as a `Pending`, for asyncio.
-    fn start_interrupt(&self) -> PyResult<Pending> {
+    /// Submits `Op::Interrupt` (the running turn ends with `turn_aborted`), as a `Pending`
+    /// that is done once codex-core accepted it.
+    fn interrupt(&self) -> PyResult<Pending> {
         self.submit_pending("interrupt", Op::Interrupt)
     }
 
@@ -438,34 +395,26 @@ impl ThreadHandle {
 
     /// Answers a pending request: `kind` (`exec`, `patch`, `permissions`, `user_input`,
     /// `elicitation`, `dynamic_tool`), `key` (the id codex expects: see `codexrs.requests`),
-    /// `answer_json` (the kind's codex answer). Blocks (without the GIL) until codex-core
-    /// accepted it. Returns `False`, and sends nothing, when the request is not pending (it was
-    /// answered, denied at its timeout, or never asked). An answer that is not the kind's
-    /// codex type denies the request (fail closed) and raises `ConfigError`.
-    fn respond(&self, py: Python<'_>, kind: &str, key: &str, answer_json: &str) -> PyResult<bool> {
-        match self.answer_op(kind, key, answer_json)? {
-            None => Ok(false),
-            Some(op) => self.submit(py, "request answer", op?).map(|_| true),
-        }
-    }
-
-    /// `respond` as a `Pending` (its result: the bool), for asyncio.
-    fn start_respond(&self, kind: &str, key: &str, answer_json: &str) -> PyResult<Pending> {
+    /// `answer_json` (the kind's codex answer). A `Pending` whose result is `True` once
+    /// codex-core accepted the answer, `False` (nothing sent) when the request is not pending
+    /// (it was answered, denied at its timeout, or never asked). An answer that is not the
+    /// kind's codex type denies the request (fail closed) and raises `ConfigError` at once.
+    fn respond(&self, kind: &str, key: &str, answer_json: &str) -> PyResult<Pending> {
         let op = match self.answer_op(kind, key, answer_json)? {
-            None => {
-                return Pending::spawn("request answer", async move {
-                    let finish: Finish = Box::new(|py| Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any().unbind()));
-                    Ok(finish)
-                })
-                .map_err(CoreError::into_pyerr);
-            }
-            Some(op) => op?,
+            None => None,
+            Some(op) => Some(op?),
         };
         let thread = Arc::clone(&self.thread);
         let id = self.id;
         Pending::spawn("request answer", async move {
-            thread.submit(op).await.map_err(|e| submit_error("request answer", id, e))?;
-            let finish: Finish = Box::new(|py| Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any().unbind()));
+            let sent = match op {
+                None => false,
+                Some(op) => {
+                    thread.submit(op).await.map_err(|e| submit_error("request answer", id, e))?;
+                    true
+                }
+            };
+            let finish: Finish = Box::new(move |py| Ok(pyo3::types::PyBool::new(py, sent).to_owned().into_any().unbind()));
             Ok(finish)
         })
         .map_err(CoreError::into_pyerr)
@@ -573,11 +522,24 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_refuses_instead_of_dropping() {
-        let (tx, _rx) = mpsc::channel::<Queued>(2);
-        tx.try_send((Instant::now(), b"1".to_vec())).unwrap();
-        tx.try_send((Instant::now(), b"2".to_vec())).unwrap();
-        // The pump awaits `send` here (back-pressure); nothing is discarded.
-        assert!(matches!(tx.try_send((Instant::now(), b"3".to_vec())), Err(mpsc::error::TrySendError::Full(_))));
+    fn a_batch_stops_past_its_byte_limit_and_leaves_the_rest_queued_in_order() {
+        let (tx, mut rx) = mpsc::channel(8);
+        // Three JSON strings of half the limit each, then a small event.
+        let half = format!(r#""{}""#, "x".repeat(MAX_BATCH_BYTES / 2 - 2)).into_bytes();
+        for _ in 0..3 {
+            tx.try_send((Instant::now(), half.clone())).unwrap();
+        }
+        tx.try_send((Instant::now(), br#"{"n":4}"#.to_vec())).unwrap();
+        let first = rx.try_recv().unwrap();
+        let (bytes, _) = batch(&mut rx, first);
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed.len(), 2, "the first batch went past the limit by more than one event");
+        let next = rx.try_recv().unwrap();
+        let (bytes, _) = batch(&mut rx, next);
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed.len(), 2, "the second batch lost the events the first left behind");
+        assert_eq!(parsed[0].as_str().map(str::len), Some(MAX_BATCH_BYTES / 2 - 2));
+        assert_eq!(parsed[1]["n"], 4);
+        assert!(rx.try_recv().is_err());
     }
 }
