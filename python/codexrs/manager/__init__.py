@@ -20,11 +20,14 @@ provider refuses with HTTP 429 (:class:`~codexrs.RateLimitError`) is rolled back
 thread's history and queued again after the reset, and every thread's next turn waits too.
 """
 
-from ._async import AsyncManager, ManagedThread
+from ._async import AsyncManager
+from ._scheduling import ManagerOptions
 from ._sync import Manager, ManagerEventStream, SyncManagedThread, SyncThreadHandle
-from ._types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings
+from ._thread import ManagedThread
+from ._types import ManagerEvent, ManagerEventDetail, ManagerEventKind, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, usage_json
 
 __all__ = [
-    "AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerEventStream", "ManagerUsage",
-    "NameTakenError", "SyncManagedThread", "SyncThreadHandle", "ThreadStatus", "TurnTimings",
+    "AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerEventDetail", "ManagerEventKind",
+    "ManagerEventStream", "ManagerOptions", "ManagerUsage", "NameTakenError", "SyncManagedThread", "SyncThreadHandle",
+    "ThreadStatus", "TurnTimings", "usage_json",
 ]  # fmt: skip

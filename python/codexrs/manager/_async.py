@@ -1,4 +1,5 @@
-"""``AsyncManager`` and ``ManagedThread``: the asyncio manager (the package docstring has the model)."""
+"""``AsyncManager``: the asyncio manager (the package docstring has the model; a thread's own
+state is :class:`ManagedThread`, in :mod:`._thread`)."""
 
 from __future__ import annotations
 
@@ -7,90 +8,22 @@ import builtins
 import math
 import os
 import time
-from collections import deque
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Literal, Mapping, Unpack
 
 from .._core.engine import AsyncCodex
+from .._core.options import ThreadOptions, TurnSettings, timeout_seconds
 from .._core.rate_source import SnapshotLike, SourceFn
-from ._types import ManagerEvent, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, Watcher
-from .._core.options import positive_seconds, timeout_seconds
-from ._scheduling import Gate, QueuedTurn, check_limit, check_seconds
-from .._core.stream import AsyncTurnHandle
-from .._core.thread import AsyncThread
-from .._core.turn import Input, TurnResult
-from ..events import AgentMessageContentDelta, ExecCommandBegin, RateLimitSnapshot, ReasoningContentDelta, ReasoningRawContentDelta
-from ..errors import EngineClosedError, RateLimitError, ThreadNotFoundError, is_rate_limited
+from .._core.result import Input, TurnResult
+from .._core.options import JsonSchema
+from .._failure import is_rate_limited
+from ..errors import EngineClosedError, NothingSentError, RateLimitError, ThreadNotFoundError
+from ..events import RateLimitSnapshot
 from ..hooks import Hook
-from ..requests import kind_of
+from ._scheduling import Gate, ManagerArgs, ManagerOptions, QueuedTurn, check_settings
+from ._thread import ManagedThread
+from ._types import ManagerEvent, ManagerEventDetail, ManagerEventKind, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, Watcher
 
 __all__ = ["AsyncManager", "ManagedThread"]
-
-_OUTPUT_DELTAS = (AgentMessageContentDelta, ReasoningContentDelta, ReasoningRawContentDelta)
-#: The longest ``ManagedThread.activity``, in characters.
-_ACTIVITY = 160
-
-
-class ManagedThread:
-    """One conversation of a manager: a name, a codex thread, its queue of turns.
-
-    Attributes:
-        name: Its unique name.
-        thread: The codex thread (an :class:`~codexrs.AsyncThread`; the sync ``Manager``
-            hands out :class:`~codexrs.manager.SyncManagedThread` views instead).
-        group: Its group (``group_limits``), or ``None``.
-        last_result: The result of its last finished turn, or ``None``.
-        last_timings: Its queue wait, time to first token and wall time (:class:`TurnTimings`).
-    """
-
-    def __init__(self, name: str, thread: AsyncThread, group: str | None = None) -> None:
-        self.name = name
-        self.thread = thread
-        self.group = group
-        self.last_result: TurnResult | None = None
-        #: How its last finished turn spent its time.
-        self.last_timings: TurnTimings | None = None
-        #: What its running turn did last, one line: the tail of the assistant's text, or
-        #: ``$ command`` for a command it started (for live views). Empty between turns.
-        self.activity = ""
-        self._sends: deque[QueuedTurn] = deque()
-        self._turn: AsyncTurnHandle | None = None
-        self._worker: asyncio.Task[None] | None = None
-        self._running = False
-        self._queued = False
-        self._pending_requests: set[str] = set()
-        self._closed = False
-        self._last: asyncio.Future[TurnResult] | None = None
-        #: The name is not yet in codex's metadata (written after the first turn).
-        self._unnamed = False
-        #: What its turns used.
-        self.usage = ManagerUsage()
-        #: When it last finished a turn (or was created), ``time.monotonic()``.
-        self.idle_since = time.monotonic()
-        #: Whether its codex thread is loaded (``idle_timeout`` unloads idle ones).
-        self.loaded = True
-        #: While its next turn waits for a rate-limit window to reset: when (Unix seconds).
-        self.rate_limited_until: float | None = None
-
-    @property
-    def id(self) -> str:
-        return self.thread.id
-
-    @property
-    def queued_turns(self) -> int:
-        """Turns sent to the thread and not started yet."""
-        return len(self._sends)
-
-    @property
-    def status(self) -> ThreadStatus:
-        if self._closed:
-            return "closed"
-        if self._running:
-            return "waiting_for_approval" if self._pending_requests else "running"
-        if self.rate_limited_until is not None:
-            return "rate_limited"
-        if self._queued or self._sends:
-            return "queued"
-        return "idle"
 
 
 class AsyncManager:
@@ -98,73 +31,45 @@ class AsyncManager:
 
     Args:
         codex_home, cwd, config, env: As for :class:`~codexrs.AsyncCodex`.
-        max_running_turns: At most this many turns run at once across the manager (``None``:
-            no cap); the others wait in FIFO order.
-        group_limits: At most ``group_limits[g]`` turns of the threads created in group ``g``
-            (``create(name, group=g)``) run at once, within ``max_running_turns``; a group not
-            listed has no cap of its own.
-        rate_limit_threshold: A percentage: while a real (or injected) rate-limit window of the
-            engine is used at least this much and has a ``resets_at`` ahead, new turns wait
-            until that reset (status ``rate_limited``, a ``rate_limited`` event saying until
-            when). ``None``: turns never wait for a window's use.
-        rate_limit_requeues: How many times a turn refused with HTTP 429 is rolled back and
-            queued again after the reset (default 3); after that its result is the failed turn.
-        rate_limit_backoff: Seconds to hold turns after a 429 that said no reset time
-            (doubling with each requeue of that turn; default 60).
-        idle_timeout: Seconds after which a thread with nothing running, queued or pending is
-            unloaded from codex (its rollout stays); the next ``send`` resumes it with its
-            history. ``None``: threads stay loaded.
-        thread_options: Defaults for every thread it creates or resumes (``thread_start``'s
-            keyword arguments: ``approval_policy``, ``sandbox``, ``on_request``, ...).
-        hooks: Callables that see every event of every thread (sync or ``async``), as for
-            :class:`~codexrs.AsyncCodex`.
+        **options: The manager's options (:class:`~codexrs.manager.ManagerOptions`):
+            ``max_running_turns``, ``group_limits``, ``idle_timeout``,
+            ``rate_limit_threshold``, ``rate_limit_requeues``, ``rate_limit_backoff``,
+            ``thread_options`` (defaults for every thread it creates or resumes) and ``hooks``.
+
+    Raises:
+        TypeError: An option it does not have, or a value of the wrong type.
+        ConfigError: A value out of range (e.g. ``max_running_turns=0``).
     """
 
-    def __init__(
-        self,
-        codex_home: str | os.PathLike[str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        config: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-        *,
-        max_running_turns: int | None = None,
-        group_limits: Mapping[str, int] | None = None,
-        idle_timeout: float | None = None,
-        rate_limit_threshold: float | None = None,
-        rate_limit_requeues: int = 3,
-        rate_limit_backoff: float = 60.0,
-        thread_options: Mapping[str, Any] | None = None,
-        hooks: Sequence[Hook] | None = None,
-    ) -> None:
-        if rate_limit_threshold is not None and (isinstance(rate_limit_threshold, bool) or not isinstance(rate_limit_threshold, (int, float))):
-            raise TypeError(f"rate_limit_threshold must be a percentage or None, not {rate_limit_threshold!r}")
-        self._threshold = rate_limit_threshold
-        if isinstance(rate_limit_requeues, bool) or not isinstance(rate_limit_requeues, int) or rate_limit_requeues < 0:
-            raise TypeError(f"rate_limit_requeues must be a non-negative int, not {rate_limit_requeues!r}")
-        self._requeues = rate_limit_requeues
-        self._backoff = positive_seconds("rate_limit_backoff", rate_limit_backoff)
+    def __init__(self, codex_home: str | os.PathLike[str] | None = None, cwd: str | os.PathLike[str] | None = None,
+                 config: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None,
+                 **options: Unpack[ManagerOptions]) -> None:  # fmt: skip
+        args = ManagerArgs.of(options)
+        self._args = args
         #: Every turn waits until then (Unix seconds): set by a 429.
         self._held_until = 0.0
-        self._idle_timeout = check_seconds("idle_timeout", idle_timeout)
         self._unloader: asyncio.Task[None] | None = None
-        self._codex = AsyncCodex(codex_home, cwd, config, env, hooks=hooks)
-        self._gate = Gate(check_limit("max_running_turns", max_running_turns))
-        self._groups = {g: Gate(check_limit(f"group_limits[{g!r}]", n)) for g, n in (group_limits or {}).items()}
-        self._defaults = dict(thread_options or {})
+        self._codex = AsyncCodex(codex_home, cwd, config, env, hooks=args.hooks)
+        self._gate = Gate(args.max_running_turns)
+        self._groups = {g: Gate(n) for g, n in args.group_limits.items()}
         self._threads: dict[str, ManagedThread] = {}  # by name
         self._reserved: set[str] = set()
         self._names: dict[str, str] | None = None
         self._watchers: list[Watcher] = []
         self._closed = False
-        #: The most turns that ever ran at once (for a service's dashboard, and the tests).
-        self.peak_running = 0
+        self._peak = 0
         self._running = 0
+
+    @property
+    def peak_running(self) -> int:
+        """The most turns that ever ran at once (for a service's dashboard, and the tests)."""
+        return self._peak
 
     # -- lifetime -------------------------------------------------------------------------------
     async def __aenter__(self) -> AsyncManager:
         await self._codex.start()
-        if self._idle_timeout is not None and self._unloader is None:
-            self._unloader = asyncio.create_task(self._unload_idle(), name="codexrs-manager-idle")
+        if self._args.idle_timeout is not None and self._unloader is None:
+            self._unloader = asyncio.create_task(self._unload_idle(self._args.idle_timeout), name="codexrs-manager-idle")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -188,10 +93,7 @@ class AsyncManager:
             self._unloader.cancel()
         deadline = time.monotonic() + (math.inf if timeout is None else timeout)
         for managed in self._threads.values():
-            for send in managed._sends:
-                if not send.done.done():
-                    send.done.set_exception(EngineClosedError("the manager closed before this turn ran"))
-            managed._sends.clear()
+            managed._cancel_queued("the manager closed before this turn ran")
         workers = [m._worker for m in self._threads.values() if m._worker is not None and not m._worker.done()]
         for worker in workers:
             worker.cancel()  # a running turn's stream interrupts it when cancelled
@@ -202,7 +104,7 @@ class AsyncManager:
         await self._codex.close(max(0.1, deadline - time.monotonic()))
 
     # -- threads --------------------------------------------------------------------------------
-    def _emit(self, kind: str, managed: ManagedThread, **detail: Any) -> None:
+    def _emit(self, kind: ManagerEventKind, managed: ManagedThread, **detail: Unpack[ManagerEventDetail]) -> None:
         event = ManagerEvent(kind, managed.id, managed.name, time.time(), detail)
         for queue in self._watchers:
             queue.put_nowait(event)
@@ -249,10 +151,14 @@ class AsyncManager:
             self._names = names
         return self._names
 
-    async def create(self, name: str | None = None, *, group: str | None = None, **thread_options: Any) -> ManagedThread:
+    def _thread_options(self, options: ThreadOptions) -> ThreadOptions:
+        """The manager's ``thread_options`` overridden by ``options``."""
+        return {**self._args.thread_options, **options}
+
+    async def create(self, name: str | None = None, *, group: str | None = None, **options: Unpack[ThreadOptions]) -> ManagedThread:
         """Starts a thread named ``name`` (default: its id), in ``group`` (see ``group_limits``),
-        with the manager's thread options overridden by ``thread_options``; the name is written
-        to codex's thread metadata.
+        with the manager's ``thread_options`` overridden by ``options``
+        (:class:`~codexrs.ThreadOptions`); the name is written to codex's thread metadata.
 
         Raises:
             NameTakenError: A thread of this manager, or of codex's store, has this name
@@ -266,7 +172,7 @@ class AsyncManager:
         try:
             if name is not None and name in await self._stored_names():
                 raise NameTakenError(f"a stored thread is named {name!r}: resume({name!r}) it")
-            thread = await self._codex.thread_start(**{**self._defaults, **thread_options})
+            thread = await self._codex.thread_start(**self._thread_options(options))
             managed_name = name if name is not None else thread.id
             if name is not None:
                 # codex writes a thread's metadata once its rollout exists (after its first
@@ -281,14 +187,14 @@ class AsyncManager:
         self._emit("thread_created", managed)
         return managed
 
-    async def resume(self, name_or_id: str, *, group: str | None = None, **thread_options: Any) -> ManagedThread:
+    async def resume(self, name_or_id: str, *, group: str | None = None, **options: Unpack[ThreadOptions]) -> ManagedThread:
         """Loads a stored thread by name (codex's thread name) or id, with its history, into
-        ``group``."""
+        ``group``, with the manager's ``thread_options`` overridden by ``options``."""
         self._check_open()
         if name_or_id in self._threads:
             return self._threads[name_or_id]
         thread_id = (await self._stored_names()).get(name_or_id, name_or_id)
-        thread = await self._codex.thread_resume(thread_id, **{**self._defaults, **thread_options})
+        thread = await self._codex.thread_resume(thread_id, **self._thread_options(options))
         info = await thread.info()
         managed = ManagedThread(info.name or thread.id, thread, group)
         self._threads[managed.name] = managed
@@ -335,10 +241,7 @@ class AsyncManager:
         managed = self.get(name_or_id)
         del self._threads[managed.name]
         managed._closed = True
-        for send in managed._sends:
-            if not send.done.done():
-                send.done.set_exception(EngineClosedError(f"thread {managed.name!r} was removed"))
-        managed._sends.clear()
+        managed._cancel_queued(f"thread {managed.name!r} was removed")
         if managed._worker is not None and not managed._worker.done():
             managed._worker.cancel()
             await asyncio.gather(managed._worker, return_exceptions=True)
@@ -365,20 +268,20 @@ class AsyncManager:
         its snapshots feed the events and ``rate_limit_threshold``."""
         await self._codex.set_rate_limit_source(name, source, refresh_s=refresh_s)
 
-    async def _rate_limit_reset(self) -> tuple[float, str] | None:
+    async def _rate_limit_reset(self) -> tuple[float, Literal["threshold", "rate_limit_error"]] | None:
         """Until when new turns wait (Unix seconds), and why: a 429's hold, or the latest
         window at or above the threshold; ``None`` if neither is ahead."""
-        now = time.time()
+        now, threshold = time.time(), self._args.rate_limit_threshold
         if self._held_until > now:
             return self._held_until, "rate_limit_error"
-        if self._threshold is None:
+        if threshold is None:
             return None
         resets = [
             float(window.resets_at)
             for snapshot in (await self._codex.rate_limits()).values()
             for window in (snapshot.primary, snapshot.secondary)
             if window is not None
-            and window.used_percent >= self._threshold
+            and window.used_percent >= threshold
             and window.resets_at is not None
             and window.resets_at > now
         ]
@@ -386,34 +289,46 @@ class AsyncManager:
 
     async def _reload(self, managed: ManagedThread) -> None:
         """Loads an unloaded thread again, with its history (codex ``resume``)."""
-        managed.thread = await self._codex.thread_resume(managed.id, **self._defaults)
+        managed.thread = await self._codex.thread_resume(managed.id, **self._args.thread_options)
         managed.loaded = True
         self._emit("thread_resumed", managed)
 
-    async def _unload_idle(self) -> None:
-        """Unloads threads idle for ``idle_timeout`` (closed in codex, rollout kept)."""
-        assert self._idle_timeout is not None
+    async def _unload_idle(self, idle_timeout: float) -> None:
+        """Unloads threads idle for ``idle_timeout`` seconds (closed in codex, rollout kept)."""
         while not self._closed:
-            await asyncio.sleep(min(self._idle_timeout / 2, 1.0))
+            await asyncio.sleep(min(idle_timeout / 2, 1.0))
             now = time.monotonic()
-            for managed in list(self._threads.values()):
-                idle = not managed._running and not managed._sends and not managed._queued
-                if managed.loaded and idle and not managed._unnamed and now - managed.idle_since >= self._idle_timeout:
+            for managed in builtins.list(self._threads.values()):
+                if managed.loaded and managed._idle() and not managed._unnamed and now - managed.idle_since >= idle_timeout:
                     managed.loaded = False
                     await managed.thread.close()
                     self._emit("thread_unloaded", managed)
 
     # -- turns ----------------------------------------------------------------------------------
-    async def send(self, name_or_id: str, input: Input, **turn_options: Any) -> None:
+    async def send(self, name_or_id: str, input: Input, *, output_schema: type[Any] | JsonSchema | None = None, **settings: Unpack[TurnSettings]) -> None:
         """Queues a turn on the thread and returns at once (before it runs); its turns run
-        in the order sent. :meth:`wait` gives the result."""
+        in the order sent. :meth:`wait` gives the result.
+
+        Args:
+            name_or_id: The thread's name or id.
+            input: The turn's input (as for :meth:`~codexrs.AsyncThread.turn`).
+            output_schema: As for :meth:`~codexrs.AsyncThread.turn`: a JSON Schema dict, or a type
+                the schema is made from; the result's ``output`` is the final message decoded.
+            **settings: Settings the turn changes (:class:`~codexrs.TurnSettings`).
+
+        Raises:
+            ThreadNotFoundError: No such thread.
+            EngineClosedError: The manager or the thread is closed.
+            TypeError: A setting :class:`~codexrs.TurnSettings` does not have.
+        """
         self._check_open()
         managed = self.get(name_or_id)
         if managed._closed:
             raise EngineClosedError(f"thread {managed.name!r} is closed")
+        check_settings("send", settings)
         done: asyncio.Future[TurnResult] = asyncio.get_running_loop().create_future()
         done.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)  # never "unretrieved"
-        managed._sends.append(QueuedTurn(input, turn_options, done))
+        managed._sends.append(QueuedTurn(input, settings, output_schema, done))
         managed._last = done
         self._emit("turn_queued", managed)
         if managed._worker is None or managed._worker.done():
@@ -422,8 +337,7 @@ class AsyncManager:
     async def _work(self, managed: ManagedThread) -> None:
         while managed._sends:
             send = managed._sends[0]
-            hold = await self._rate_limit_reset()
-            while hold is not None:
+            while (hold := await self._rate_limit_reset()) is not None:  # another 429 may move it on
                 until, reason = hold
                 managed.rate_limited_until = until
                 self._emit("rate_limited", managed, until=until, reason=reason)
@@ -431,7 +345,6 @@ class AsyncManager:
                     await asyncio.sleep(max(0.0, until - time.time()))
                 finally:
                     managed.rate_limited_until = None
-                hold = await self._rate_limit_reset()  # another 429 may have moved it on
             managed._queued = True
             group = self._groups.get(managed.group) if managed.group is not None else None
             if group is not None:
@@ -446,7 +359,7 @@ class AsyncManager:
             managed._sends.popleft()
             managed._running = True
             self._running += 1
-            self.peak_running = max(self.peak_running, self._running)
+            self._peak = max(self._peak, self._running)
             self._emit("turn_started", managed, queue_wait_s=time.monotonic() - send.queued_at)
             started = time.monotonic()
             try:
@@ -465,20 +378,11 @@ class AsyncManager:
         try:
             if not managed.loaded:
                 await self._reload(managed)
-            turn = managed._turn = await managed.thread.turn(send.input, **send.options)
+            turn = managed._turn = await managed.thread.turn(send.input, output_schema=send.output_schema, **send.settings)
             first_token: float | None = None
             async for event in turn.stream():
-                if first_token is None and isinstance(event, _OUTPUT_DELTAS):
+                if managed._observe(event) and first_token is None:
                     first_token = time.monotonic() - started
-                if isinstance(event, AgentMessageContentDelta) and event.delta.strip():
-                    text = "" if managed.activity.startswith("$ ") else managed.activity
-                    managed.activity = (text + event.delta).splitlines()[-1][-_ACTIVITY:]
-                elif isinstance(event, ExecCommandBegin):
-                    managed.activity = ("$ " + " ".join(event.command))[:_ACTIVITY]
-                if kind_of(event) is not None:
-                    managed._pending_requests.add(type(event).__name__)
-                else:  # codex went on (or codexrs denied it): nothing is waiting any more
-                    managed._pending_requests.clear()
             result = await turn.result()
         except asyncio.CancelledError:
             if not send.done.done():
@@ -493,7 +397,7 @@ class AsyncManager:
             managed._turn = None
             managed.activity = ""
         managed.usage = managed.usage.add(result, time.monotonic() - started)
-        if result.status == "failed" and is_rate_limited(result) and send.requeues < self._requeues:
+        if result.status == "failed" and is_rate_limited(result) and send.requeues < self._args.rate_limit_requeues:
             await self._requeue(managed, send, RateLimitError(result))
             return
         managed.last_result = result
@@ -514,7 +418,8 @@ class AsyncManager:
         ``rate_limit_backoff``, doubling, when the 429 named none)."""
         await managed.thread.rollback(1)
         send.requeues += 1
-        until = error.resets_at if error.resets_at is not None else time.time() + self._backoff * 2 ** (send.requeues - 1)
+        backoff = self._args.rate_limit_backoff * 2 ** (send.requeues - 1)
+        until = error.resets_at if error.resets_at is not None else time.time() + backoff
         self._held_until = max(self._held_until, until)
         managed._sends.appendleft(send)
         self._emit("turn_requeued", managed, until=until, resets_at_source=error.resets_at_source, error=str(error))
@@ -533,13 +438,14 @@ class AsyncManager:
 
         Raises:
             TimeoutError: ``timeout`` seconds passed; the turn keeps running.
-            ThreadNotFoundError: No such thread, or nothing was ever sent to it.
+            ThreadNotFoundError: No such thread.
+            NothingSentError: Nothing was ever sent to it.
             TypeError, ConfigError: ``timeout`` is not ``None`` or a non-negative number.
         """
         timeout = timeout_seconds("timeout", timeout)
         managed = self.get(name_or_id)
         if managed._last is None:
-            raise ThreadNotFoundError(f"nothing was sent to thread {managed.name!r}")
+            raise NothingSentError(f"nothing was sent to thread {managed.name!r}")
         return await asyncio.wait_for(asyncio.shield(managed._last), timeout)
 
     def _sent_to(self, names: builtins.list[str] | None) -> builtins.list[tuple[ManagedThread, asyncio.Future[TurnResult]]]:
@@ -548,19 +454,30 @@ class AsyncManager:
         return [(m, m._last) for m in threads if m._last is not None]
 
     async def wait_all(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> dict[str, TurnResult]:
-        """Waits for the last turn of each named thread (default: every thread sent to);
-        returns results by name. Raises ``TimeoutError`` (turns keep running)."""
+        """Waits for the last turn of each named thread (default: every thread sent to); a
+        thread sent nothing is left out. Returns results by name.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed; the turns keep running.
+            ThreadNotFoundError: A name no thread has.
+        """
         timeout = timeout_seconds("timeout", timeout)
         targets = self._sent_to(names)
         results = await asyncio.wait_for(asyncio.gather(*(asyncio.shield(last) for _, last in targets)), timeout)
         return {m.name: r for (m, _), r in zip(targets, results)}
 
     async def wait_any(self, names: builtins.list[str] | None = None, timeout: float | None = None) -> tuple[str, TurnResult]:
-        """Waits until one of the named threads' last turns ends; returns (name, result)."""
+        """Waits until one of the named threads' last turns ends; returns (name, result).
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed; the turns keep running.
+            ThreadNotFoundError: A name no thread has.
+            NothingSentError: None of the threads was sent a turn.
+        """
         timeout = timeout_seconds("timeout", timeout)
         futures = {asyncio.ensure_future(asyncio.shield(last)): m for m, last in self._sent_to(names)}
         if not futures:
-            raise ThreadNotFoundError("nothing was sent to any of these threads")
+            raise NothingSentError("nothing was sent to any of these threads")
         done, pending = await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for future in pending:
             future.cancel()
@@ -568,4 +485,3 @@ class AsyncManager:
             raise TimeoutError("no turn ended within the timeout")
         first = next(iter(done))
         return futures[first].name, first.result()
-

@@ -14,18 +14,22 @@ import builtins
 import os
 import queue
 import threading
-from typing import Any, Callable, Coroutine, Generic, Iterator, Mapping, Sequence, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generic, Iterator, Mapping, TypeVar, Unpack, cast
 
-from ._types import ManagerEvent, ManagerUsage, ThreadStatus, TurnTimings
-from .._core.options import timeout_seconds
+from .._core.options import ThreadOptions, TurnSettings, timeout_seconds
 from .._core.rate_source import SnapshotLike, SourceFn
+from .._core.result import Input, TurnResult
 from .._core.store import StoredThread, ThreadHistory
-from .._core.turn import Input, TurnResult
+from .._core.options import JsonSchema
+from .._core.thread import AsyncThread
 from ..errors import EngineClosedError
 from ..events import RateLimitSnapshot
 from ..hooks import Hook
-from ._async import AsyncManager, ManagedThread
 from ..requests import Request
+from ._async import AsyncManager
+from ._scheduling import ManagerOptions
+from ._thread import ManagedThread, ThreadFacts
+from ._types import ManagerEvent, ManagerUsage, ThreadStatus, TurnTimings
 
 __all__ = ["Manager", "ManagerEventStream", "SyncManagedThread", "SyncThreadHandle"]
 
@@ -107,22 +111,9 @@ class Manager:
     every other method raises :class:`~codexrs.EngineClosedError`.
     """
 
-    def __init__(
-        self,
-        codex_home: str | os.PathLike[str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        config: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-        *,
-        max_running_turns: int | None = None,
-        group_limits: Mapping[str, int] | None = None,
-        idle_timeout: float | None = None,
-        rate_limit_threshold: float | None = None,
-        rate_limit_requeues: int = 3,
-        rate_limit_backoff: float = 60.0,
-        thread_options: Mapping[str, Any] | None = None,
-        hooks: Sequence[Hook] | None = None,
-    ) -> None:
+    def __init__(self, codex_home: str | os.PathLike[str] | None = None, cwd: str | os.PathLike[str] | None = None,
+                 config: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None,
+                 **options: Unpack[ManagerOptions]) -> None:  # fmt: skip
         self._loop = asyncio.new_event_loop()
         #: Guards :attr:`_stopping` against calls being submitted as the loop stops.
         self._lock = threading.Lock()
@@ -135,12 +126,7 @@ class Manager:
         self._runner.start()
 
         async def make() -> AsyncManager:
-            manager = AsyncManager(
-                codex_home, cwd, config, env, max_running_turns=max_running_turns, group_limits=group_limits,
-                idle_timeout=idle_timeout, rate_limit_threshold=rate_limit_threshold,
-                rate_limit_requeues=rate_limit_requeues, rate_limit_backoff=rate_limit_backoff,
-                thread_options=thread_options, hooks=hooks,
-            )
+            manager = AsyncManager(codex_home, cwd, config, env, **options)
             try:
                 return await manager.__aenter__()
             except BaseException:  # cancelled (Ctrl-C) or failed half-way: nothing left running
@@ -251,13 +237,13 @@ class Manager:
         return SyncManagedThread(self, managed)
 
     # -- threads --------------------------------------------------------------------------------
-    def create(self, name: str | None = None, *, group: str | None = None, **thread_options: Any) -> SyncManagedThread:
+    def create(self, name: str | None = None, *, group: str | None = None, **options: Unpack[ThreadOptions]) -> SyncManagedThread:
         """See :meth:`AsyncManager.create`; returns the thread's sync view."""
-        return self._view(self._call(self._async.create(name, group=group, **thread_options)))
+        return self._view(self._call(self._async.create(name, group=group, **options)))
 
-    def resume(self, name_or_id: str, *, group: str | None = None, **thread_options: Any) -> SyncManagedThread:
+    def resume(self, name_or_id: str, *, group: str | None = None, **options: Unpack[ThreadOptions]) -> SyncManagedThread:
         """See :meth:`AsyncManager.resume`; returns the thread's sync view."""
-        return self._view(self._call(self._async.resume(name_or_id, group=group, **thread_options)))
+        return self._view(self._call(self._async.resume(name_or_id, group=group, **options)))
 
     def remove(self, name_or_id: str) -> None:
         """See :meth:`AsyncManager.remove`."""
@@ -295,9 +281,9 @@ class Manager:
         return ManagerEventStream(self)
 
     # -- turns ----------------------------------------------------------------------------------
-    def send(self, name_or_id: str, input: Input, **turn_options: Any) -> None:
+    def send(self, name_or_id: str, input: Input, *, output_schema: type[Any] | JsonSchema | None = None, **settings: Unpack[TurnSettings]) -> None:
         """See :meth:`AsyncManager.send`: returns once the turn is queued."""
-        self._call(self._async.send(name_or_id, input, **turn_options))
+        self._call(self._async.send(name_or_id, input, output_schema=output_schema, **settings))
 
     def interrupt(self, name_or_id: str) -> bool:
         """See :meth:`AsyncManager.interrupt`."""
@@ -331,7 +317,7 @@ class Manager:
 
     @property
     def peak_running(self) -> int:
-        """The most turns that ever ran at once."""
+        """See :attr:`AsyncManager.peak_running`."""
         return self._read(lambda: self._async.peak_running)
 
     def close(self, timeout: float | None = 10.0) -> None:
@@ -371,6 +357,14 @@ class SyncThreadHandle:
         self._managed = managed  # its ``thread`` is replaced when an idle thread is reloaded
         self.id = managed.id
 
+    def _call(self, fn: Callable[[AsyncThread], Awaitable[_T]]) -> _T:
+        """``fn(thread)`` awaited on the manager's loop, with the thread loaded then."""
+
+        async def call() -> _T:
+            return await fn(self._managed.thread)
+
+        return self._manager._call(call())
+
     def respond(self, request: Request, answer: object) -> bool:
         """Answers a pending request of this thread (one its handler left pending by
         returning :data:`codexrs.requests.DEFER`); see :meth:`codexrs.Thread.respond`.
@@ -383,44 +377,48 @@ class SyncThreadHandle:
             TypeError / ConfigError: ``answer`` is not an answer for the request's kind (the
                 request is denied).
         """
-
-        async def respond() -> bool:
-            return await self._managed.thread.respond(request, answer)
-
-        return self._manager._call(respond())
+        return self._call(lambda thread: thread.respond(request, answer))
 
     def info(self) -> StoredThread:
         """The thread as codex's store has it; see :meth:`codexrs.Thread.info`."""
-
-        async def info() -> StoredThread:
-            return await self._managed.thread.info()
-
-        return self._manager._call(info())
+        return self._call(lambda thread: thread.info())
 
     def read(self) -> ThreadHistory:
         """The thread as codex stored it (its turns and items); see :meth:`codexrs.Thread.read`."""
-
-        async def read() -> ThreadHistory:
-            return await self._managed.thread.read()
-
-        return self._manager._call(read())
+        return self._call(lambda thread: thread.read())
 
     def __repr__(self) -> str:
         return f"<SyncThreadHandle {self.id}>"
 
 
-class SyncManagedThread:
+class SyncManagedThread(ThreadFacts):
     """A thread of a :class:`Manager`, for sync code: :class:`~codexrs.ManagedThread`'s
     attributes, each read on the manager's loop thread when asked for (so always current), and
     :attr:`thread`, a :class:`SyncThreadHandle` (``thread.respond(request, answer)`` answers a
     deferred request). Two views of one thread are equal.
 
     Attributes:
-        name: Its unique name.
-        id: The codex thread id.
-        group: Its group (``group_limits``), or ``None``.
+        name, group: As set when the thread was created.
         thread: Its codex thread, for sync code (:class:`SyncThreadHandle`).
+        id, status, queued_turns, last_result, last_timings, activity, usage, idle_since,
+            loaded, rate_limited_until: Read-only: the :class:`~codexrs.ManagedThread`
+            attribute of that name, read when asked for.
     """
+
+    thread: SyncThreadHandle
+    #: Read on the manager's loop thread when asked for, as are those of :class:`ThreadFacts`
+    #: but ``name`` and ``group`` (:data:`_LIVE`).
+    id: str
+    status: ThreadStatus
+    queued_turns: int
+
+    if not TYPE_CHECKING:  # type checkers read the attributes declared above
+
+        def __getattr__(self, attribute: str) -> object:
+            if attribute not in _LIVE:
+                raise AttributeError(f"'SyncManagedThread' object has no attribute {attribute!r}")
+            managed = self._managed
+            return self._manager._read(lambda: getattr(managed, attribute))
 
     def __init__(self, manager: Manager, managed: ManagedThread) -> None:
         self._manager = manager
@@ -429,59 +427,6 @@ class SyncManagedThread:
         self.group = managed.group
         self.thread = SyncThreadHandle(manager, managed)
 
-    @property
-    def id(self) -> str:
-        return self.thread.id
-
-    def _read(self, fn: Callable[[ManagedThread], _T]) -> _T:
-        return self._manager._read(lambda: fn(self._managed))
-
-    @property
-    def status(self) -> ThreadStatus:
-        """``idle``, ``queued``, ``rate_limited``, ``running``, ``waiting_for_approval`` or
-        ``closed``."""
-        return self._read(lambda m: m.status)
-
-    @property
-    def queued_turns(self) -> int:
-        """Turns sent to the thread and not started yet."""
-        return self._read(lambda m: m.queued_turns)
-
-    @property
-    def last_result(self) -> TurnResult | None:
-        """The result of its last finished turn, or ``None``."""
-        return self._read(lambda m: m.last_result)
-
-    @property
-    def last_timings(self) -> TurnTimings | None:
-        """Its last finished turn's queue wait, time to first token and wall time."""
-        return self._read(lambda m: m.last_timings)
-
-    @property
-    def activity(self) -> str:
-        """What its running turn did last, one line (empty between turns)."""
-        return self._read(lambda m: m.activity)
-
-    @property
-    def usage(self) -> ManagerUsage:
-        """What its turns used."""
-        return self._read(lambda m: m.usage)
-
-    @property
-    def idle_since(self) -> float:
-        """When it last finished a turn (or was created), ``time.monotonic()`` seconds."""
-        return self._read(lambda m: m.idle_since)
-
-    @property
-    def loaded(self) -> bool:
-        """Whether its codex thread is loaded (``idle_timeout`` unloads idle ones)."""
-        return self._read(lambda m: m.loaded)
-
-    @property
-    def rate_limited_until(self) -> float | None:
-        """While its next turn waits for a rate-limit window to reset: when (Unix seconds)."""
-        return self._read(lambda m: m.rate_limited_until)
-
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SyncManagedThread) and other._managed is self._managed
 
@@ -489,7 +434,11 @@ class SyncManagedThread:
         return id(self._managed)
 
     def __repr__(self) -> str:
-        return f"<SyncManagedThread {self.name!r} {self.id}>"
+        return f"<SyncManagedThread {self.name!r} {self.thread.id}>"
+
+
+#: The attributes a :class:`SyncManagedThread` reads from its :class:`ManagedThread` when asked.
+_LIVE = frozenset(name for cls in SyncManagedThread.__mro__ for name in vars(cls).get("__annotations__", {})) - {"name", "group", "thread"}
 
 
 class ManagerEventStream:

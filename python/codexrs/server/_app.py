@@ -9,18 +9,19 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, cast
 
-import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import CodexError, ConfigError, EngineClosedError, ThreadNotFoundError, error_kind
-from ..manager import AsyncManager, ManagedThread, NameTakenError
-from .._core.options import sandbox_name
+from .._core.options import ThreadOptions, sandbox_name
+from .._core.result import TurnResult
+from .._failure import error_kind
+from ..errors import CodexError, ConfigError, EngineClosedError, NothingSentError, ThreadNotFoundError
+from ..manager import AsyncManager, ManagedThread, NameTakenError, usage_json
 from ..requests import DEFER
 from ._guard import LOOPBACK_NAMES, GuardMiddleware, HTTPError, allowed_host_entries, check_config, check_cwd, config_prefixes, refused_content_type
 from ._hub import Hub
@@ -32,6 +33,19 @@ _CREATE_OPTIONS = ("cwd", "model", "approval_policy", "sandbox", "config")
 #: Seconds between SSE keep-alive comments.
 _KEEPALIVE_S = 15.0
 
+
+#: What each exception a handler raises answers with, the first that matches: an HTTP status
+#: (the message is the exception's; for 502 with its type's name).
+_STATUSES: tuple[tuple[type[Exception], int], ...] = (
+    (NothingSentError, 409),
+    (ThreadNotFoundError, 404),
+    (NameTakenError, 409),
+    (ConfigError, 400),
+    (TypeError, 400),
+    (ValueError, 400),
+    (EngineClosedError, 503),
+    (CodexError, 502),
+)
 
 #: Request kinds whose answer, as a dict, can grant more than was asked (a codex
 #: ``ReviewDecision`` with an exec-policy amendment, a permissions grant of its own).
@@ -54,24 +68,35 @@ def _loopback(host: str | None) -> bool:
 
 def _thread_json(managed: ManagedThread, hub: Hub) -> dict[str, Any]:
     result = managed.last_result
-    usage = managed.usage
     return {
         "name": managed.name, "id": managed.id, "group": managed.group, "status": managed.status,
         "activity": managed.activity, "last_message": None if result is None else result.final_response,
-        "usage": {"turns": usage.turns, "input_tokens": usage.input_tokens, "cached_input_tokens": usage.cached_input_tokens,
-                  "output_tokens": usage.output_tokens},
-        "rate_limited_until": managed.rate_limited_until,
+        "usage": usage_json(managed.usage), "rate_limited_until": managed.rate_limited_until,
         "pending": [p.to_json() for p in hub.pending.get(managed.id, {}).values()],
     }  # fmt: skip
 
 
-def _result_json(result: Any) -> dict[str, Any]:
+def _result_json(result: TurnResult) -> dict[str, Any]:
     kind, status = (None, None) if result.error is None else error_kind(result.error.codex_error_info)
     return {
-        "turn_id": result.id, "status": result.status, "final_response": result.final_response,
-        "usage": msgspec.to_builtins(result.usage), "duration_ms": result.duration_ms,
+        "id": result.id, "status": result.status, "final_response": result.final_response,
+        "usage": usage_json(result.usage), "duration_ms": result.duration_ms,
         "error": None if result.error is None else result.error.message, "error_kind": kind, "error_status": status,
+        "turn_id": result.id,  # deprecated: the same as "id"
     }  # fmt: skip
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The app's error answer: ``{"error": message}`` with ``status``."""
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _exception_error(exc: Exception) -> JSONResponse | None:
+    """The answer to what a handler raised (:data:`_STATUSES`), or ``None``: not one of those."""
+    status = next((status for kind, status in _STATUSES if isinstance(exc, kind)), None)
+    if status is None:
+        return None
+    return _error(status, f"{type(exc).__name__}: {exc}" if status == 502 else str(exc))
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -92,7 +117,7 @@ def create_app(
     token: str | None = None,
     *,
     no_token: bool = False,
-    thread_options: Mapping[str, Any] | None = None,
+    thread_options: ThreadOptions | None = None,
     allowed_hosts: Iterable[str] | None = None,
     allow_config: Iterable[str] = (),
     allow_full_access: bool = False,
@@ -105,13 +130,15 @@ def create_app(
     JSON endpoints, under ``/api``:
 
     * ``GET /api/threads``: every thread (name, id, group, status, activity, last message,
-      usage, pending requests); ``POST /api/threads`` ``{"name", "group", "cwd", "model",
+      usage (:func:`~codexrs.manager.usage_json` of :class:`~codexrs.ManagerUsage`), pending
+      requests); ``POST /api/threads`` ``{"name", "group", "cwd", "model",
       "approval_policy", "sandbox", "config"}``: creates one (201);
     * ``GET /api/threads/{name}``: one thread; ``DELETE``: removes it (its rollout stays);
     * ``POST /api/threads/{name}/send`` ``{"input": "..."}``: queues a turn and returns at once
       (202); ``POST .../wait`` ``{"timeout": s}``: blocks until the last sent turn ends, then
-      its result ``{"turn_id", "status", "final_response", "usage", "duration_ms", "error",
-      "error_kind", "error_status"}`` (``error``: why a failed turn failed, ``error_kind``:
+      its result ``{"id", "status", "final_response", "usage", "duration_ms", "error",
+      "error_kind", "error_status"}`` (``id``: the turn's id, also under the deprecated key
+      ``turn_id``; ``usage``: :class:`~codexrs.Usage`'s fields; ``error``: why a failed turn failed, ``error_kind``:
       codex's kind of error, e.g. ``"internal_server_error"``, ``error_status``: the HTTP
       status the provider answered; each null when absent; 408 past ``timeout``);
       ``GET .../last-message``; ``POST .../interrupt``;
@@ -156,8 +183,7 @@ def create_app(
             missing: 401. Required unless ``no_token``; ``secrets.token_urlsafe(32)`` makes one.
         no_token: Serve without a token: only loopback clients are served (others get 401),
             still subject to every check above.
-        thread_options: Defaults for threads created over HTTP (``thread_start``'s keyword
-            arguments).
+        thread_options: Defaults for threads created over HTTP (:class:`~codexrs.ThreadOptions`).
         allowed_hosts: The ``Host`` values the app answers to: ``"name"`` (any port) or
             ``"name:port"``, an IPv6 address in brackets with a port. Default: ``localhost``,
             ``127.0.0.1`` and ``[::1]``, any port; a service reached by another name lists it.
@@ -186,7 +212,7 @@ def create_app(
     root = None if cwd_root is None else Path(os.path.realpath(cwd_root))
     hub = Hub()
     manager.add_hook(hub)
-    defaults = dict(thread_options or {})
+    defaults = thread_options or ThreadOptions()
 
     def authorized(request: Request) -> bool:
         if token is None:
@@ -199,24 +225,19 @@ def create_app(
         async def wrapped(request: Request) -> Response:
             if not authorized(request):
                 message = "missing or wrong bearer token" if token is not None else "this server has no token: loopback clients only"
-                return JSONResponse({"error": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                return _error(401, message, {"WWW-Authenticate": "Bearer"})
             refused = refused_content_type(request.method, request.headers.get("content-type"))
             if refused is not None:
-                return JSONResponse({"error": refused}, status_code=415)
+                return _error(415, refused)
             try:
                 return await handler(request, **request.path_params)
             except HTTPError as exc:
-                return JSONResponse({"error": exc.message}, status_code=exc.status)
-            except ThreadNotFoundError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=409 if "nothing was sent" in str(exc) else 404)
-            except NameTakenError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=409)
-            except (ConfigError, TypeError, ValueError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-            except EngineClosedError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=503)
-            except CodexError as exc:
-                return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=502)
+                return _error(exc.status, exc.message)
+            except Exception as exc:
+                answer = _exception_error(exc)
+                if answer is None:
+                    raise
+                return answer
 
         return wrapped
 
@@ -238,7 +259,7 @@ def create_app(
             raise HTTPError(403, "sandbox danger-full-access is not allowed over HTTP (codexrs serve --allow-full-access)")
         if "cwd" in asked:
             asked["cwd"] = check_cwd(asked["cwd"], root)
-        options = {**defaults, "on_request": _defer, **asked}
+        options = cast(ThreadOptions, {**defaults, "on_request": _defer, **asked})  # asked: _CREATE_OPTIONS only
         managed = await manager.create(name, group=body.get("group"), **options)
         return JSONResponse(_thread_json(managed, hub), status_code=201)
 
@@ -327,31 +348,24 @@ def create_app(
         return HTMLResponse(page)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": f"no such endpoint: {request.method} {request.url.path}"}, status_code=404)
+        return _error(404, f"no such endpoint: {request.method} {request.url.path}")
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
+        return _error(405, f"{request.method} is not allowed on {request.url.path}")
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": "internal error (see the server's log)"}, status_code=500)
+        return _error(500, "internal error (see the server's log)")
 
-    routes = [
-        Route("/", dashboard),
-        Route("/api/threads", endpoint(list_threads), methods=["GET"]),
-        Route("/api/threads", endpoint(create), methods=["POST"]),
-        Route("/api/events", endpoint(events), methods=["GET"]),
-        Route("/api/threads/{name}", endpoint(show), methods=["GET"]),
-        Route("/api/threads/{name}", endpoint(remove), methods=["DELETE"]),
-        Route("/api/threads/{name}/send", endpoint(send), methods=["POST"]),
-        Route("/api/threads/{name}/wait", endpoint(wait), methods=["POST"]),
-        Route("/api/threads/{name}/last-message", endpoint(last_message), methods=["GET"]),
-        Route("/api/threads/{name}/interrupt", endpoint(interrupt), methods=["POST"]),
-        Route("/api/threads/{name}/requests", endpoint(requests), methods=["GET"]),
-        Route("/api/threads/{name}/requests/{request_id}", endpoint(answer), methods=["POST"]),
-        Route("/api/threads/{name}/events", endpoint(events), methods=["GET"]),
-    ]
+    thread = "/api/threads/{name}"
+    api: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
+        ("GET", "/api/threads", list_threads), ("POST", "/api/threads", create), ("GET", "/api/events", events),
+        ("GET", thread, show), ("DELETE", thread, remove), ("POST", f"{thread}/send", send),
+        ("POST", f"{thread}/wait", wait), ("GET", f"{thread}/last-message", last_message),
+        ("POST", f"{thread}/interrupt", interrupt), ("GET", f"{thread}/requests", requests),
+        ("POST", f"{thread}/requests/{{request_id}}", answer), ("GET", f"{thread}/events", events),
+    ]  # fmt: skip
     return Starlette(
-        routes=routes,
+        routes=[Route("/", dashboard), *(Route(path, endpoint(handler), methods=[method]) for method, path, handler in api)],
         middleware=[Middleware(GuardMiddleware, allowed=hosts)],
         exception_handlers={404: not_found, 405: not_allowed, 500: server_error},
     )

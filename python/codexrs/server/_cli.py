@@ -78,8 +78,9 @@ def serve_main(args: argparse.Namespace, console: Console) -> int:
     if args.no_token and not _is_loopback(args.host):
         console.print(f"[red]--no-token is allowed only when listening on loopback[/] (not {escape(args.host)}): give --token or let serve make one", soft_wrap=True)
         return 2
+    from .._core.options import ThreadOptions
     from ..errors import ConfigError
-    from ..manager._async import AsyncManager
+    from ..manager import AsyncManager
     from ._app import create_app
     from ._guard import allowed_host_entries, config_prefixes
 
@@ -90,7 +91,11 @@ def serve_main(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[red]codexrs serve:[/] {escape(str(exc))}", soft_wrap=True)
         return 2
     token = None if args.no_token else (args.token or secrets.token_urlsafe(32))
-    defaults = {k: v for k, v in (("approval_policy", args.approval_policy), ("sandbox", args.sandbox)) if v is not None}
+    defaults = ThreadOptions()
+    if args.approval_policy is not None:
+        defaults["approval_policy"] = args.approval_policy
+    if args.sandbox is not None:
+        defaults["sandbox"] = args.sandbox
     allowed_hosts = [*_own_hosts(args.host, args.port), *args.allowed_host]
 
     async def main() -> None:

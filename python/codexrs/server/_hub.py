@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from ..events import RequestDenied, RequestTimedOut
 from ..hooks import HookEvent
 from ..requests import Request, key_of, kind_of
 
@@ -24,7 +25,9 @@ _encoder = msgspec.json.Encoder()
 
 
 def event_json(seen: HookEvent) -> bytes:
-    """One event as the server sends it: ``{"thread_id", "turn_id", "type", "event"}``."""
+    """One event as the server sends it: ``{"thread_id", "turn_id", "type", "event"}``: the
+    :class:`~codexrs.hooks.HookEvent`'s fields (``turn_id`` refers to a turn, as ``thread_id``
+    to a thread; a turn's own id is ``id``, as in the ``wait`` result)."""
     return _encoder.encode({"thread_id": seen.thread_id, "turn_id": seen.turn_id, "type": seen.event.type, "event": seen.event})
 
 
@@ -62,10 +65,8 @@ class Hub:
             self.pending.setdefault(seen.thread_id, {})[key_of(request)] = Pending(key_of(request), kind, request)
         elif event.type in _TURN_ENDS:
             self.pending.pop(seen.thread_id, None)
-        elif event.type in ("codexrs_request_timed_out", "codexrs_approval_denied"):
-            key = getattr(event, "key", None)  # codexrs denied it (no handler, or its timeout)
-            if isinstance(key, str):
-                self.pending.get(seen.thread_id, {}).pop(key, None)
+        elif isinstance(event, (RequestDenied, RequestTimedOut)):  # codexrs denied it (no handler, or its timeout)
+            self.pending.get(seen.thread_id, {}).pop(event.key, None)
         if self._subscribers:
             data = event_json(seen)
             for sub in self._subscribers:
