@@ -4,15 +4,18 @@ its own workspace copy, with budgets, resumable results and a bad line reported,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import re
 import signal
 import subprocess
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
@@ -21,6 +24,7 @@ import codexrs.batch
 from codexrs.testing import ScriptedModel, exec_command, text
 
 from batch_tasks import TWELVE_OUTCOMES, batch_command, plain_env, results as _results, twelve_tasks, write_tasks as _write_tasks
+from waiting import await_until, wait_until
 
 #: Every key of a result line, in order.
 RECORD_KEYS = list(codexrs.batch.Record.__struct_fields__)
@@ -65,7 +69,8 @@ def test_a_task_file_gives_one_graded_line_per_task(scripted_model: ScriptedMode
     assert [codexrs.batch.decode_record(line).outcome for line in lines] == [r["outcome"] for r in _results(out)]
     assert len(results["budget"]["turns"]) == 1  # the second prompt was never sent
     assert not any("<batch-b-two>" in str(r.body) for r in scripted_model.response_requests())
-    assert results["slow"]["turns"][0]["status"] == "interrupted" and results["slow"]["timings"]["total_s"] < 8
+    # its wall-clock budget cut the turn: the model's late answer never came
+    assert results["slow"]["turns"][0]["status"] == "interrupted" and results["slow"]["final_response"] is None
     assert "exit 3" in results["setup"]["error"]
     assert not any("<batch-never-sent>" in str(r.body) for r in scripted_model.response_requests())
 
@@ -78,10 +83,11 @@ def test_a_killed_run_resumes_with_every_task_once(scripted_model: ScriptedModel
     _write_tasks(tasks_file, [{"id": i, "prompt": f"<batch-{i}>", "check": "true"} for i in ids])
     command = batch_command(scripted_model, codex_home, tasks_file, out, "--concurrency", "2")
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while not (out.exists() and len(out.read_text().splitlines()) >= 2):
-        assert time.monotonic() < deadline and first.poll() is None, "the first run wrote no results"
-        time.sleep(0.05)
+    wait_until(
+        lambda: first.poll() is not None or (out.exists() and len(out.read_text().splitlines()) >= 2),
+        "the first run's first two results", timeout=120,
+    )  # fmt: skip
+    assert first.poll() is None, "the first run ended before it was killed"
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_with = {r["id"] for r in _results(out)}
@@ -110,17 +116,20 @@ async def test_the_live_view_shows_counts_and_what_running_tasks_do(
         console.print(codexrs.batch.render(progress))
         return console.export_text()
 
-    async def watch() -> None:
-        while True:
-            managed = progress.running.get("live0")
-            if managed is not None and not isinstance(managed, str) and managed.activity.startswith("$ "):
-                seen.append(shown())
-                return
-            await asyncio.sleep(0.02)
+    def running_its_command() -> bool:
+        managed = progress.running.get("live0")
+        return managed is not None and not isinstance(managed, str) and managed.activity.startswith("$ ")
+
+    async def watch() -> None:  # the view while live0's command runs
+        await await_until(running_its_command, "live0 running its command")
+        seen.append(shown())
 
     watcher = asyncio.create_task(watch())
     await codexrs.batch.arun(tasks_file, out, concurrency=2, codex_home=codex_home, config=scripted_model.config(), progress=progress)
-    await asyncio.wait_for(watcher, 1)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    assert seen, "the live view never showed live0 running its command"
     (during,) = seen
     assert re.search(r"[01]/2 done  [12] running", during) and "live0  running  $ " in during
     assert "sleep 1.5; echo ok > done.txt" in during  # codex's command, as it started it
@@ -202,11 +211,37 @@ def test_a_results_file_of_an_older_codexrs_resumes_and_reads_with_every_key(
     assert not any("<batch-old>" in str(r.body) for r in scripted_model.response_requests())
     loaded = codexrs.batch.load(out)
     assert loaded.bad_lines == [2]  # "exploded" is no outcome: not a result line
-    assert [list(r) for r in loaded.records] == [RECORD_KEYS, RECORD_KEYS]
+    assert [list(msgspec.structs.asdict(r)) for r in loaded.records] == [RECORD_KEYS, RECORD_KEYS]
     by_id = loaded.by_id()
-    assert by_id["old"]["diff_path"] is None and by_id["old"]["diff_truncated"] is False and by_id["old"]["workspace"] is None
-    assert by_id["old"]["timings"]["started_at"] is None and by_id["old"]["usage"]["input_tokens"] == 5
-    assert by_id["new"]["outcome"] == "passed" and by_id["new"]["final_response"] == "new"
+    assert by_id["old"].diff_path is None and by_id["old"].diff_truncated is False and by_id["old"].workspace is None
+    assert by_id["old"].timings.started_at is None and by_id["old"].usage.input_tokens == 5
+    assert by_id["new"].outcome == "passed" and by_id["new"].final_response == "new"
+    with pytest.warns(DeprecationWarning, match=r'record\["timings"\] is deprecated: .* use record\.timings'):
+        assert by_id["old"]["timings"]["total_s"] == 1.5  # as when records were dicts
+    # codexrs report reads it too: the old line is a row of the page, with its outcome.
+    page = codexrs.batch.write_report([out], tmp_path / "report.html").read_text()
+    assert page.count("<tr><td data-v=\"old\">old</td>") == 1 and "Skipped results.jsonl: 1 line(s)" in page
+
+
+def test_a_bad_concurrency_or_workers_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """One rule for both: a wrong type is TypeError, a value below 1 ConfigError."""
+    tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "results.jsonl"
+    _write_tasks(tasks_file, [{"id": "t", "prompt": "p"}])
+    bad: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"concurrency": 0}, codexrs.ConfigError, "concurrency must be at least 1, not 0"),
+        ({"concurrency": "8"}, TypeError, "concurrency must be an int, not '8'"),
+        ({"concurrency": True}, TypeError, "concurrency must be an int, not True"),
+        ({"workers": 0, "ray": "local"}, codexrs.ConfigError, "workers must be at least 1, not 0"),
+        ({"workers": 1.5}, TypeError, "workers must be an int or None, not 1.5"),
+        ({"concurrenccy": 2}, TypeError, "unexpected keyword argument 'concurrenccy'"),
+    ]
+    for options, error, message in bad:
+        with pytest.raises(error, match=re.escape(message)):
+            codexrs.batch.run(tasks_file, out, **options)
+    assert not out.exists()
+    command = [sys.executable, "-m", "codexrs.cli", "batch", str(tasks_file), "--out", str(out), "--concurrency", "0"]
+    done = subprocess.run(command, env=plain_env(), capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (1, "ConfigError: concurrency must be at least 1, not 0") and not out.exists()
 
 
 @given(record=_records, dropped=st.sets(st.sampled_from(RECORD_KEYS[1:])))

@@ -125,7 +125,7 @@ def test_sync_readers_interrupted_anywhere_lose_no_event(
         for i, (where, at) in zip(range(len(paced)), plans):
             handle = thread.turn(turns.marker(i))
             if where.startswith("hook"):
-                trap.arm(handle.turn_id, at)
+                trap.arm(handle.id, at)
             read: list[ev.Event] | None = None
             try:
                 if where == "hook in result":
@@ -143,7 +143,7 @@ def test_sync_readers_interrupted_anywhere_lose_no_event(
                 assert where != "none"
             trap.disarm()
             result = handle.result()  # bounded: settling an interrupted turn gives up after 30 s
-            turns.check(i, handle.turn_id, result, read, handle._turn.tail)
+            turns.check(i, handle.id, result, read, handle._turn.tail)
         final = len(paced)
         assert thread.run(turns.marker(final)).final_response == turns.text(final)
     finally:
@@ -178,7 +178,7 @@ async def _async_example(
             handle = await thread.turn(turns.marker(i))
             how[0] = where.split()[0]
             if where in ("hook", "hook in result", "cancel in result"):
-                trap.arm(handle.turn_id, at)
+                trap.arm(handle.id, at)
             read: list[ev.Event] | None = None
             if where in ("none", "break", "cancel", "hook"):
                 read = []
@@ -209,7 +209,7 @@ async def _async_example(
                     await asyncio.create_task(handle.result())
             trap.disarm()
             result = await asyncio.wait_for(handle.result(), 60)
-            turns.check(i, handle.turn_id, result, read, handle._turn.tail)
+            turns.check(i, handle.id, result, read, handle._turn.tail)
         final = len(paced)
         assert (await thread.run(turns.marker(final))).final_response == turns.text(final)
 

@@ -275,14 +275,14 @@ def test_native_close_and_next_batch_take_any_float(codex: codexrs.Codex, script
         reader = threading.Thread(target=read)
         reader.start()
         waiting.wait()
-        native.submit_input(items)  # events come: a wait with no limit ends
+        native.submit_input(items).wait()  # events come: a wait with no limit ends
         reader.join()
         assert isinstance(got[0], bytes) or (got[0] is None and not value > 0), (value, got)
         seen = got[0] if isinstance(got[0], bytes) else b""
         while b"task_complete" not in seen:  # read the turn to its end: nothing left queued
             seen += native.next_batch(None) or b""
         assert f"answer {i}".encode() in seen
-    engine = codex._engine
+    engine = codex._ops.native
     for timeout in [*NATIVE_VALUES, None]:
         assert engine.close(timeout).wait() is None
 
@@ -295,7 +295,7 @@ def _outcome(call: Callable[[], object]) -> object:
 
 
 def test_native_thread_start_refuses_a_bad_request_timeout_typed(codex: codexrs.Codex) -> None:
-    engine = codex._engine
+    engine = codex._ops.native
     for value in (NAN, -1.0, 0.0, -INF):
         with pytest.raises(codexrs.ConfigError, match="request_timeout"):
             engine.thread_start(request_timeout=value).wait()

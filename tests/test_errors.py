@@ -13,21 +13,29 @@ from typing import Any, cast
 import pytest
 
 import codexrs
+import codexrs.errors
 from codexrs import events as ev
 from codexrs.testing import ScriptedModel, ScriptedResponse, cut, exec_command, failed, garbage, http_error, text
 
 
 def test_errors_share_one_base() -> None:
-    for cls in (
-        codexrs.ConfigError,
-        codexrs.ModelError,
-        codexrs.TurnFailedError,
-        codexrs.ThreadNotFoundError,
-        codexrs.EngineClosedError,
-        codexrs.TurnInProgressError,
-        codexrs.InternalError,
-    ):
-        assert issubclass(cls, codexrs.CodexError)
+    # Both ways, so a new exception cannot be left out: every class codexrs.errors documents
+    # derives from CodexError, and every CodexError codexrs defines is documented there.
+    documented = {getattr(codexrs.errors, name) for name in codexrs.errors.__all__}
+    documented = {cls for cls in documented if isinstance(cls, type)}
+
+    def descendants(cls: type) -> set[type]:
+        found: set[type] = set()
+        direct: type
+        for direct in cls.__subclasses__():
+            found |= {direct, *descendants(direct)}
+        return found
+
+    assert len(documented) > 10  # the list is read from the module, not empty by mistake
+    for cls in documented:
+        assert issubclass(cls, codexrs.CodexError), cls
+    ours = {cls for cls in descendants(codexrs.CodexError) if cls.__module__.split(".")[0] == "codexrs"}
+    assert ours == documented - {codexrs.CodexError}
 
 
 def test_bad_config_value_raises_config_error(codex_home: Path, scripted_model: ScriptedModel) -> None:

@@ -72,7 +72,7 @@ def test_a_changed_task_complete_still_ends_the_turn() -> None:
     end = decoded[-1][1]
     assert isinstance(end, ev.GenericEvent) and end.type == "task_complete" and end.decode_error
     core = _ThreadCore(cast(Any, SimpleNamespace(id="thread")), None, None)  # observe() alone: no native call
-    turn = _Turn(turn_id="t1", usage_start=_ZERO, usage_end=_ZERO)
+    turn = _Turn(id="t1", usage_start=_ZERO, usage_end=_ZERO)
     for sub_id, event in decoded:
         core.observe(sub_id, event, turn)
     assert turn.done and turn.status == "completed"
@@ -81,12 +81,32 @@ def test_a_changed_task_complete_still_ends_the_turn() -> None:
 
 def test_every_codex_variant_and_codexrs_event_has_one_class() -> None:
     assert set(ev.TYPED_EVENTS) == set(_protocol.EVENT_CLASSES) | {
-        "codexrs_approval_denied",
+        "codexrs_request_denied",
         "codexrs_request_timed_out",
         "codexrs_encode_error",
         "codexrs_panic",
     }
     assert not hasattr(ev, "AgentReasoningDelta")  # gone from the linked codex-core
+
+
+def test_a_request_denial_decodes_with_one_key_and_the_old_names_still_work_with_a_warning() -> None:
+    denial: dict[str, Any] = {"kind": "user_input", "key": "turn-7", "turn_id": "turn-7", "reason": "no handler", "submitted": True}
+    ((_, event),) = ev.decode_batch(_batch(("s1", {"type": "codexrs_request_denied", **denial})))
+    assert isinstance(event, ev.RequestDenied) and event == ev.RequestDenied(**denial)
+    assert json.loads(msgspec.json.encode(event)) == {"type": "codexrs_request_denied", **denial, "submit_error": None}
+    with pytest.warns(DeprecationWarning, match=r"RequestDenied\.call_id is deprecated: use \.key"):
+        assert event.call_id == "turn-7"
+    with pytest.warns(DeprecationWarning, match=r"RequestTimedOut\.approval_id is deprecated: use \.key"):
+        assert ev.RequestTimedOut(**denial).approval_id == "turn-7"
+    with pytest.warns(DeprecationWarning, match=r"codexrs\.events\.ApprovalAutoDenied is deprecated: use codexrs\.events\.RequestDenied"):
+        assert ev.ApprovalAutoDenied is ev.RequestDenied
+    with pytest.warns(DeprecationWarning, match="use codexrs.events.RequestKind"):
+        assert ev.RequestKindName is ev.RequestKind
+    import codexrs.requests
+
+    assert codexrs.requests.RequestKind is ev.RequestKind
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        ev.Nope  # noqa: B018
 
 
 def test_typed_events_encode_back_to_codex_names() -> None:

@@ -14,6 +14,7 @@ from codexrs import events as ev
 from codexrs.testing import ScriptedModel, exec_command, text
 
 from conftest import make_deltas
+from waiting import DEADLINE_S, await_until, wait_until
 
 
 async def test_two_threads_run_turns_at_once(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:
@@ -23,23 +24,28 @@ async def test_two_threads_run_turns_at_once(scripted_model: ScriptedModel, code
     scripted_model.route("BETA", text("".join(beta), deltas=beta).delayed(0.0, between_events=0.002))
     async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
         t1, t2 = await asyncio.gather(codex.thread_start(), codex.thread_start())
-        spans: dict[str, tuple[float, float]] = {}
+        # Each turn's first delta ("begin") and its task_complete ("end"), in the order read.
+        order: list[tuple[str, str]] = []
 
         async def run(thread: codexrs.AsyncThread, prompt: str) -> list[str]:
             turn = await thread.turn(prompt)
-            out = []
+            out: list[str] = []
             async for e in turn.stream():
                 if isinstance(e, ev.AgentMessageContentDelta):
+                    if not out:
+                        order.append((prompt, "begin"))
                     out.append(e.delta)
-                    spans.setdefault(prompt, (time.monotonic(), 0.0))
-            spans[prompt] = (spans[prompt][0], time.monotonic())
+                elif isinstance(e, ev.TurnComplete):
+                    order.append((prompt, "end"))
             return out
 
         got_alpha, got_beta = await asyncio.gather(run(t1, "ALPHA"), run(t2, "BETA"))
     assert got_alpha == alpha
     assert got_beta == beta
-    (a0, a1), (b0, b1) = spans["ALPHA"], spans["BETA"]
-    assert a0 < b1 and b0 < a1, "the two turns did not overlap"
+    at = {mark: n for n, mark in enumerate(order)}
+    assert len(at) == 4, order
+    # Run one after the other, one turn would end before the other's first delta.
+    assert at["ALPHA", "begin"] < at["BETA", "end"] and at["BETA", "begin"] < at["ALPHA", "end"], order
 
 
 def test_sync_threads_from_two_python_threads(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
@@ -81,7 +87,7 @@ def test_breaking_out_of_a_stream_interrupts_the_turn(codex: codexrs.Codex, scri
     second = thread.turn("again")
     events = list(second.stream())
     assert first.result().status == "interrupted"
-    assert all(getattr(e, "turn_id", second.turn_id) in (second.turn_id, None) for e in events)
+    assert all(getattr(e, "turn_id", second.id) in (second.id, None) for e in events)
     assert not [e for e in events if isinstance(e, ev.AgentMessageContentDelta) and e.delta in slow[1:]]
     assert second.result().final_response == "next turn"
 
@@ -94,13 +100,15 @@ async def test_cancelling_an_async_reader_interrupts_the_turn(
     async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
         thread = await codex.thread_start()
         turn = await thread.turn("slow")
+        deltas: list[str] = []
 
         async def read() -> None:
-            async for _ in turn.stream():
-                pass
+            async for e in turn.stream():
+                if isinstance(e, ev.AgentMessageContentDelta):
+                    deltas.append(e.delta)
 
         task = asyncio.create_task(read())
-        await asyncio.sleep(0.5)
+        await await_until(lambda: deltas, "the reader's first delta")  # it is reading mid-stream
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -115,9 +123,9 @@ def test_approval_without_handler_is_denied_and_the_turn_completes(
     turn = thread.turn("make a file")
     seen = list(turn.stream())
     requests = [e for e in seen if isinstance(e, ev.ExecApprovalRequest)]
-    denials = [e for e in seen if isinstance(e, ev.ApprovalAutoDenied)]
+    denials = [e for e in seen if isinstance(e, ev.RequestDenied)]
     assert requests and denials
-    assert denials[0].approval_id == requests[0].effective_approval_id
+    assert denials[0].key == requests[0].effective_approval_id
     assert denials[0].submitted
     assert not (workspace / "created-by-denied-command").exists()
     result = turn.result()
@@ -173,17 +181,27 @@ def test_ctrl_c_interrupts_a_blocking_read(codex: codexrs.Codex, scripted_model:
     # Python's own Ctrl-C handler, even where the test runner inherited SIGINT ignored (a
     # background job of a non-interactive shell does).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    started = time.monotonic()
+    reading, abandon = threading.Event(), threading.Event()
+
+    def ctrl_c() -> None:  # once the stream is under way, while the reader waits for the next delta
+        if reading.wait(DEADLINE_S) and not abandon.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=ctrl_c)
+    sender.start()
+    read = 0
     try:
         with pytest.raises(KeyboardInterrupt):
-            for _ in turn.stream():
-                pass
+            for e in turn.stream():
+                if isinstance(e, ev.AgentMessageContentDelta):
+                    read += 1
+                    reading.set()
     finally:
-        timer.join()
+        abandon.set()
+        reading.set()
+        sender.join()
         signal.signal(signal.SIGINT, previous)
-    assert time.monotonic() - started < 10
+    assert 0 < read < len(slow)  # Ctrl-C ended the read mid-stream, not the stream's end
     assert turn.result().status == "interrupted"
 
 
@@ -273,10 +291,8 @@ def test_closed_threads_release_their_descriptors(codex: codexrs.Codex) -> None:
     churn(3)  # warm up whatever codex opens once per engine
     before = open_fds()
     churn(20)
-    deadline = time.monotonic() + 15  # codex-core finishes a thread's teardown in the background
-    while open_fds() - before >= 10 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert open_fds() - before < 10, "each closed thread keeps descriptors open"
+    # codex-core finishes a thread's teardown in the background
+    wait_until(lambda: open_fds() - before < 10, "each closed thread keeps descriptors open")
 
 
 def test_dropping_one_of_two_streams_does_not_interrupt_the_turn(

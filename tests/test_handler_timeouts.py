@@ -20,13 +20,14 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
+from codexrs.requests import Answer
 from codexrs.testing import ScriptedModel, function_call, text
 
 from test_requests import KINDS, _config, add
 
 # What each kind's handler answers once released: a yes, so that a late answer that got
 # through would show (a file made, a tool output sent).
-ANSWERS: dict[str, object] = {
+ANSWERS: dict[str, Answer] = {
     "exec": "approved",
     "patch": "approved",
     "permissions": True,
@@ -86,7 +87,7 @@ def test_a_sync_handler_that_never_answers_cannot_hold_run(
     person = threading.Event()  # never set during the turn
     asked: list[codexrs.Request] = []
 
-    def on_request(request: codexrs.Request) -> object:
+    def on_request(request: codexrs.Request) -> Answer:
         asked.append(request)
         person.wait()
         return ANSWERS[kind]
@@ -122,7 +123,7 @@ async def test_an_async_handler_that_never_answers_cannot_hold_run(
     person = asyncio.Event()
     asked: list[codexrs.Request] = []
 
-    async def on_request(request: codexrs.Request) -> object:
+    async def on_request(request: codexrs.Request) -> Answer:
         asked.append(request)
         await person.wait()
         return ANSWERS[kind]

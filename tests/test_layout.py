@@ -93,3 +93,36 @@ def test_the_graph_sees_imports() -> None:
     assert "codexrs._core.engine" in graph["codexrs.manager._async"]
     assert "codexrs.manager._async" in graph["codexrs.manager._sync"]
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+
+
+#: The layers, bottom up: a module may import its own layer and those below, never above.
+LAYERS = [
+    # the vocabulary: typed events and items, inputs, errors, requests and their answers
+    {"_native", "_protocol", "_failure", "events", "items", "inputs", "errors", "approvals", "requests", "tools", "hooks"},
+    # codex-core in this process: engines, threads, turns, streams; codex-core's logs
+    {"_core", "logs"},
+    # many conversations
+    {"manager"},
+    # what runs on top: batches, the server, telemetry, rollout files
+    {"batch", "server", "otel", "rollouts", "_extras"},
+    # the command line and the package's front door
+    {"cli", "_console", "_demo", "__main__", "", "testing"},
+]
+
+
+def _layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else ""
+    for number, members in enumerate(LAYERS):
+        if part in members:
+            return number
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS in test_layout.py")
+
+
+def test_every_module_imports_only_its_layer_and_those_below() -> None:
+    upward = [
+        f"{module} ({_layer(module)}) imports {target} ({_layer(target)})"
+        for module, targets in sorted(_graph().items())
+        for target in sorted(targets)
+        if _layer(target) > _layer(module)
+    ]
+    assert upward == []

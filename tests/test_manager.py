@@ -7,16 +7,22 @@ compete with the test for the GIL; routes pick each conversation's answers by it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import codexrs
-from codexrs.testing import ScriptedModel, ScriptedModelProcess, exec_command, text, usage_limit
+from codexrs.events import TurnComplete, TurnStarted
+from codexrs.testing import ScriptedModel, ScriptedModelProcess, exec_command, stall, text, usage_limit
+
+from waiting import DEADLINE_S, await_until
 
 
 def _record(manager: codexrs.AsyncManager) -> tuple[list[codexrs.ManagerEvent], asyncio.Task[None]]:
@@ -28,6 +34,19 @@ def _record(manager: codexrs.AsyncManager) -> tuple[list[codexrs.ManagerEvent], 
             events.append(event)
 
     return events, asyncio.create_task(watch())
+
+
+def _finished(events: list[codexrs.ManagerEvent], n: int) -> bool:
+    return sum(e.kind == "turn_finished" for e in events) == n
+
+
+def _most_at_once(begins: Iterable[bool]) -> int:
+    """The most turns running at once, from their begin (``True``) and end (``False``) events in order."""
+    running = peak = 0
+    for begin in begins:
+        running += 1 if begin else -1
+        peak = max(peak, running)
+    return peak
 
 
 async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path, workspace: Path) -> None:
@@ -50,11 +69,14 @@ async def test_fifty_conversations_never_run_more_than_the_cap(codex_home: Path,
             assert manager.peak_running == 8, manager.peak_running  # the cap held, and was used
             assert all(manager.status(name) == "idle" for name in names)
             assert manager.last_message("c7") == "answer 7"
-            await asyncio.sleep(0.3)
+            await await_until(lambda: _finished(events, 50), "the manager's 50 turn_finished events")
             watcher.cancel()
     started = [e for e in events if e.kind == "turn_started"]
     assert len(started) == 50 and all(e.detail["queue_wait_s"] >= 0 for e in started)
-    assert max(e.detail["queue_wait_s"] for e in started) > 0.05  # some waited for a slot
+    first_end = next(i for i, e in enumerate(events) if e.kind == "turn_finished")
+    waited = [e for e in events[first_end:] if e.kind == "turn_started"]
+    assert len(waited) >= 42  # the rest waited for a slot: they started only after a turn ended
+    assert all(e.detail["queue_wait_s"] > 0 for e in waited)  # and their events say they waited
 
 
 async def test_send_returns_before_the_turn_ends_and_wait_can_time_out(
@@ -118,7 +140,7 @@ async def test_closing_a_busy_manager_finishes_within_its_timeout(
     scripted_model: ScriptedModel, codex_home: Path, workspace: Path
 ) -> None:
     for _ in range(4):
-        scripted_model.enqueue(text("never finished").delayed(30.0))
+        scripted_model.enqueue(stall(text("never finished"), 0))  # a turn that never ends by itself
     manager = codexrs.AsyncManager(
         codex_home=codex_home, cwd=workspace, config=scripted_model.config(), max_running_turns=2
     )
@@ -126,12 +148,15 @@ async def test_closing_a_busy_manager_finishes_within_its_timeout(
         for n in range(4):
             await manager.create(f"busy{n}")
             await manager.send(f"busy{n}", "work")
-        await asyncio.sleep(0.5)
-        assert sorted(manager.status(f"busy{n}") for n in range(4)) == ["queued", "queued", "running", "running"]
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        await manager.close(timeout=5)
-        assert loop.time() - start < 6
+
+        def statuses() -> list[str]:
+            return sorted(manager.status(f"busy{n}") for n in range(4))
+
+        await await_until(lambda: statuses() == ["queued", "queued", "running", "running"], "two running turns, two queued")
+        closing = asyncio.create_task(manager.close(timeout=5))
+        done, _ = await asyncio.wait({closing}, timeout=DEADLINE_S)
+        assert done, "close(timeout=5) waited for turns that never end"
+        closing.result()
     assert all(manager.status(f"busy{n}") == "closed" for n in range(4))
     with pytest.raises(codexrs.EngineClosedError):
         await manager.wait("busy3")
@@ -164,12 +189,58 @@ async def test_usage_is_summed_per_thread_and_manager(
         await manager.create("b")
         await manager.send("a", "alpha")
         await manager.send("b", "beta")
-        await manager.wait_all(timeout=60)
+        results = await manager.wait_all(timeout=60)
         a, b, total = manager.usage("a"), manager.usage("b"), manager.usage()
     assert (a.input_tokens, a.output_tokens, a.turns, a.tool_calls) == (100, 7, 1, 0)
     assert b.turns == 1 and b.tool_calls == 1 and b.input_tokens == 100 + 50  # two model calls
     assert total.input_tokens == a.input_tokens + b.input_tokens and total.turns == 2
     assert total.wall_s > 0
+    # One Usage: a thread's sum carries each token count of its turns' Usage, under its name.
+    for summed, result in ((a, results["a"]), (b, results["b"])):
+        tokens = dataclasses.asdict(result.usage)
+        assert isinstance(summed, codexrs.Usage) and tokens["total_tokens"] > 0
+        assert codexrs.manager.usage_json(summed) == {**tokens, "turns": 1, "tool_calls": summed.tool_calls, "wall_s": summed.wall_s}
+
+
+async def test_waiting_on_a_thread_sent_nothing_raises_nothing_sent(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as manager:
+        await manager.create("quiet")
+        with pytest.raises(codexrs.NothingSentError, match="nothing was sent to thread 'quiet'"):
+            await manager.wait("quiet")
+        with pytest.raises(codexrs.NothingSentError, match="nothing was sent to any of these threads"):
+            await manager.wait_any(["quiet"])
+        with pytest.raises(codexrs.ThreadNotFoundError, match="no thread 'ghost'"):
+            await manager.wait("ghost")
+        with pytest.raises(TypeError, match="send\\(\\) got an unexpected keyword argument 'efort'"):
+            await manager.send("quiet", "hello", efort="high")  # type: ignore[call-arg]
+        assert (manager.status("quiet"), manager.get("quiet").queued_turns) == ("idle", 0)  # nothing queued
+        with pytest.raises(codexrs.NothingSentError):
+            await manager.wait("quiet")
+    assert scripted_model.requests == []  # no turn reached the model
+
+
+def test_bad_manager_options_raise_typeerror_for_a_type_and_configerror_for_a_value() -> None:
+    """The same rule for every cap, count and duration, on both twins, before any engine starts."""
+    bad_values: list[dict[str, Any]] = [
+        {"max_running_turns": 0}, {"max_running_turns": -3}, {"group_limits": {"g": 0}}, {"rate_limit_requeues": -1},
+        {"rate_limit_threshold": 101}, {"rate_limit_threshold": float("nan")}, {"rate_limit_backoff": 0}, {"idle_timeout": -1},
+    ]  # fmt: skip
+    bad_types: list[dict[str, Any]] = [
+        {"max_running_turns": "8"}, {"max_running_turns": True}, {"max_running_turns": 2.5}, {"group_limits": {"g": "1"}},
+        {"group_limits": [("g", 1)]}, {"rate_limit_requeues": 1.0}, {"rate_limit_threshold": "90"},
+        {"rate_limit_backoff": "60"}, {"thread_options": "never"}, {"max_runing_turns": 8},
+    ]  # fmt: skip
+    for manager_type in (codexrs.AsyncManager, codexrs.Manager):
+        for options in bad_values:
+            with pytest.raises(codexrs.ConfigError) as refused:
+                manager_type(**options)
+            assert next(iter(options)) in str(refused.value)
+        for options in bad_types:
+            with pytest.raises(TypeError) as wrong:
+                manager_type(**options)
+            assert next(iter(options)) in str(wrong.value)
 
 
 async def test_an_idle_thread_is_unloaded_and_the_next_send_resumes_it(
@@ -183,10 +254,7 @@ async def test_an_idle_thread_is_unloaded_and_the_next_send_resumes_it(
         managed = await manager.create("sleepy")
         await manager.send("sleepy", "remember the number 17")
         await manager.wait("sleepy", timeout=30)
-        for _ in range(50):
-            if not managed.loaded:
-                break
-            await asyncio.sleep(0.1)
+        await await_until(lambda: not managed.loaded, "the idle thread to be unloaded")
         assert not managed.loaded and manager.status("sleepy") == "idle"
         assert managed.id not in manager._codex._threads  # codex really closed it
         await manager.send("sleepy", "which number?")
@@ -197,15 +265,23 @@ async def test_an_idle_thread_is_unloaded_and_the_next_send_resumes_it(
 
 
 async def test_a_hundred_threads_on_one_home_run_at_once(codex_home: Path, workspace: Path) -> None:
+    begins: list[bool] = []  # codex's own turn events, in the order the engine delivered them
+
+    def turns(hooked: codexrs.HookEvent) -> None:
+        if isinstance(hooked.event, (TurnStarted, TurnComplete)):
+            begins.append(isinstance(hooked.event, TurnStarted))
+
     with ScriptedModelProcess() as model:
         for n in range(100):
             model.route(f"<hundred-{n}>", text(f"ok {n}"))
-        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=model.config()) as manager:
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=model.config(), hooks=[turns]) as manager:
             await asyncio.gather(*(manager.create(f"h{n}") for n in range(100)))
             for n in range(100):
                 await manager.send(f"h{n}", f"<hundred-{n}>")
             results = await manager.wait_all(timeout=180)
             assert manager.peak_running > 1
+    assert len(begins) == 200
+    assert _most_at_once(begins) > 1  # codex ran them at once: a turn began before another ended
     assert [results[f"h{n}"].final_response for n in range(100)] == [f"ok {n}" for n in range(100)]
     assert all(r.status == "completed" and r.error is None for r in results.values())  # no sqlite errors
 
@@ -223,11 +299,11 @@ async def test_the_scheduler_holds_a_turn_until_the_window_resets(
         await manager.send("limited", "use most of the window")
         await manager.wait("limited", timeout=30)
         await manager.send("limited", "one more")
-        await asyncio.sleep(0.3)
+        await await_until(lambda: manager.status("limited") != "queued", "the second turn to leave the queue")
         assert manager.status("limited") == "rate_limited"
         result = await manager.wait("limited", timeout=30)
-        assert time.time() >= reset_at  # it did not run before the window reset
         watcher.cancel()
+    assert scripted_model.response_requests()[1].at >= reset_at  # it did not run before the window reset
     assert result.final_response == "after the reset"
     held = [e for e in events if e.kind == "rate_limited"]
     assert len(held) == 1 and held[0].detail["until"] == reset_at
@@ -244,10 +320,9 @@ async def test_a_429_is_rolled_back_and_queued_again_after_its_reset(
         await manager.create("a")
         await manager.create("b")
         await manager.send("a", "<refused>")
-        while manager.status("a") != "rate_limited":
-            await asyncio.sleep(0.05)
+        await await_until(lambda: manager.status("a") == "rate_limited", "a's 429 to hold it")
         await manager.send("b", "<other>")  # the account is limited: b's turn waits too
-        await asyncio.sleep(0.2)
+        await await_until(lambda: manager.status("b") != "queued", "b's turn to leave the queue")
         assert manager.status("b") == "rate_limited"
         results = await manager.wait_all(timeout=30)
         watcher.cancel()
@@ -277,19 +352,15 @@ async def test_a_group_limit_caps_its_threads_within_the_manager(
         for n in range(6):
             await manager.send(f"t{n}", f"<group-{n}>")
         await manager.wait_all(timeout=60)
-        await asyncio.sleep(0.1)
+        await await_until(lambda: _finished(events, 6), "the manager's 6 turn_finished events")
         watcher.cancel()
         assert [m.name for m in manager.list("serial")] == ["t0", "t1", "t2"]
         serial = manager.usage(group="serial")
     assert (serial.turns, serial.input_tokens) == (3, 10 + 20 + 30)
 
     def most_at_once(names: set[str]) -> int:
-        running = peak = 0
-        for event in events:
-            if event.name in names and event.kind in ("turn_started", "turn_finished"):
-                running += 1 if event.kind == "turn_started" else -1
-                peak = max(peak, running)
-        return peak
+        turns = [e for e in events if e.name in names and e.kind in ("turn_started", "turn_finished")]
+        return _most_at_once(e.kind == "turn_started" for e in turns)
 
     assert most_at_once({"t0", "t1", "t2"}) == 1
     assert most_at_once({"t3", "t4", "t5"}) > 1  # the others were not held by the group

@@ -129,7 +129,7 @@ def test_ctrl_c_in_a_sync_wait_cancels_that_wait_and_the_manager_stays_usable(
     scripted_model.route("<held>", exec_command("touch held.txt"), text("held answer"))
     scripted_model.route("<after>", text("after the interrupt"))
     asked: queue.Queue[Any] = queue.Queue()
-    options = {"approval_policy": "untrusted", "sandbox": "workspace-write", "on_request": _deferring(asked), "request_timeout": None}
+    options: codexrs.ThreadOptions = {"approval_policy": "untrusted", "sandbox": "workspace-write", "on_request": _deferring(asked), "request_timeout": None}
     main = threading.get_ident()
     waits_before: list[int] = []
     raised = threading.Event()

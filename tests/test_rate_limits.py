@@ -3,10 +3,10 @@ none is invented. Headers come from the scripted model (as codex's provider woul
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +15,8 @@ import pytest
 import codexrs
 from codexrs import events as ev
 from codexrs.testing import ScriptedModel, http_error, text, usage_limit
+
+from waiting import DEADLINE_S, await_until, wait_until
 
 
 def _snapshots(turn: codexrs.TurnHandle) -> list[ev.RateLimitSnapshot | None]:
@@ -107,19 +109,18 @@ def test_a_callable_source_is_polled_and_its_snapshots_marked_injected(
         thread = codex.thread_start()
         assert primary_used(thread) == 10.0
         used[0] = 55.0
-        deadline = time.time() + 10
-        while codex.rate_limits()["injected:quota"].primary.used_percent != 55.0:  # type: ignore[union-attr]
-            assert time.time() < deadline
-            time.sleep(0.05)
+        wait_until(
+            lambda: codex.rate_limits()["injected:quota"].primary.used_percent == 55.0,  # type: ignore[union-attr]
+            "the engine's snapshot to show the source's new answer",
+        )
         assert primary_used(thread) == 55.0  # polled again, no restart
         used[0] = -1.0  # the service fails: logged, the last snapshot (with its age) stays
         seen = calls
-        while calls < seen + 2:
-            time.sleep(0.05)
+        wait_until(lambda: calls >= seen + 2, "two polls of the failing source")
         assert primary_used(thread) == 55.0
-    polled = calls
-    time.sleep(0.3)
-    assert calls == polled  # closing the engine stopped the polling
+        (poller,) = [t for t in threading.enumerate() if t.name == "codexrs-rate-source-quota"]
+    poller.join(DEADLINE_S)
+    assert not poller.is_alive(), "closing the engine did not stop the polling"
 
 
 async def test_an_async_source_feeds_the_managers_threshold(
@@ -138,7 +139,7 @@ async def test_an_async_source_feeds_the_managers_threshold(
         assert (await manager.rate_limits())["injected:quota"].primary == (await quota_service()).primary
         await manager.create("held")
         await manager.send("held", "wait for the window")
-        await asyncio.sleep(0.2)
+        await await_until(lambda: manager.status("held") != "queued", "the turn to leave the queue")
         assert manager.status("held") == "rate_limited"
         result = await manager.wait("held", timeout=30)
     assert result.final_response == "after the injected window reset"

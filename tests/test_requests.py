@@ -19,6 +19,7 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
+from codexrs.requests import Answer
 from codexrs.testing import ScriptedModel, apply_patch, exec_command, function_call, mcp_call, text
 
 MCP_SERVER = Path(__file__).resolve().parent / "mcp_echo_server.py"
@@ -45,7 +46,7 @@ def test_an_elicitation_without_a_handler_is_declined_and_the_turn_completes(
         seen = list(turn.stream())
     assert turn.result().status == "completed"
     asked = [e for e in seen if isinstance(e, ev.ElicitationRequest)]
-    denied = [e for e in seen if isinstance(e, ev.ApprovalAutoDenied)]
+    denied = [e for e in seen if isinstance(e, ev.RequestDenied)]
     assert len(asked) == 1 and asked[0].server_name == "echo"
     assert [(d.kind, d.submitted) for d in denied] == [("elicitation", True)]
     assert seen.index(denied[0]) == seen.index(asked[0]) + 1
@@ -59,7 +60,7 @@ def test_a_handler_accepts_an_elicitation_and_the_tool_runs(
     _write_call(scripted_model)
     asked: list[Any] = []
 
-    def on_request(request: codexrs.Request) -> object:
+    def on_request(request: codexrs.Request) -> Answer:
         asked.append(request)
         return "accept"
 
@@ -75,7 +76,7 @@ def test_a_raising_handler_denies_the_turn_completes_and_the_error_reaches_the_r
 ) -> None:
     _write_call(scripted_model)
 
-    def on_request(request: codexrs.Request) -> object:
+    def on_request(request: codexrs.Request) -> Answer:
         raise RuntimeError("the handler broke")
 
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
@@ -116,7 +117,7 @@ def test_a_deferred_request_is_answered_later_from_another_python_thread(
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=_config(scripted_model)) as codex:
         holder: list[codexrs.Thread] = []
 
-        def on_request(request: codexrs.Request) -> object:
+        def on_request(request: codexrs.Request) -> Answer:
             # A person answers later, elsewhere: another Python thread, after a pause.
             def later() -> None:
                 answered.append(holder[0].respond(request, True))
@@ -137,7 +138,7 @@ async def test_an_async_handler_answers_an_elicitation(
 ) -> None:
     _write_call(scripted_model)
 
-    async def on_request(request: codexrs.Request) -> object:
+    async def on_request(request: codexrs.Request) -> Answer:
         await asyncio.sleep(0.01)
         return True
 
@@ -206,7 +207,7 @@ def test_a_question_is_answered_by_the_handler(scripted_model: ScriptedModel, co
     scripted_model.enqueue(function_call("request_user_input", QUESTION), text("noted"))
     asked: list[Any] = []
 
-    def on_request(request: codexrs.Request) -> object:
+    def on_request(request: codexrs.Request) -> Answer:
         asked.append(request)
         return {"color": "blue"}
 
@@ -225,19 +226,19 @@ def test_a_question_without_a_handler_gets_an_empty_answer(
         turn = codex.thread_start().turn("ask me")
         seen = list(turn.stream())
     assert turn.result().status == "completed"
-    assert [d.kind for d in seen if isinstance(d, ev.ApprovalAutoDenied)] == ["user_input"]
+    assert [d.kind for d in seen if isinstance(d, ev.RequestDenied)] == ["user_input"]
     assert json.loads(_tool_output(scripted_model)) == {"answers": {}}
 
 
 @pytest.mark.parametrize(("answer", "granted"), [(True, True), ("denied", False)])
 def test_a_permission_request_is_granted_or_refused(
-    scripted_model: ScriptedModel, codex_home: Path, workspace: Path, answer: object, granted: bool
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path, answer: Answer, granted: bool
 ) -> None:
     ask = {"reason": "fetch a page", "permissions": {"network": {"enabled": True}}}
     scripted_model.enqueue(function_call("request_permissions", ask), text("ok"))
     asked: list[Any] = []
 
-    def on_request(request: codexrs.Request) -> object:
+    def on_request(request: codexrs.Request) -> Answer:
         asked.append(request)
         return answer
 
@@ -250,7 +251,7 @@ def test_a_permission_request_is_granted_or_refused(
     assert ('"enabled":true' in output.replace(" ", "")) is granted, output
 
 
-def _raise(request: codexrs.Request) -> object:
+def _raise(request: codexrs.Request) -> Answer:
     raise RuntimeError("handler broke")
 
 
@@ -316,7 +317,7 @@ def test_every_request_kind_ends_with_the_turn_completing(
     asked = [e for e in seen if codexrs.requests.kind_of(e) == kind]
     assert len(asked) == 1, seen
     if mode == "no handler":
-        assert [e.kind for e in seen if isinstance(e, ev.ApprovalAutoDenied)] == [kind]
+        assert [e.kind for e in seen if isinstance(e, ev.RequestDenied)] == [kind]
     if mode == "never answered":
         assert [e.kind for e in seen if isinstance(e, ev.RequestTimedOut)] == [kind]
     assert not (workspace / "asked").exists() and not (workspace / "asked.txt").exists()

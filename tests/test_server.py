@@ -151,7 +151,13 @@ def test_events_over_sse_and_a_request_answered_over_http(server: str, scripted_
                 if events[-1]["type"] == "task_complete":
                     break
         result = api.post("/api/threads/s2/wait", json={"timeout": 30}).json()
+        thread = api.get("/api/threads/s2").json()
     assert result["status"] == "completed" and result["final_response"] == "".join(deltas)
+    # The turn's own id is "id" (its events refer to it as "turn_id"); "turn_id" stays, deprecated.
+    assert result["id"] == result["turn_id"] and result["id"] in {e["turn_id"] for e in events}
+    # One usage shape: the thread's sum has the turn's token counts under the same names.
+    assert result["usage"]["input_tokens"] > 0 and set(result["usage"]) < set(thread["usage"])
+    assert thread["usage"] == {**result["usage"], "turns": 1, "tool_calls": 1, "wall_s": thread["usage"]["wall_s"]}
     assert (workspace / "approved.txt").exists()  # the approved command ran
     streamed = [e["event"]["delta"] for e in events if e["type"] == "agent_message_content_delta"]
     assert streamed == deltas  # every delta, in order

@@ -6,6 +6,7 @@ store lists, what a later process finds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import codexrs
+from codexrs._core.options import ThreadArgs
 from codexrs.testing import ScriptedModel, http_error, text
 
 
@@ -109,13 +111,89 @@ def test_names_archive_and_unarchive_go_through_codexs_store(
         assert [t.id for t in archived] == [gone.id] and archived[0].archived_at is not None
         with pytest.raises(codexrs.RolloutError, match="archived"):
             codex.thread_resume(gone.id)
-        assert codex.thread_unarchive(gone.id).archived_at is None
-        codex.thread_resume(gone.id).run("back again")
+        back = codex.thread_unarchive(gone.id)  # restored and loaded, as openai-codex does
+        assert isinstance(back, codexrs.Thread) and back.id == gone.id
+        assert back.info().archived_at is None
+        assert codex.thread_resume(gone.id) is back
+        back.run("back again")
     with _engine(scripted_model, codex_home, workspace) as codex:  # a later process sees the name
         names = {t.id: t.name for t in codex.thread_list().data}
         assert names == {kept.id: "my thread", gone.id: None}
         assert codex.thread_list(cwd=workspace.parent).data == []
     assert scripted_model.response_requests()[2].user_texts()[-2:] == ["archived thread", "back again"]
+
+
+def test_thread_list_pages_with_a_checked_limit(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(text("a"), text("b"), text("c"))
+    with _engine(scripted_model, codex_home, workspace) as codex:
+        ids = set()
+        for word in ("one", "two", "three"):
+            thread = codex.thread_start()
+            thread.run(word)
+            ids.add(thread.id)
+        first = codex.thread_list(limit=2)
+        assert len(first.data) == 2 and first.next_cursor is not None
+        rest = codex.thread_list(limit=2, cursor=first.next_cursor)
+        assert len(rest.data) == 1 and {t.id for t in first.data + rest.data} == ids
+        assert {t.id for t in codex.thread_list(limit=1000).data} == ids  # taken as 100
+        for bad in (0, -5):
+            with pytest.raises(codexrs.ConfigError, match=f"limit must be at least 1, not {bad}"):
+                codex.thread_list(limit=bad)
+        for wrong in (True, 2.0, "2"):
+            with pytest.raises(TypeError, match="limit must be an int"):
+                codex.thread_list(limit=wrong)  # type: ignore[arg-type]
+
+
+def test_thread_list_in_a_cwd_pages_through_every_thread_there(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    # Threads started back to back share a creation second: codex's own cwd-filtered listing
+    # would drop the rest of that second from the next page.
+    elsewhere = workspace.parent / "elsewhere"
+    elsewhere.mkdir()
+    scripted_model.enqueue(*(text(f"reply {n}") for n in range(5)))
+    with _engine(scripted_model, codex_home, workspace) as codex:
+        here: list[str] = []
+        for n, where in enumerate((workspace, elsewhere, workspace, elsewhere, workspace)):
+            thread = codex.thread_start(cwd=where)
+            thread.run(f"turn {n}")
+            if where == workspace:
+                here.insert(0, thread.id)  # newest first
+        pages = [codex.thread_list(cwd=workspace, limit=2)]
+        while pages[-1].next_cursor is not None:
+            pages.append(codex.thread_list(cwd=workspace, limit=2, cursor=pages[-1].next_cursor))
+        assert [len(p.data) for p in pages] == [2, 1]
+        assert [t.id for p in pages for t in p.data] == here
+        assert {t.cwd for p in pages for t in p.data} == {str(workspace)}
+        assert len(codex.thread_list(cwd=elsewhere).data) == 2
+
+
+def test_an_unknown_thread_option_is_a_type_error_naming_it(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    with _engine(scripted_model, codex_home, workspace) as codex:
+        with pytest.raises(TypeError, match=r"^thread_start\(\) got an unexpected keyword argument 'modle'$"):
+            codex.thread_start(modle="gpt-5.5")  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"^thread_fork\(\) got an unexpected keyword argument 'up_to'$"):
+            codex.thread_fork("any", up_to="t")  # type: ignore[call-arg]
+        assert codex.thread_list().data == []  # nothing was started
+        assert codex.start() is codex  # the twin of AsyncCodex.start: a Codex is started when made
+
+
+def test_every_thread_option_has_its_field_and_default() -> None:
+    fields = {f.name: f.default for f in dataclasses.fields(ThreadArgs)}
+    assert set(fields) == set(codexrs.ThreadOptions.__annotations__)
+    assert fields["request_timeout"] == 300 and fields["max_queued_events"] == 4096
+
+
+async def test_an_unknown_thread_option_is_a_type_error_on_async_codex_too(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        with pytest.raises(TypeError, match=r"^thread_resume\(\) got an unexpected keyword argument 'sandbox_mode'$"):
+            await codex.thread_resume("any", sandbox_mode="read-only")  # type: ignore[call-arg]
 
 
 def test_unknown_threads_and_bad_rollouts_raise_typed_errors(
@@ -161,6 +239,11 @@ async def test_async_resume_fork_and_list(scripted_model: ScriptedModel, codex_h
         await fork.set_name("async fork")
         page = await codex.thread_list()
         assert {t.id: t.name for t in page.data} == {thread.id: None, fork.id: "async fork"}
+        await codex.thread_archive(fork.id)
+        assert [t.id for t in (await codex.thread_list()).data] == [thread.id]
+        back = await codex.thread_unarchive(fork.id)
+        assert isinstance(back, codexrs.AsyncThread) and back.id == fork.id
+        assert (await back.info()).archived_at is None and codex.thread(fork.id) is back
     texts = [r.user_texts() for r in scripted_model.response_requests()]
     assert texts[1][-2:] == ["async turn one", "async turn two"]
     assert texts[2][-3:] == ["async turn one", "async turn two", "async fork"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_type
 
 import msgspec
 import pytest
@@ -127,6 +127,7 @@ def test_structured_output_decodes_into_the_type(codex: codexrs.Codex, scripted_
     scripted_model.enqueue(text('{"city": "Lyon", "population": 522000}'), text('{"city": "Lyon"}'))
     thread = codex.thread_start()
     result = thread.run("a city?", output_schema=Answer)
+    assert_type(result.output, Answer | None)  # mypy checks the generic: TurnResult[Answer]
     assert result.output == Answer(city="Lyon", population=522000)
     sent = json.dumps(_bodies(scripted_model)[0].get("text"))
     assert "population" in sent and "json_schema" in sent  # codex sent the schema to the model
@@ -138,7 +139,19 @@ def test_structured_output_decodes_into_the_type(codex: codexrs.Codex, scripted_
 def test_a_dict_schema_gives_parsed_json(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
     scripted_model.enqueue(text('{"ok": true}'))
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}
-    assert codex.thread_start().run("ok?", output_schema=schema).output == {"ok": True}
+    result = codex.thread_start().run("ok?", output_schema=schema)
+    assert_type(result, codexrs.TurnResult[Any])
+    assert result.output == {"ok": True}
+
+
+def test_an_unknown_setting_is_a_type_error_naming_it(codex: codexrs.Codex) -> None:
+    thread = codex.thread_start()
+    with pytest.raises(TypeError, match=r"turn\(\) got an unexpected keyword argument 'modle'"):
+        thread.turn("x", modle="gpt-5.4")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"run\(\) got an unexpected keyword argument 'modle'"):
+        thread.run("x", modle="gpt-5.4")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"update\(\) got an unexpected keyword argument 'sandbox_mode'"):
+        thread.update(sandbox_mode="read-only")  # type: ignore[call-arg]
 
 
 async def test_async_turn_control(scripted_model: ScriptedModel, codex_home: Path, workspace: Path) -> None:

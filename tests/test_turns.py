@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -29,9 +30,11 @@ def test_text_turn_streams_every_delta_byte_for_byte(
     result = turn.result()
     assert result.status == "completed"
     assert result.final_response == message
-    assert result.id == turn.turn_id
-    with pytest.warns(DeprecationWarning):
+    assert result.id == turn.id
+    with pytest.warns(DeprecationWarning, match=r"TurnResult\.turn_id is deprecated: use TurnResult\.id"):
         assert result.turn_id == result.id
+    with pytest.warns(DeprecationWarning, match=r"TurnHandle\.turn_id is deprecated: use TurnHandle\.id"):
+        assert turn.turn_id == turn.id
     # When codex says the turn started and ended, Unix seconds.
     assert result.started_at is not None and result.completed_at is not None
     assert 1_700_000_000 < result.started_at <= result.completed_at
@@ -56,6 +59,21 @@ async def test_text_turn_async_streams_every_delta(
         assert result.status == "completed"
 
 
+async def test_a_second_turn_is_refused_while_the_first_is_submitted_and_then_taken(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    scripted_model.enqueue(text("one"), text("two"))
+    async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=scripted_model.config()) as codex:
+        thread = await codex.thread_start(approval_policy="never")
+        outcomes: list[object] = list(await asyncio.gather(thread.turn("first"), thread.turn("second"), return_exceptions=True))
+        first, second = outcomes
+        assert isinstance(first, codexrs.AsyncTurnHandle)
+        # Refused while the first is being submitted, or (if codex-core took it at once) running.
+        assert isinstance(second, codexrs.TurnInProgressError), second
+        assert (await first.result()).final_response == "one"
+        assert (await thread.run("second")).final_response == "two"
+
+
 def test_run_returns_final_response(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
     scripted_model.enqueue(text("hello"))
     result = codex.thread_start().run("hi")
@@ -78,7 +96,7 @@ def test_tool_turn_output_reaches_exec_command_end(codex: codexrs.Codex, scripte
         # The event is not lost: it carries this turn's id and leads the thread's next read.
         scripted_model.enqueue(text("next"))
         later = list(thread.turn("next").stream())
-        ends = [e for e in later if isinstance(e, ev.ExecCommandEnd) and e.turn_id == turn.turn_id]
+        ends = [e for e in later if isinstance(e, ev.ExecCommandEnd) and e.turn_id == turn.id]
     assert len(ends) == 1, [e.type for e in seen]
     assert ends[0].exit_code == 0
     # The output reaches the user in the end event's aggregated_output when codex-core ends the

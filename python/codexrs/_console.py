@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import events as ev
-from ._core.turn import TurnResult, Usage
+from ._core.result import TurnResult, Usage
 
 
 def command_line(command: list[str]) -> str:
@@ -114,8 +114,8 @@ class TurnPrinter:
             self._lifecycle(event)
         elif isinstance(event, (ev.ExecApprovalRequest, ev.ApplyPatchApprovalRequest)):
             c.print(Text(f"approval requested ({event.type})", style="bold"))
-        elif isinstance(event, ev.ApprovalAutoDenied):
-            c.print(Text(f"approval denied by codexrs: {event.reason}", style="red"))
+        elif isinstance(event, ev.RequestDenied):
+            c.print(Text(f"{event.kind} request denied by codexrs: {event.reason}", style="red"))
         elif isinstance(event, ev.TurnComplete):
             took = f" in {event.duration_ms} ms" if event.duration_ms is not None else ""
             c.print(Text(f"turn complete{took}", style="green"))

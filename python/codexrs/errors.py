@@ -23,32 +23,21 @@ Rust under that name) and is re-exported from ``codexrs``. Each pickles and unpi
 type with the same message and attributes (``status_code``, ``resets_at``, ``attempts``,
 ``result``, ...), so they cross ``multiprocessing``, ``concurrent.futures``, logging queues and
 Ray intact; attributes are restored as they were, not recomputed.
+
+Which failures are worth retrying (``RETRYABLE_ERRORS``, importable from here too) and when a
+rate limit resets are decided in :mod:`codexrs._failure`.
 """
 
 from __future__ import annotations
 
-import datetime
-import re
-import time
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from ._native import (
-    CodexError,
-    ConfigError,
-    CredentialsError,
-    EngineClosedError,
-    InternalError,
-    ModelError,
-    RolloutError,
-    ThreadNotFoundError,
-    TurnInProgressError,
-    TurnNotSteerableError,
-)
+from ._native import CodexError, ConfigError, CredentialsError, EngineClosedError, InternalError, ModelError, RolloutError
+from ._native import ThreadNotFoundError, TurnInProgressError, TurnNotSteerableError
+from ._failure import RETRYABLE_ERRORS, error_kind, reset_time
 
 if TYPE_CHECKING:
-    from ._core.turn import TurnResult
+    from ._core.result import TurnResult
 
 __all__ = [
     "CodexError",
@@ -68,39 +57,6 @@ __all__ = [
     "TurnNotSteerableError",
     "RETRYABLE_ERRORS",
 ]
-
-#: codex ``CodexErrorInfo`` kinds after which trying the turn again may succeed.
-RETRYABLE_ERRORS = frozenset(
-    {
-        "server_overloaded",
-        "internal_server_error",
-        "http_connection_failed",
-        "response_stream_connection_failed",
-        "response_stream_disconnected",
-        "response_too_many_failed_attempts",
-    }
-)
-
-
-def error_kind(info: Any) -> tuple[str | None, int | None]:
-    """Splits a codex ``CodexErrorInfo`` (a name, or the typed struct of its data-carrying
-    variants, or that variant as a dict) into (kind, HTTP status code or None)."""
-    if isinstance(info, str):
-        return info, None
-    if isinstance(info, msgspec.Struct):
-        info = {
-            name: getattr(info, name)
-            for name in info.__struct_fields__
-            if getattr(info, name) is not msgspec.UNSET
-        }
-    if isinstance(info, dict) and len(info) == 1:
-        ((kind, detail),) = info.items()
-        if isinstance(detail, msgspec.Struct):
-            status = getattr(detail, "http_status_code", None)
-        else:
-            status = detail.get("http_status_code") if isinstance(detail, dict) else None
-        return kind, status if isinstance(status, int) else None
-    return None, None
 
 
 def _reduced(exc: BaseException) -> tuple[Any, ...]:
@@ -122,9 +78,9 @@ class NameTakenError(CodexError):
 
 
 class NothingSentError(CodexError):
-    """A manager's ``wait`` / ``wait_all`` / ``wait_any`` on threads that were sent no turn
-    (since they were created or resumed): there is nothing to wait for. The threads exist;
-    an unknown name raises :class:`ThreadNotFoundError` instead."""
+    """A manager's ``wait`` or ``wait_any`` on threads that were sent no turn (since they were
+    created or resumed): there is nothing to wait for (``wait_all`` leaves such threads out).
+    The threads exist; an unknown name raises :class:`ThreadNotFoundError` instead."""
 
 
 class TurnFailedError(ModelError):
@@ -188,47 +144,4 @@ class RateLimitError(TurnFailedError):
     def __init__(self, result: TurnResult, attempts: int = 1) -> None:
         super().__init__(result, attempts)
         self.retryable = False
-        self.resets_at, self.resets_at_source = _reset_time(result)
-
-
-def is_rate_limited(result: TurnResult) -> bool:
-    """Whether a failed turn failed on a rate or usage limit (see :class:`RateLimitError`)."""
-    error = result.error
-    kind, status = error_kind(error.codex_error_info if error is not None else None)
-    return kind == "usage_limit_exceeded" or status == 429
-
-
-def turn_failed(result: TurnResult, attempts: int = 1) -> TurnFailedError:
-    """The exception for a failed turn: :class:`RateLimitError` or :class:`TurnFailedError`."""
-    return (RateLimitError if is_rate_limited(result) else TurnFailedError)(result, attempts)
-
-
-# codex-core's UsageLimitReachedError text: " or try again at 3:05 PM." (the reset is today) or
-# " or try again at Nov 23rd, 2026 3:05 PM.", in the process's local time.
-_TRY_AGAIN = re.compile(
-    r"try again at (?:(?P<month>[A-Z][a-z]{2}) (?P<day>\d{1,2})(?:st|nd|rd|th), (?P<year>\d{4}) )?"
-    r"(?P<hour>\d{1,2}):(?P<minute>\d{2}) (?P<ampm>AM|PM)"
-)
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def _reset_time(result: TurnResult) -> tuple[float | None, str | None]:
-    snapshot = result.rate_limits
-    if snapshot is not None:
-        spent = [
-            float(w.resets_at)
-            for w in (snapshot.primary, snapshot.secondary)
-            if w is not None and w.resets_at is not None and w.used_percent >= 100
-        ]
-        if spent:
-            return max(spent), snapshot.source
-    found = _TRY_AGAIN.search(result.error.message) if result.error is not None else None
-    if found is None:
-        return None, None
-    hour = int(found["hour"]) % 12 + (12 if found["ampm"] == "PM" else 0)
-    if found["year"] is not None and found["month"] in _MONTHS:
-        day = datetime.date(int(found["year"]), _MONTHS.index(found["month"]) + 1, int(found["day"]))
-    else:
-        day = datetime.date.fromtimestamp(time.time())
-    local = datetime.datetime(day.year, day.month, day.day, hour, int(found["minute"]))
-    return local.timestamp() + 60, "message"
+        self.resets_at, self.resets_at_source = reset_time(result)

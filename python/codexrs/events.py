@@ -23,6 +23,7 @@ to (once, in Rust) by msgspec; no intermediate dicts are built for typed events.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Final, Literal, Union
 
 import msgspec
@@ -32,11 +33,12 @@ from ._protocol import *  # noqa: F403  (every generated event and payload class
 from ._protocol import EVENT_CLASSES, CodexEvent, EventMsg
 
 __all__ = [
-    "ApprovalAutoDenied",
     "CodexrsEncodeError",
     "CodexrsPanic",
     "Event",
     "GenericEvent",
+    "RequestDenied",
+    "RequestKind",
     "RequestTimedOut",
     "TYPED_EVENTS",
     "decode_batch",
@@ -49,58 +51,63 @@ _log = logging.getLogger("codexrs")
 # ---- codexrs's own events (not codex-core's) -----------------------------------------------
 
 
-RequestKindName = Literal["exec", "patch", "permissions", "user_input", "elicitation", "dynamic_tool"]
+RequestKind = Literal["exec", "patch", "permissions", "user_input", "elicitation", "dynamic_tool"]
+"""The six kinds of request codex-core sends that wait for an answer (see :mod:`codexrs.requests`,
+which re-exports it)."""
 
 
-class ApprovalAutoDenied(CodexEvent, tag="codexrs_approval_denied", kw_only=True, frozen=True):
-    """codexrs (not codex-core) denied a request at once because the thread has no handler
-    for its kind (see :mod:`codexrs.requests`).
+class _RequestDenial(CodexEvent, kw_only=True, frozen=True):
+    """The fields of codexrs's two denials of a request (:class:`RequestDenied`, :class:`RequestTimedOut`)."""
 
-    Follows the request it answers in the stream.
-
-    Attributes:
-        kind: The request kind: ``"exec"``, ``"patch"``, ``"permissions"``, ``"user_input"``,
-            ``"elicitation"`` or ``"dynamic_tool"``.
-        key: The id the denial was sent with (:func:`codexrs.requests.key_of`).
-        call_id: Same as ``key`` (kept for approvals' readers).
-        approval_id: Same as ``key`` (kept for approvals' readers).
-        turn_id: The turn that asked.
-        reason: The rejection text codex-core received.
-        submitted: Whether codex-core accepted the denial.
-        submit_error: codex-core's error when it did not.
-    """
-
-    kind: RequestKindName
-    call_id: str
-    approval_id: str
-    turn_id: str
-    reason: str
-    submitted: bool
-    key: str = ""
-    submit_error: str | None = None
-
-
-class RequestTimedOut(CodexEvent, tag="codexrs_request_timed_out", kw_only=True, frozen=True):
-    """codexrs (not codex-core) denied a request nobody answered within the thread's
-    ``request_timeout`` (see :mod:`codexrs.requests`). An answer after this is refused.
-
-    Attributes:
-        kind: The request kind (as in :class:`ApprovalAutoDenied`).
-        key: The id the denial was sent with.
-        turn_id: The turn that asked.
-        reason: The rejection text codex-core received.
-        submitted: Whether codex-core accepted the denial.
-        submit_error: codex-core's error when it did not.
-    """
-
-    kind: RequestKindName
+    kind: RequestKind
     key: str
     turn_id: str
     reason: str
     submitted: bool
-    call_id: str = ""
-    approval_id: str = ""
     submit_error: str | None = None
+
+    @property
+    def call_id(self) -> str:
+        """Deprecated: the same as :attr:`key`."""
+        warnings.warn(f"{type(self).__name__}.call_id is deprecated: use .key", DeprecationWarning, stacklevel=2)
+        return self.key
+
+    @property
+    def approval_id(self) -> str:
+        """Deprecated: the same as :attr:`key`."""
+        warnings.warn(f"{type(self).__name__}.approval_id is deprecated: use .key", DeprecationWarning, stacklevel=2)
+        return self.key
+
+
+class RequestDenied(_RequestDenial, tag="codexrs_request_denied", kw_only=True, frozen=True):
+    """codexrs (not codex-core) denied a request at once because the thread has no handler
+    for its kind (see :mod:`codexrs.requests`); any of the six kinds. Follows the request it
+    answers in the stream.
+
+    Formerly ``ApprovalAutoDenied``, wire name ``codexrs_approval_denied`` (the old name still
+    imports from here, with a ``DeprecationWarning``). Its ``call_id`` and ``approval_id``
+    always equalled ``key``: they remain as deprecated properties, no longer in its JSON.
+
+    Attributes:
+        kind: The request kind (:data:`RequestKind`).
+        key: The id the denial was sent with (:func:`codexrs.requests.key_of`): an approval's
+            ``effective_approval_id`` or ``call_id``, a question's turn id, an elicitation's
+            server and request id, a tool call's ``callId``.
+        turn_id: The turn that asked.
+        reason: The rejection text codex-core received.
+        submitted: Whether codex-core accepted the denial.
+        submit_error: codex-core's error when it did not.
+    """
+
+
+class RequestTimedOut(_RequestDenial, tag="codexrs_request_timed_out", kw_only=True, frozen=True):
+    """codexrs (not codex-core) denied a request nobody answered within the thread's
+    ``request_timeout`` (see :mod:`codexrs.requests`). An answer after this is refused.
+
+    Its fields are :class:`RequestDenied`'s: ``kind``, ``key``, ``turn_id``, ``reason``,
+    ``submitted``, ``submit_error`` (``call_id`` and ``approval_id``, which equalled ``key``,
+    are deprecated properties).
+    """
 
 
 class CodexrsEncodeError(CodexEvent, tag="codexrs_encode_error", kw_only=True, frozen=True):
@@ -131,7 +138,7 @@ class CodexrsPanic(CodexEvent, tag="codexrs_panic", kw_only=True, frozen=True):
 
 
 CODEXRS_EVENTS: Final[dict[str, type[CodexEvent]]] = {
-    "codexrs_approval_denied": ApprovalAutoDenied,
+    "codexrs_request_denied": RequestDenied,
     "codexrs_request_timed_out": RequestTimedOut,
     "codexrs_encode_error": CodexrsEncodeError,
     "codexrs_panic": CodexrsPanic,
@@ -156,7 +163,7 @@ class GenericEvent(msgspec.Struct, frozen=True):
     decode_error: str | None = None
 
 
-_Typed = Union[EventMsg, ApprovalAutoDenied, RequestTimedOut, CodexrsEncodeError, CodexrsPanic]
+_Typed = Union[EventMsg, RequestDenied, RequestTimedOut, CodexrsEncodeError, CodexrsPanic]
 
 Event = Union[_Typed, GenericEvent]
 """Every event type a stream yields."""
@@ -222,3 +229,15 @@ def decode_batch(batch: bytes) -> list[tuple[str, Event]]:
     except msgspec.ValidationError:
         # Some event has no class (or changed shape): decode one by one, nothing dropped.
         return [(e.id, _decode_one(e.msg)) for e in _raw_decoder.decode(batch)]
+
+
+#: Old public names still importable from here, each warning once it is used: old -> new.
+_DEPRECATED: Final = {"ApprovalAutoDenied": "RequestDenied", "RequestKindName": "RequestKind"}
+
+
+def __getattr__(name: str) -> Any:
+    new = _DEPRECATED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"codexrs.events.{name} is deprecated: use codexrs.events.{new}", DeprecationWarning, stacklevel=2)
+    return globals()[new]

@@ -25,11 +25,11 @@ meter providers (or the ones given):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from .events import (
     ApplyPatchApprovalRequest,
-    ApprovalAutoDenied,
+    Event,
     ExecApprovalRequest,
     ExecCommandBegin,
     ExecCommandEnd,
@@ -37,6 +37,7 @@ from .events import (
     McpToolCallEnd,
     PatchApplyBegin,
     PatchApplyEnd,
+    RequestDenied,
     RequestTimedOut,
     ShutdownComplete,
     TokenCount,
@@ -44,10 +45,20 @@ from .events import (
     TurnComplete,
     TurnStarted,
 )
+from ._core.engine import AsyncCodex, Codex
 from ._extras import require
 from .hooks import HookEvent
+from .manager import AsyncManager, ManagedThread, Manager, SyncManagedThread
 
-__all__ = ["Instrumentation", "instrument"]
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+    from opentelemetry.trace import Span, TracerProvider
+
+__all__ = ["Instrumentation", "Instrumented", "instrument"]
+
+Instrumented = Union[Codex, AsyncCodex, Manager, AsyncManager]
+"""What :func:`instrument` observes: every thread of an engine or of a manager."""
 
 _TOKEN_KINDS = {"input": "input_tokens", "cached_input": "cached_input_tokens", "output": "output_tokens",
                 "reasoning_output": "reasoning_output_tokens"}  # fmt: skip
@@ -56,10 +67,10 @@ _TOKEN_KINDS = {"input": "input_tokens", "cached_input": "cached_input_tokens", 
 @dataclass
 class _Turn:
     id: str
-    span: Any
+    span: Span
     tokens_at_start: dict[str, int]
-    tools: dict[str, Any] = field(default_factory=dict)
-    approvals: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, Span] = field(default_factory=dict)
+    approvals: dict[str, Span] = field(default_factory=dict)
     #: ``task_complete``, read while tool calls of the turn still ran: the turn's span ends
     #: with the last of them (or the thread's next turn or shutdown).
     completed: TurnComplete | None = None
@@ -67,7 +78,7 @@ class _Turn:
 
 @dataclass
 class _Thread:
-    span: Any
+    span: Span
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_TOKEN_KINDS.values(), 0))
     turn: _Turn | None = None
 
@@ -75,7 +86,9 @@ class _Thread:
 class Instrumentation:
     """The hook :func:`instrument` installs; :meth:`close` ends every open span and removes it."""
 
-    def __init__(self, target: Any, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(
+        self, target: Instrumented, tracer_provider: TracerProvider | None = None, meter_provider: MeterProvider | None = None
+    ) -> None:
         trace = require("opentelemetry.trace", feature="codexrs.otel", library="OpenTelemetry", extra="otel")
         metrics = require("opentelemetry.metrics", feature="codexrs.otel", library="OpenTelemetry", extra="otel")
         self._trace = trace
@@ -92,7 +105,7 @@ class Instrumentation:
         self.lag = meter.create_histogram(
             "codex.event.lag", unit="s", description="From codexrs's pump taking an event from codex-core to Python reading it (upper bound)"
         )
-        if hasattr(target, "list") and hasattr(target, "wait_all"):  # a manager
+        if isinstance(target, (Manager, AsyncManager)):
             meter.create_observable_gauge(
                 "codex.manager.queue_depth", callbacks=[self._queue_depth], unit="{turn}", description="Turns sent and not started"
             )
@@ -102,18 +115,23 @@ class Instrumentation:
         self.threads: dict[str, _Thread] = {}
         target.add_hook(self)
 
-    def _queue_depth(self, options: Any) -> list[Any]:
+    def _managed(self) -> list[ManagedThread | SyncManagedThread]:
+        target = self._target
+        return list(target.list()) if isinstance(target, (Manager, AsyncManager)) else []
+
+    def _queue_depth(self, options: CallbackOptions) -> list[Observation]:
         from opentelemetry.metrics import Observation
 
-        return [Observation(sum(m.queued_turns for m in self._target.list()))]
+        return [Observation(sum(m.queued_turns for m in self._managed()))]
 
-    def _running(self, options: Any) -> list[Any]:
+    def _running(self, options: CallbackOptions) -> list[Observation]:
         from opentelemetry.metrics import Observation
 
-        return [Observation(sum(1 for m in self._target.list() if m.status in ("running", "waiting_for_approval")))]
+        return [Observation(sum(1 for m in self._managed() if m.status in ("running", "waiting_for_approval")))]
 
-    def _context(self, span: Any) -> Any:
-        return self._trace.set_span_in_context(span)
+    def _context(self, span: Span) -> Context:
+        context: Context = self._trace.set_span_in_context(span)
+        return context
 
     def _thread(self, thread_id: str) -> _Thread:
         thread = self.threads.get(thread_id)
@@ -150,7 +168,7 @@ class Instrumentation:
             if turn.completed is not None and not turn.tools:
                 self._end_turn(thread, turn, turn.completed)
 
-    def _tool(self, turn: _Turn, thread_id: str, event: Any) -> None:
+    def _tool(self, turn: _Turn, thread_id: str, event: Event) -> None:
         ids = {"codex.thread_id": thread_id, "codex.turn_id": turn.id}
         context = self._context(turn.span)
         if isinstance(event, (ExecApprovalRequest, ApplyPatchApprovalRequest)):
@@ -158,10 +176,10 @@ class Instrumentation:
             turn.approvals[event.call_id] = self.tracer.start_span(
                 "codex.approval", context=context, attributes={**ids, "codex.approval.kind": kind, "codex.call_id": event.call_id}
             )
-        elif isinstance(event, (ApprovalAutoDenied, RequestTimedOut)):
+        elif isinstance(event, (RequestDenied, RequestTimedOut)):
             span = turn.approvals.pop(event.key, None)
             if span is not None:
-                span.set_attribute("codex.approval.decision", "denied" if isinstance(event, ApprovalAutoDenied) else "timed_out")
+                span.set_attribute("codex.approval.decision", "denied" if isinstance(event, RequestDenied) else "timed_out")
                 span.end()
         elif isinstance(event, (ExecCommandBegin, McpToolCallBegin, PatchApplyBegin)):
             approval = turn.approvals.pop(event.call_id, None)
@@ -229,7 +247,9 @@ class Instrumentation:
         self.threads.clear()
 
 
-def instrument(target: Any, *, tracer_provider: Any = None, meter_provider: Any = None) -> Instrumentation:
+def instrument(
+    target: Instrumented, *, tracer_provider: TracerProvider | None = None, meter_provider: MeterProvider | None = None
+) -> Instrumentation:
     """Traces and measures every thread of ``target`` (a :class:`~codexrs.Codex`,
     :class:`~codexrs.AsyncCodex`, :class:`~codexrs.Manager` or :class:`~codexrs.AsyncManager`)
     from now on; see the module's docstring for the spans and metrics. ``tracer_provider`` and

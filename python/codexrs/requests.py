@@ -28,8 +28,8 @@ The rule: every request is answered or denied, never left waiting.
 
 * ``thread_start(on_approval=...)`` answers ``exec`` and ``patch``; ``on_request=...`` answers
   every kind (``exec`` and ``patch`` too, unless ``on_approval`` is given). A kind with no
-  handler is denied at once, in Rust, and a ``codexrs_approval_denied`` event
-  (:class:`~codexrs.events.ApprovalAutoDenied`) follows the request.
+  handler is denied at once, in Rust, and a ``codexrs_request_denied`` event
+  (:class:`~codexrs.events.RequestDenied`) follows the request.
 * Handlers run off the reader: a sync one on a thread of its own, an async one as a task
   (cancelled when its thread or engine closes). A handler that blocks (waiting for a person)
   never holds the turn; handlers may run at the same time and must be thread-safe.
@@ -50,7 +50,7 @@ question gets an empty answer, an elicitation is declined, a tool call fails wit
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Final, Literal, Union
+from typing import Any, Awaitable, Callable, Final, Union
 
 import msgspec
 
@@ -61,6 +61,7 @@ from .events import (
     DynamicToolCallRequest,
     ElicitationRequest,
     ExecApprovalRequest,
+    RequestKind,
     RequestPermissions,
     RequestUserInput,
 )
@@ -68,6 +69,7 @@ from .events import (
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFER",
+    "Answer",
     "Request",
     "RequestHandler",
     "RequestKind",
@@ -84,7 +86,6 @@ Request = Union[
     ElicitationRequest,
     DynamicToolCallRequest,
 ]
-RequestKind = Literal["exec", "patch", "permissions", "user_input", "elicitation", "dynamic_tool"]
 
 #: Seconds a request may wait for its answer before codexrs denies it: long enough for a person
 #: to read and click, short enough that a forgotten request does not pin a turn (and its
@@ -101,7 +102,13 @@ class _Defer:
 #: ``thread.respond(request, answer)`` (within the thread's ``request_timeout``).
 DEFER: Final = _Defer()
 
-RequestHandler = Callable[[Any], Any]
+Answer = Union[bool, int, float, str, None, list[Any], dict[str, Any], _Defer]
+"""What a handler may return (the table above gives each kind's shapes): a decision name or bool,
+a JSON value (a ``str``, number, ``None``, list or dict: codex's answer type for the kind, or a
+dynamic tool's output), or :data:`DEFER`. ``Any`` inside lists and dicts: they are JSON, checked
+by :func:`answer_json`."""
+
+RequestHandler = Callable[[Request], Union[Answer, Awaitable[Answer]]]
 """``handler(request) -> answer | DEFER`` (or an awaitable of it, on an ``AsyncThread``)."""
 
 _KINDS: dict[type, RequestKind] = {

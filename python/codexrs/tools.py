@@ -26,11 +26,22 @@ import inspect
 import re
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, overload
+from typing import TYPE_CHECKING, Any, Callable, Generic, overload
 
 import msgspec
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing_extensions import ParamSpec, TypeVar
+
+    P = ParamSpec("P", default=...)
+    R = TypeVar("R", default=Any)
+else:
+    from typing import ParamSpec, TypeVar
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
 
 __all__ = ["Tool", "tool"]
 
@@ -38,8 +49,9 @@ _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 
 
 @dataclass(frozen=True)
-class Tool:
-    """A Python function offered to the model; made by :func:`tool`.
+class Tool(Generic[P, R]):
+    """A Python function offered to the model; made by :func:`tool`. ``Tool[P, R]`` keeps the
+    function's parameters and return type: calling the tool is calling the function.
 
     Attributes:
         name: The name the model calls it by.
@@ -51,10 +63,10 @@ class Tool:
     name: str
     description: str
     input_schema: dict[str, Any]
-    function: Callable[..., Any]
+    function: Callable[P, R]
     _arguments: type[msgspec.Struct]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.function(*args, **kwargs)
 
     @property
@@ -71,20 +83,22 @@ class Tool:
 
     def answer(self, arguments: Any) -> dict[str, Any]:
         """Runs the tool on the model's ``arguments``; codex's ``DynamicToolResponse``."""
+        function: Callable[..., Any] = self.function  # called with the model's named arguments
         try:
-            return _output(self.function(**self._kwargs(arguments)), True)
+            return _output(function(**self._kwargs(arguments)), True)
         except Exception as exc:
             return _output(f"{type(exc).__name__}: {exc}", False)
 
     async def answer_async(self, arguments: Any) -> dict[str, Any]:
         """:meth:`answer` for an ``AsyncThread``: awaits an async tool, runs a sync one in a
         worker thread so the event loop never waits on it."""
+        function: Callable[..., Any] = self.function  # called with the model's named arguments
         try:
             kwargs = self._kwargs(arguments)
             if self.is_async:
-                value = await self.function(**kwargs)
+                value = await function(**kwargs)
             else:
-                value = await asyncio.to_thread(self.function, **kwargs)
+                value = await asyncio.to_thread(function, **kwargs)
             return _output(value, True)
         except Exception as exc:
             return _output(f"{type(exc).__name__}: {exc}", False)
@@ -95,7 +109,7 @@ def _output(value: Any, success: bool) -> dict[str, Any]:
     return {"contentItems": [{"type": "inputText", "text": text}], "success": success}
 
 
-def _make(function: Callable[..., Any], name: str | None, description: str | None) -> Tool:
+def _make(function: Callable[P, R], name: str | None, description: str | None) -> Tool[P, R]:
     tool_name = name or function.__name__
     if not _NAME.match(tool_name) or tool_name.startswith("mcp"):
         raise ConfigError(f"tool name {tool_name!r} must be 1-128 of [a-zA-Z0-9_-] and not start with 'mcp'")
@@ -120,12 +134,12 @@ def _make(function: Callable[..., Any], name: str | None, description: str | Non
 
 
 @overload
-def tool(function: Callable[..., Any], /) -> Tool: ...
+def tool(function: Callable[P, R], /) -> Tool[P, R]: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(*, name: str | None = None, description: str | None = None) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 def tool(
     function: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
-) -> Tool | Callable[[Callable[..., Any]], Tool]:
+) -> Tool[..., Any] | Callable[[Callable[..., Any]], Tool[..., Any]]:
     """Makes a typed Python function (sync or async) a tool: ``@tool`` or
     ``@tool(name=..., description=...)``.
 

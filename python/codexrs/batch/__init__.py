@@ -13,6 +13,7 @@ relative to the task file's directory, not the current one.
 or :func:`codexrs.batch.write_report`: the results as one self-contained HTML page.
 """
 
+from ._options import BatchOptions
 from ._progress import Progress, render
 from ._record import Outcome, Record, RecordCheck, RecordTimings, RecordTurn, RecordUsage, decode_record
 from ._report import Results, load, write_report
@@ -20,6 +21,6 @@ from ._run import Summary, arun, done_ids, run
 from ._tasks import BadLine, Budget, Task, read_tasks
 
 __all__ = [
-    "BadLine", "Budget", "Outcome", "Progress", "Record", "RecordCheck", "RecordTimings", "RecordTurn", "RecordUsage", "Results",
+    "BadLine", "BatchOptions", "Budget", "Outcome", "Progress", "Record", "RecordCheck", "RecordTimings", "RecordTurn", "RecordUsage", "Results",
     "Summary", "Task", "arun", "decode_record", "done_ids", "load", "read_tasks", "render", "run", "write_report",
 ]  # fmt: skip

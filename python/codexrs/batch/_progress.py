@@ -12,7 +12,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from ..manager._async import AsyncManager, ManagedThread
-    from ._record import Record
+    from ._record import Outcome, Record
 
 __all__ = ["Progress", "render"]
 
@@ -32,7 +32,7 @@ class Progress:
     """
 
     total: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[Outcome, int] = field(default_factory=dict)
     running: dict[str, ManagedThread | str | None] = field(default_factory=dict)
     input_tokens: int = 0
     output_tokens: int = 0

@@ -17,12 +17,15 @@ import tempfile
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+from .._core.options import ThreadOptions
 from .._extras import require
+from ..manager._async import AsyncManager
+from ._options import Settings
 from ._progress import Progress
 from ._record import Record
-from ._run import ResultsFile, blank_record, run_task
+from ._task import ResultsFile, blank_record, deliver, run_task
 from ._tasks import Task
 
 __all__ = ["HOME_FILES", "run_on_ray"]
@@ -40,7 +43,7 @@ class Worker:
 
     def __init__(
         self, home: str, seed: Mapping[str, bytes], workspaces: str | None, concurrency: int,
-        config: Mapping[str, Any] | None, defaults: Mapping[str, Any], keep_workspaces: bool,
+        config: Mapping[str, object] | None, defaults: ThreadOptions, keep_workspaces: bool,
     ) -> None:  # fmt: skip
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
@@ -52,8 +55,8 @@ class Worker:
         self.root = Path(workspaces) if workspaces else Path(tempfile.mkdtemp(prefix="codexrs-batch-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.own_root = not workspaces
-        self.concurrency, self.config, self.defaults, self.keep = concurrency, dict(config or {}), dict(defaults), keep_workspaces
-        self.manager: Any = None
+        self.concurrency, self.config, self.defaults, self.keep = concurrency, dict(config or {}), defaults, keep_workspaces
+        self.manager: AsyncManager | None = None
         self.lock = asyncio.Lock()
 
     async def where(self) -> dict[str, Any]:
@@ -62,8 +65,6 @@ class Worker:
 
     async def run(self, task: Task) -> tuple[Record, str]:
         """Runs one task: its result line (without the diff) and its whole diff."""
-        from ..manager._async import AsyncManager
-
         async with self.lock:
             if self.manager is None:
                 self.manager = await AsyncManager(
@@ -101,33 +102,18 @@ def _connect(ray: Any, address: str, workers: int | None) -> bool:
     return True
 
 
-async def run_on_ray(
-    todo: list[Task],
-    writer: ResultsFile,
-    address: str,
-    *,
-    workers: int | None,
-    concurrency: int,
-    codex_home: str | os.PathLike[str] | None,
-    config: Mapping[str, Any] | None,
-    defaults: Mapping[str, Any],
-    keep_workspaces: bool,
-    homes: str | None,
-    workspaces: str | None,
-    on_result: Callable[[Record], None] | None,
-    progress: Progress,
-) -> None:
-    """Runs ``todo`` on Ray workers and writes each result with ``writer`` (then closes it).
+async def run_on_ray(todo: list[Task], writer: ResultsFile, address: str, settings: Settings, progress: Progress) -> None:
+    """Runs ``todo`` on the Ray workers of the cluster at ``address`` (``"local"``: one started
+    here) and writes each result with ``writer`` (then closes it).
 
     Raises:
         ImportError: Ray is not installed (the message ends with ``pip install 'codexrs[ray]'``).
         ConnectionError: No Ray cluster answers at ``address``.
-        ValueError: ``workers`` is not a positive int.
         RuntimeError: Every worker died with tasks left (the lines written stay; a re-run with
             the same results file runs the rest).
     """
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive int, not {workers!r}")
+    workers, concurrency, on_result = settings.workers, settings.concurrency, settings.on_result
+    workspaces = None if settings.workspaces is None else str(settings.workspaces)
     ray = require("ray", feature="codexrs batch --ray", library="Ray", extra="ray")
     started = _connect(ray, address, workers)
     actors: list[Any] = []
@@ -135,12 +121,15 @@ async def run_on_ray(
         count = workers or max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
         remote = ray.remote(Worker).options(num_cpus=1, max_concurrency=concurrency + 4, scheduling_strategy="SPREAD")
         run_id = uuid.uuid4().hex[:8]
-        base = homes or os.path.join(tempfile.gettempdir(), "codexrs-ray")
-        seed = _seed(codex_home)
+        base = settings.ray_homes or os.path.join(tempfile.gettempdir(), "codexrs-ray")
+        seed = _seed(settings.codex_home)
         actors = [
-            remote.remote(os.path.join(base, run_id, f"worker-{n}"), seed, workspaces, concurrency, config, defaults, keep_workspaces)
+            remote.remote(
+                os.path.join(base, run_id, f"worker-{n}"), seed, workspaces, concurrency, settings.config, settings.defaults,
+                settings.keep_workspaces,
+            )
             for n in range(count)
-        ]
+        ]  # fmt: skip
         queue: deque[tuple[Task, int]] = deque((task, 1) for task in todo)
         try:
             where = await asyncio.wait_for(asyncio.gather(*(actor.where.remote() for actor in actors)), PLACEMENT_TIMEOUT_S)
@@ -172,11 +161,11 @@ async def run_on_ray(
                         if attempt < ATTEMPTS:
                             queue.append((task, attempt + 1))
                         else:
-                            _finish(writer, _lost(task, exc), "", progress, on_result)
+                            deliver(writer, _lost(task, exc), "", progress, on_result)
                             unfinished -= 1
                         changed.notify_all()
                     return
-                _finish(writer, record, diff, progress, on_result)
+                deliver(writer, record, diff, progress, on_result)
                 async with changed:
                     unfinished -= 1
                     changed.notify_all()
@@ -194,13 +183,6 @@ async def run_on_ray(
             ray.kill(actor)
         if started:
             ray.shutdown()
-
-
-def _finish(writer: ResultsFile, record: Record, diff: str, progress: Progress, on_result: Callable[[Record], None] | None) -> None:
-    writer.write(record, diff)
-    progress.finished(record)
-    if on_result is not None:
-        on_result(record)
 
 
 def _lost(task: Task, exc: BaseException) -> Record:

@@ -8,6 +8,7 @@ each missing key takes its default here.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 import msgspec
@@ -34,12 +35,16 @@ class RecordCheck(msgspec.Struct, kw_only=True):
 
 
 class RecordUsage(msgspec.Struct, kw_only=True):
-    """Tokens, summed over the task's turns (codex's ``token_count``)."""
+    """Tokens, summed over the task's turns (codex's ``token_count``): the fields of
+    :class:`codexrs.Usage`, under the same names (a line written before a field existed reads
+    it as 0)."""
 
     input_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
     output_tokens: int = 0
     reasoning_output_tokens: int = 0
+    total_tokens: int = 0
 
 
 class RecordTurn(msgspec.Struct, kw_only=True):
@@ -124,6 +129,18 @@ class Record(msgspec.Struct, kw_only=True):
     turns: list[RecordTurn] = msgspec.field(default_factory=list)
     rate_limits: list[dict[str, Any]] = msgspec.field(default_factory=list)
     timings: RecordTimings = msgspec.field(default_factory=RecordTimings)
+
+    def __getitem__(self, key: str) -> Any:
+        """Deprecated: ``record["key"]``, from when :attr:`Results.records <codexrs.batch.Results>`
+        were dicts; the field as JSON builtins (``record.key`` is the typed value).
+
+        Raises:
+            KeyError: No such field.
+        """
+        warnings.warn(f'record["{key}"] is deprecated: batch records are Record structs, use record.{key}', DeprecationWarning, stacklevel=2)
+        if key not in self.__struct_fields__:
+            raise KeyError(key)
+        return msgspec.to_builtins(getattr(self, key))
 
 
 _decoder = msgspec.json.Decoder(Record)

@@ -10,12 +10,12 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import msgspec
 
 from .._extras import require
-from ._record import decode_record
+from ._record import Record, decode_record
 
 __all__ = ["Results", "load", "write_report"]
 
@@ -32,22 +32,24 @@ class Results:
     Attributes:
         path: The file.
         records: Its result lines, one per task id (a later line for an id replaces an earlier),
-            each a :class:`~codexrs.batch.Record` as a dict: every key present (a line of an
-            older codexrs gets the defaults of the keys it lacks).
+            each a :class:`~codexrs.batch.Record` (a line of an older codexrs gets the defaults
+            of the keys it lacks). ``record["key"]``, as when these were dicts, still reads a
+            field (as JSON builtins), with a ``DeprecationWarning``.
         bad_lines: Line numbers that are not result lines (a line cut short by a kill, say, or
             one that does not decode as a :class:`~codexrs.batch.Record`).
     """
 
     path: Path
-    records: list[dict[str, Any]]
+    records: list[Record]
     bad_lines: list[int]
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    def by_id(self) -> dict[str, dict[str, Any]]:
-        return {r["id"]: r for r in self.records}
+    def by_id(self) -> dict[str, Record]:
+        """The records by task id."""
+        return {r.id: r for r in self.records}
 
 
 def load(path: str | os.PathLike[str]) -> Results:
@@ -57,47 +59,44 @@ def load(path: str | os.PathLike[str]) -> Results:
         FileNotFoundError: There is no such file.
     """
     p = Path(path)
-    by_id: dict[str, dict[str, Any]] = {}
+    by_id: dict[str, Record] = {}
     bad: list[int] = []
     with open(p, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                record: dict[str, Any] = msgspec.to_builtins(decode_record(line))
+                record = decode_record(line)
             except msgspec.DecodeError:
                 bad.append(number)
                 continue
-            by_id.pop(record["id"], None)
-            by_id[record["id"]] = record
+            by_id.pop(record.id, None)
+            by_id[record.id] = record
     return Results(p, list(by_id.values()), bad)
 
 
 # -- what the page shows of one record -------------------------------------------------------
 
 
-def _total_s(r: dict[str, Any]) -> float | None:
-    value = (r.get("timings") or {}).get("total_s")
-    return float(value) if isinstance(value, (int, float)) else None
+def _total_s(r: Record) -> float:
+    return r.timings.total_s
 
 
-def _first_token_s(r: dict[str, Any]) -> float | None:
-    value = (r.get("timings") or {}).get("first_token_s")
-    return float(value) if isinstance(value, (int, float)) else None
+def _first_token_s(r: Record) -> float | None:
+    return r.timings.first_token_s
 
 
-def _tokens(r: dict[str, Any]) -> int:
-    usage = r.get("usage") or {}
-    return int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)
+def _tokens(r: Record) -> int:
+    return r.usage.input_tokens + r.usage.output_tokens
 
 
-def _passed(r: dict[str, Any] | None) -> bool:
-    return r is not None and r.get("outcome") == "passed"
+def _passed(r: Record | None) -> bool:
+    return r is not None and r.outcome == "passed"
 
 
-def _diff_lines(r: dict[str, Any]) -> tuple[int, int]:
+def _diff_lines(r: Record) -> tuple[int, int]:
     added = removed = 0
-    for line in (r.get("diff") or "").splitlines():
+    for line in r.diff.splitlines():
         if line.startswith("+") and not line.startswith("+++"):
             added += 1
         elif line.startswith("-") and not line.startswith("---"):
@@ -132,10 +131,10 @@ def _stats(results: Results) -> _Stats:
     records = results.records
     outcomes: dict[str, int] = {}
     for r in records:
-        outcomes[str(r.get("outcome"))] = outcomes.get(str(r.get("outcome")), 0) + 1
-    durations = [d for d in map(_total_s, records) if d is not None]
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    durations = list(map(_total_s, records))
     first = [d for d in map(_first_token_s, records) if d is not None]
-    versions = sorted({" / ".join(f"{k} {v}" for k, v in (r.get("versions") or {}).items()) for r in records} - {""})
+    versions = sorted({" / ".join(f"{k} {v}" for k, v in r.versions.items()) for r in records} - {""})
     return _Stats(
         tasks=len(records),
         passed=outcomes.get("passed", 0),
@@ -206,7 +205,7 @@ class _Charts:
 
     def outcomes(self, runs: Sequence[Results]) -> str:
         fig = self.go.Figure()
-        names = [o for o in OUTCOMES] + sorted({str(r.get("outcome")) for run in runs for r in run.records} - set(OUTCOMES))
+        names = [o for o in OUTCOMES] + sorted({r.outcome for run in runs for r in run.records} - set(OUTCOMES))
         for i, run in enumerate(runs):
             counts = _stats(run).outcomes
             colours = [OUTCOMES.get(o, "#555") for o in names] if len(runs) == 1 else RUN_COLOURS[i]
@@ -214,7 +213,7 @@ class _Charts:
         fig.update_layout(barmode="group", showlegend=len(runs) > 1, yaxis_title="tasks")
         return self.html(fig, "Outcomes")
 
-    def histogram(self, runs: Sequence[Results], values: Any, title: str, axis: str) -> str:
+    def histogram(self, runs: Sequence[Results], values: Callable[[Record], float | None], title: str, axis: str) -> str:
         series = [[v for v in map(values, run.records) if v is not None] for run in runs]
         if not any(series):
             return f'<div class="chart empty"><h3>{_e(title)}</h3><p>No task has this figure.</p></div>'
@@ -229,8 +228,8 @@ class _Charts:
         traces = 0
         for i, run in enumerate(runs):
             windows: dict[str, tuple[list[datetime], list[float]]] = {}
-            for r in sorted(run.records, key=lambda r: (r.get("timings") or {}).get("ended_at") or 0):
-                for snap in r.get("rate_limits") or []:
+            for r in sorted(run.records, key=lambda r: r.timings.ended_at or 0):
+                for snap in r.rate_limits:
                     at = snap.get("at")
                     if not isinstance(at, (int, float)):
                         continue
@@ -328,22 +327,22 @@ def _diffs_section(run: Results, tag: str, report_dir: Path) -> tuple[str, dict[
     """The run's diffs as collapsible blocks, and each task's anchor (id -> ``#diff-...``)."""
     blocks, anchors = [], {}
     for n, r in enumerate(run.records):
-        if not r.get("diff"):
+        if not r.diff:
             continue
         anchor = f"diff-{tag}{n}"
-        anchors[r["id"]] = anchor
+        anchors[r.id] = anchor
         full = ""
-        if r.get("diff_path"):
-            target = Path(r["diff_path"])
+        if r.diff_path:
+            target = Path(r.diff_path)
             if not target.is_absolute():
                 target = run.path.parent / target
             href = os.path.relpath(target, report_dir)
-            note = " (cut short here)" if r.get("diff_truncated") else ""
+            note = " (cut short here)" if r.diff_truncated else ""
             full = f'<p>The whole diff{note}: <a href="{_e(href)}">{_e(target.name)}</a></p>'
         added, removed = _diff_lines(r)
         blocks.append(
-            f'<details id="{anchor}"><summary>{_e(r["id"])} <span class="add">+{added}</span> '
-            f'<span class="del">-{removed}</span></summary>{full}<pre>{_diff_html(r["diff"])}</pre></details>'
+            f'<details id="{anchor}"><summary>{_e(r.id)} <span class="add">+{added}</span> '
+            f'<span class="del">-{removed}</span></summary>{full}<pre>{_diff_html(r.diff)}</pre></details>'
         )
     if not blocks:
         return "", anchors
@@ -354,22 +353,22 @@ def _task_table(run: Results, anchors: dict[str, str]) -> str:
     head = ["task", "outcome", "check", "total (s)", "first token (s)", "queue (s)", "turns", "input tok", "cached", "output tok", "diff", "error"]
     rows = []
     for r in run.records:
-        timings, usage = r.get("timings") or {}, r.get("usage") or {}
-        anchor = anchors.get(r["id"])
-        name = f'<a href="#{anchor}">{_e(r["id"])}</a>' if anchor else _e(r["id"])
-        check = r.get("check") or {}
+        timings, usage = r.timings, r.usage
+        anchor = anchors.get(r.id)
+        name = f'<a href="#{anchor}">{_e(r.id)}</a>' if anchor else _e(r.id)
+        exit_code = None if r.check is None else r.check.exit_code
         added, removed = _diff_lines(r)
         diff = f'<a href="#{anchor}"><span class="add">+{added}</span> <span class="del">-{removed}</span></a>' if anchor else ""
         rows.append(
-            "<tr>" + _cell(name, r["id"]) + _cell(_outcome_badge(r.get("outcome")), r.get("outcome"))
-            + _cell(_e(str(check.get("exit_code", ""))), check.get("exit_code"), "n")
+            "<tr>" + _cell(name, r.id) + _cell(_outcome_badge(r.outcome), r.outcome)
+            + _cell(_e("" if exit_code is None else str(exit_code)), exit_code, "n")
             + _cell(_num(_total_s(r)), _total_s(r), "n")
             + _cell(_num(_first_token_s(r), digits=3), _first_token_s(r), "n")
-            + _cell(_num(timings.get("queue_wait_s"), digits=3), timings.get("queue_wait_s"), "n")
-            + _cell(str(len(r.get("turns") or [])), len(r.get("turns") or []), "n")
-            + "".join(_cell(_num(usage.get(k)), usage.get(k), "n") for k in ("input_tokens", "cached_input_tokens", "output_tokens"))
+            + _cell(_num(timings.queue_wait_s, digits=3), timings.queue_wait_s, "n")
+            + _cell(str(len(r.turns)), len(r.turns), "n")
+            + "".join(_cell(_num(n), n, "n") for n in (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens))
             + _cell(diff, added + removed, "n")
-            + _cell(_e(r.get("error") or ""), None, "err") + "</tr>"
+            + _cell(_e(r.error or ""), None, "err") + "</tr>"
         )  # fmt: skip
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
     return f'<table class="sortable" id="tasks"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -430,8 +429,8 @@ def _two(a: Results, b: Results, charts: _Charts, report_dir: Path) -> tuple[str
     diffs_a, anchors_a = _diffs_section(a, "a", report_dir)
     diffs_b, anchors_b = _diffs_section(b, "b", report_dir)
 
-    def link(i: str, anchors: dict[str, str], record: dict[str, Any] | None) -> str:
-        badge = _outcome_badge(None if record is None else record.get("outcome"))
+    def link(i: str, anchors: dict[str, str], record: Record | None) -> str:
+        badge = _outcome_badge(None if record is None else record.outcome)
         return f'<a href="#{anchors[i]}">{badge}</a>' if i in anchors else badge
 
     def flips(title: str, which: list[str], table_id: str) -> str:
@@ -443,12 +442,12 @@ def _two(a: Results, b: Results, charts: _Charts, report_dir: Path) -> tuple[str
     rows_html = []
     for i in ids:
         x, y = ra.get(i), rb.get(i)
-        dt = None if x is None or y is None or _total_s(x) is None or _total_s(y) is None else _total_s(y) - _total_s(x)  # type: ignore[operator]
+        dt = None if x is None or y is None else _total_s(y) - _total_s(x)
         dtok = None if x is None or y is None else _tokens(y) - _tokens(x)
         flipped = "fixed" if i in fixed else "broken" if i in broken else ""
         rows_html.append(
-            "<tr>" + _cell(_e(i), i) + _cell(link(i, anchors_a, x), None if x is None else x.get("outcome"))
-            + _cell(link(i, anchors_b, y), None if y is None else y.get("outcome")) + _cell(flipped, flipped)
+            "<tr>" + _cell(_e(i), i) + _cell(link(i, anchors_a, x), None if x is None else x.outcome)
+            + _cell(link(i, anchors_b, y), None if y is None else y.outcome) + _cell(flipped, flipped)
             + _cell(_num(None if x is None else _total_s(x)), None if x is None else _total_s(x), "n")
             + _cell(_num(None if y is None else _total_s(y)), None if y is None else _total_s(y), "n")
             + _cell(_signed(dt), dt, "n") + _cell(_signed(dtok), dtok, "n") + "</tr>"
