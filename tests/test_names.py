@@ -27,12 +27,12 @@ def test_every_usage_has_the_fields_of_one_usage() -> None:
 def test_one_request_kind_type() -> None:
     assert requests.RequestKind is events.RequestKind is codexrs.RequestKind
     with pytest.warns(DeprecationWarning, match="RequestKind"):
-        assert events.RequestKindName is events.RequestKind  # type: ignore[attr-defined]
+        assert events.RequestKindName is events.RequestKind
 
 
 def test_the_request_denial_event_is_named_for_requests() -> None:
     with pytest.warns(DeprecationWarning, match="RequestDenied"):
-        assert events.ApprovalAutoDenied is events.RequestDenied  # type: ignore[attr-defined]
+        assert events.ApprovalAutoDenied is events.RequestDenied
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert events.RequestDenied.__name__ == "RequestDenied"

@@ -120,7 +120,9 @@ class Codex(EngineBase[Thread]):
         """Stored threads from codex's thread store, newest first: every source (codexrs, the
         ``codex`` CLI, ...) and provider; only those in ``cwd`` when given; archived ones
         instead of live ones when ``archived``. Pass the page's ``next_cursor`` as ``cursor``
-        for the next page.
+        for the next page. Pages follow codex's state database, by creation time in
+        milliseconds (codex keeps no tie-breaker): of two threads created in the same
+        millisecond on either side of a page's end, the next page misses the second.
 
         Args:
             limit: The most threads on a page; more than 100 is taken as 100.

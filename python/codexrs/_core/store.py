@@ -54,7 +54,8 @@ class ThreadPage(msgspec.Struct, kw_only=True, frozen=True):
 
     Attributes:
         data: The threads.
-        next_cursor: Pass as ``cursor=`` for the next page; ``None`` on the last one.
+        next_cursor: Pass as ``cursor=`` for the next page; ``None`` on the last one (with
+            ``cwd=``, the page after a full one may be empty: the rest are elsewhere).
     """
 
     data: list[StoredThread]
