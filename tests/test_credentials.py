@@ -60,7 +60,8 @@ def missing_login(home: Path) -> str:
         'model provider "scripted" needs an OpenAI API key or a ChatGPT login, and codexrs found none: it looked at '
         f"the variables OPENAI_API_KEY, CODEX_API_KEY and CODEX_ACCESS_TOKEN, a login in {home}/auth.json, "
         "and the provider's env_key and experimental_bearer_token. "
-        f"To log in: set OPENAI_API_KEY, or store a key with Codex.login_api_key(key), or run `CODEX_HOME={home} codex login`"
+        f"To log in: run `codexrs login --codex-home {home}` (a ChatGPT plan; --device-code without a browser, "
+        "--api-key for an API key), call Codex.login_chatgpt() or Codex.login_api_key(key), or set OPENAI_API_KEY"
     )
 
 

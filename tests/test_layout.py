@@ -106,7 +106,7 @@ LAYERS = [
     # what runs on top: batches, the server, telemetry, rollout files
     {"batch", "server", "otel", "rollouts", "_extras"},
     # the command line and the package's front door
-    {"cli", "_console", "_demo", "__main__", "", "testing"},
+    {"cli", "_console", "_demo", "_login_cli", "__main__", "", "testing"},
 ]
 
 

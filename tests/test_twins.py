@@ -22,6 +22,8 @@ PAIRS = [
     (codexrs.TurnStream, codexrs.AsyncTurnStream),
     (codexrs.Manager, codexrs.AsyncManager),
     (codexrs.SyncManagedThread, codexrs.ManagedThread),
+    (codexrs.ChatgptLogin, codexrs.AsyncChatgptLogin),
+    (codexrs.DeviceCodeLogin, codexrs.AsyncDeviceCodeLogin),
 ]
 
 #: The async name of each sync name that differs only in being the other side's protocol.
@@ -36,6 +38,8 @@ PROTOCOL = {
 #: Async type names in annotations, written as their sync twins for the comparison.
 TWIN_NAMES = {
     "AsyncCodex": "Codex",
+    "AsyncChatgptLogin": "ChatgptLogin",
+    "AsyncDeviceCodeLogin": "DeviceCodeLogin",
     "AsyncThread": "Thread",
     "AsyncTurnHandle": "TurnHandle",
     "AsyncTurnStream": "TurnStream",

@@ -19,6 +19,7 @@ import atexit
 from . import _native, events, hooks, inputs, items, logs, manager, requests, tools
 from ._core.account import Account, CodexCoreVersion, Model, codex_core_version
 from ._core.engine import AsyncCodex, Codex, default_codex_home
+from ._core.login import AsyncChatgptLogin, AsyncDeviceCodeLogin, ChatgptLogin, DeviceCodeLogin
 from ._core.mcp import McpServer, McpTool
 from .manager import (
     AsyncManager,
@@ -66,6 +67,7 @@ from .errors import (
     CredentialsError,
     EngineClosedError,
     InternalError,
+    LoginError,
     ModelError,
     NothingSentError,
     OutputValidationError,
@@ -83,13 +85,16 @@ __all__ = [
     "ApprovalHandler",
     "ApprovalPolicy",
     "ApprovalRequest",
+    "AsyncChatgptLogin",
     "AsyncCodex",
+    "AsyncDeviceCodeLogin",
     "AsyncManager",
     "AudioInput",
     "AsyncThread",
     "AsyncTurnHandle",
     "AsyncTurnStream",
     "CODEX_CORE_PACKAGE",
+    "ChatgptLogin",
     "Codex",
     "CodexCoreVersion",
     "CodexError",
@@ -97,6 +102,7 @@ __all__ = [
     "CredentialsError",
     "DEFER",
     "Decision",
+    "DeviceCodeLogin",
     "EngineClosedError",
     "Hook",
     "HookEvent",
@@ -106,6 +112,7 @@ __all__ = [
     "JsonSchema",
     "LocalAudioInput",
     "LocalImageInput",
+    "LoginError",
     "ManagedThread",
     "Manager",
     "ManagerEvent",

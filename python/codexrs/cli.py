@@ -1,5 +1,6 @@
 """The ``codexrs`` command line: ``codexrs demo``, ``codexrs run "prompt"``, ``codexrs batch``,
-``codexrs report``, ``codexrs serve`` and ``codexrs sessions``."""
+``codexrs report``, ``codexrs serve``, ``codexrs sessions``, ``codexrs login``, ``codexrs logout``
+and ``codexrs account``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ._core.engine import Codex
 from ._console import TurnPrinter
 from ._core.options import ApprovalPolicy, SandboxMode
 from ._demo import demo
+from . import _login_cli as login_cli
 from .batch import _cli as batch_cli
 from .server import _cli as server_cli
 from ._extras import MissingExtraError, require
@@ -76,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch_cli.add_parser(sub)
     batch_cli.add_report_parser(sub)
     server_cli.add_parsers(sub, batch_cli.override)
+    login_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     console = Console()
     try:
@@ -90,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return server_cli.serve_main(args, console)
         if args.command == "sessions":
             return server_cli.sessions_main(args, console)
+        if args.command in login_cli.COMMANDS:
+            return login_cli.main(args, console)
         return run(console, args.prompt, args.model, args.cwd, args.sandbox, args.approval_policy, args.verbose)
     except MissingExtraError as exc:  # one line, the pip install that adds it, no traceback
         print(exc, file=sys.stderr)

@@ -14,6 +14,7 @@
     ├── OutputValidationError a structured-output turn's message does not match its schema
     ├── EngineClosedError     Codex/thread/runtime closed, or used after fork()
     ├── TurnInProgressError   a turn is already running on this thread
+    ├── LoginError            a ChatGPT login was denied, expired, cancelled or failed
     ├── NameTakenError        a manager's thread name is already used
     ├── NothingSentError      a manager's wait on threads that were sent no turn
     └── InternalError         a bug (a Rust panic becomes this, never an abort)
@@ -32,7 +33,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._native import CodexError, ConfigError, CredentialsError, EngineClosedError, InternalError, ModelError, RolloutError
+from ._native import CodexError, ConfigError, CredentialsError, EngineClosedError, InternalError, LoginError, ModelError
+from ._native import RolloutError
 from ._native import ThreadNotFoundError, TurnInProgressError, TurnNotSteerableError
 from ._failure import RETRYABLE_ERRORS, error_kind, reset_time
 
@@ -45,6 +47,7 @@ __all__ = [
     "CredentialsError",
     "EngineClosedError",
     "InternalError",
+    "LoginError",
     "ModelError",
     "NameTakenError",
     "NothingSentError",

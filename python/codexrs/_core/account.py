@@ -14,7 +14,8 @@ __all__ = ["Account", "CodexCoreVersion", "Model", "codex_core_version"]
 
 
 class Account(msgspec.Struct, kw_only=True, frozen=True):
-    """The account codex is logged in with in ``codex_home`` (what ``codex login`` stored).
+    """The account codex is logged in with in ``codex_home`` (what ``codex login``, ``codexrs login`` or a
+    ``Codex`` login method stored).
 
     Attributes:
         auth_mode: codex ``AuthMode``: ``"apikey"``, ``"chatgpt"``, ...

@@ -17,6 +17,7 @@ from typing import Unpack
 
 from .account import Account, Model
 from .engine_base import EngineBase, EngineOps, default_codex_home
+from .login import AsyncChatgptLogin, AsyncDeviceCodeLogin, ChatgptLogin, DeviceCodeLogin
 from .options import ThreadArgs, ThreadOptions
 from .rate_source import SnapshotLike, SourceFn
 from .store import ThreadPage
@@ -155,6 +156,51 @@ class Codex(EngineBase[Thread]):
         this use it. Raises :class:`ConfigError` for an empty key, ``TypeError`` for no str."""
         self._ops.login_api_key(api_key).wait()
 
+    def login_chatgpt(self, *, open_browser: bool = False, issuer: str | None = None) -> ChatgptLogin:
+        """Starts codex's browser login with a ChatGPT plan (what ``codex login`` does) and
+        returns at once: open the handle's ``auth_url`` in a browser on this machine, then
+        ``wait()`` for the account. A callback server with PKCE listens on 127.0.0.1 (port
+        1455, else 1457, as codex binds it; a login already waiting there, from codexrs or the
+        ``codex`` CLI, is cancelled, as ``codex login`` does). On success codex stores the
+        login in ``codex_home`` as ``codex login`` does (the ``codex`` CLI sees it too), and
+        threads started after it use it; a failed login stores nothing.
+
+        Args:
+            open_browser: Also open ``auth_url`` in this machine's browser.
+            issuer: The OAuth issuer's base URL (default codex's, ``https://auth.openai.com``):
+                for tests (a :class:`codexrs.testing.ScriptedIssuer`) and private deployments.
+
+        Returns:
+            The login in progress (a context manager: leaving it cancels a login not ended).
+
+        Raises:
+            LoginError: The callback server could not listen (ports 1455 and 1457 taken), or
+                the config forbids a ChatGPT login (``forced_login_method = "api"``).
+            ConfigError: ``issuer`` is not an http(s) URL.
+            TypeError: ``open_browser`` is not a bool, or ``issuer`` not a str.
+        """
+        return self._ops.login_chatgpt(open_browser, issuer, ChatgptLogin).wait()
+
+    def login_chatgpt_device_code(self, *, issuer: str | None = None) -> DeviceCodeLogin:
+        """Starts codex's device-code login with a ChatGPT plan (``codex login --device-auth``),
+        for a machine without a browser: the handle's ``verification_url`` and ``user_code``
+        are shown to the user, who enters the code on any device; ``wait()`` returns the
+        account once codex has stored the login in ``codex_home``.
+
+        Args:
+            issuer: The OAuth issuer's base URL; see :meth:`login_chatgpt`.
+
+        Returns:
+            The login in progress (a context manager: leaving it cancels a login not ended).
+
+        Raises:
+            LoginError: The issuer is unreachable, answered garbage, or has device-code login
+                disabled; or the config forbids a ChatGPT login.
+            ConfigError: ``issuer`` is not an http(s) URL.
+            TypeError: ``issuer`` is not a str.
+        """
+        return self._ops.login_chatgpt_device_code(issuer, DeviceCodeLogin).wait()
+
     def account(self) -> Account | None:
         """The account codex is logged in with (auth mode, email, plan), or ``None``."""
         return self._ops.account().wait()
@@ -277,6 +323,15 @@ class AsyncCodex(EngineBase[AsyncThread]):
     async def login_api_key(self, api_key: str) -> None:
         """Logs codex in with an API key; see :meth:`Codex.login_api_key`."""
         await (await self._ops_async()).login_api_key(api_key).wait_async()
+
+    async def login_chatgpt(self, *, open_browser: bool = False, issuer: str | None = None) -> AsyncChatgptLogin:
+        """Starts codex's browser login with a ChatGPT plan; see :meth:`Codex.login_chatgpt`."""
+        ops = await self._ops_async()
+        return await ops.login_chatgpt(open_browser, issuer, AsyncChatgptLogin).wait_async()
+
+    async def login_chatgpt_device_code(self, *, issuer: str | None = None) -> AsyncDeviceCodeLogin:
+        """Starts codex's device-code login; see :meth:`Codex.login_chatgpt_device_code`."""
+        return await (await self._ops_async()).login_chatgpt_device_code(issuer, AsyncDeviceCodeLogin).wait_async()
 
     async def account(self) -> Account | None:
         """The logged-in account, or ``None``; see :meth:`Codex.account`."""

@@ -32,6 +32,7 @@ from ..events import RateLimitSnapshot
 __all__ = ["EngineBase", "EngineOps", "default_codex_home"]
 
 ThreadT = TypeVar("ThreadT", Thread, AsyncThread)
+LoginT = TypeVar("LoginT")
 Adopt = Callable[[_native.ThreadHandle, ThreadArgs], ThreadT]
 """Makes a loaded thread of a native handle and its options, and records it in its engine."""
 
@@ -44,6 +45,19 @@ def default_codex_home() -> Path:
 
 def _nothing(raw: object) -> None:
     return None
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+    return value
+
+
+def _issuer(issuer: object) -> str | None:
+    """A login's OAuth issuer: ``None`` (codex's) or a base URL (checked in Rust: http(s))."""
+    if issuer is not None and not isinstance(issuer, str):
+        raise TypeError(f"issuer must be a str (a base URL) or None, not {type(issuer).__name__}")
+    return issuer
 
 
 class Poll(NamedTuple):
@@ -96,6 +110,12 @@ class EngineOps(Generic[ThreadT]):
         if not isinstance(api_key, str):
             raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
         return Call(self.native.login_api_key(api_key), _nothing)
+
+    def login_chatgpt(self, open_browser: bool, issuer: str | None, handle: Callable[[_native.Login], LoginT]) -> Call[LoginT]:
+        return Call(self.native.login_chatgpt(_flag("open_browser", open_browser), _issuer(issuer)), handle)
+
+    def login_chatgpt_device_code(self, issuer: str | None, handle: Callable[[_native.Login], LoginT]) -> Call[LoginT]:
+        return Call(self.native.login_chatgpt_device_code(_issuer(issuer)), handle)
 
     def account(self) -> Call[Account | None]:
         return Call(self.native.account(), account)

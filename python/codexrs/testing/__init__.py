@@ -9,6 +9,10 @@ Tests (yours and ours) run the real codex-core against it; nothing in codex-core
         with codexrs.Codex(codex_home=tmp, config=model.config()) as codex:
             ...
 
+:class:`ScriptedIssuer` is an OAuth issuer speaking what codex's login crate calls (the browser
+flow's authorize page and PKCE code exchange, the device code and its polling), for
+``Codex.login_chatgpt(issuer=issuer.url)`` and ``login_chatgpt_device_code``.
+
 Fault steps script a model that fails, misbehaves or goes silent, the same way:
 ``http_error``, ``usage_limit``, ``failed``, ``garbage``, ``cut`` (optionally with a TCP reset),
 ``stall`` (a silent stream), ``orphan_delta`` (a delta for an item never added), ``not_json``
@@ -30,6 +34,7 @@ from ._faults import (
     stall,
     usage_limit,
 )
+from .issuer import DeviceAnswer, IssuedTokens, ScriptedIssuer, Visit, unsigned_jwt
 from .model import (
     SENT_AT,
     RecordedRequest,
@@ -45,12 +50,16 @@ from .model import (
 from .process import ScriptedModelProcess, record_batches
 
 __all__ = [
+    "DeviceAnswer",
     "GARBAGE_RATE_LIMIT_HEADERS",
+    "IssuedTokens",
     "SENT_AT",
     "RecordedRequest",
+    "ScriptedIssuer",
     "ScriptedModel",
     "ScriptedModelProcess",
     "ScriptedResponse",
+    "Visit",
     "apply_patch",
     "cut",
     "exec_command",
@@ -66,5 +75,6 @@ __all__ = [
     "record_batches",
     "stall",
     "text",
+    "unsigned_jwt",
     "usage_limit",
 ]

@@ -100,8 +100,8 @@ pub(crate) async fn check_credentials(inner: &Inner, config: &mut codex_core::co
         "model provider {id:?} needs an OpenAI API key or a ChatGPT login, and codexrs found none: it looked at \
          the variables {OPENAI_API_KEY_ENV_VAR}, {CODEX_API_KEY_ENV_VAR} and {CODEX_ACCESS_TOKEN_ENV_VAR}, a login in {stored}, \
          and the provider's env_key and experimental_bearer_token. \
-         To log in: set {OPENAI_API_KEY_ENV_VAR}, or store a key with Codex.login_api_key(key), \
-         or run `CODEX_HOME={home} codex login`"
+         To log in: run `codexrs login --codex-home {home}` (a ChatGPT plan; --device-code without a browser, \
+         --api-key for an API key), call Codex.login_chatgpt() or Codex.login_api_key(key), or set {OPENAI_API_KEY_ENV_VAR}"
     )))
 }
 
@@ -155,7 +155,7 @@ pub(crate) async fn account(inner: &Inner) -> CoreResult<Value> {
 pub(crate) async fn fetch_rate_limits(inner: &Inner) -> CoreResult<Value> {
     let auth = inner.auth.auth().await.filter(|auth| auth.is_chatgpt_auth()).ok_or_else(|| {
         CoreError::Config(
-            "fresh rate limits come from codex's backend, which needs a ChatGPT login (`codex login`); \
+            "fresh rate limits come from codex's backend, which needs a ChatGPT login (`codexrs login`, Codex.login_chatgpt()); \
              with an API key, rate limits arrive with each response"
                 .into(),
         )

@@ -465,6 +465,23 @@ impl Engine {
         json_pending("login", async move { account::login_api_key(&inner, api_key).await })
     }
 
+    /// Starts codex's ChatGPT browser login (a callback server on 127.0.0.1 with PKCE); the
+    /// `Pending`'s result is a `Login` whose `url` is the authorize URL. `issuer`: the OAuth
+    /// issuer's base URL (`None`: codex's).
+    #[pyo3(signature = (open_browser=false, issuer=None))]
+    fn login_chatgpt(&self, open_browser: bool, issuer: Option<String>) -> PyResult<Pending> {
+        self.inner.check_open()?;
+        crate::login::start_browser(Arc::clone(&self.inner), open_browser, issuer)
+    }
+
+    /// Starts codex's ChatGPT device-code login; the `Pending`'s result is a `Login` with the
+    /// verification `url` and the `user_code`.
+    #[pyo3(signature = (issuer=None))]
+    fn login_chatgpt_device_code(&self, issuer: Option<String>) -> PyResult<Pending> {
+        self.inner.check_open()?;
+        crate::login::start_device_code(Arc::clone(&self.inner), issuer)
+    }
+
     /// Removes codex's login from `codex_home`; the result says whether there was one.
     fn logout(&self) -> PyResult<Pending> {
         let inner = Arc::clone(&self.inner);

@@ -67,6 +67,12 @@ create_exception!(
 );
 create_exception!(
     codexrs.errors,
+    LoginError,
+    CodexError,
+    "A ChatGPT login failed: denied, expired, cancelled, or the issuer was unreachable or answered garbage."
+);
+create_exception!(
+    codexrs.errors,
     InternalError,
     CodexError,
     "A bug in codexrs or codex-core (a panic or a broken invariant); the message says where."
@@ -85,6 +91,8 @@ pub enum CoreError {
     Internal(String),
     /// An error codex-core reported while driving a thread or submitting an op.
     Codex(String),
+    /// A ChatGPT login that failed (no token in the message).
+    Login(String),
 }
 
 impl CoreError {
@@ -98,6 +106,7 @@ impl CoreError {
             Self::Closed(m) => EngineClosedError::new_err(m),
             Self::Internal(m) => InternalError::new_err(m),
             Self::Codex(m) => CodexError::new_err(m),
+            Self::Login(m) => LoginError::new_err(m),
         }
     }
 
@@ -123,6 +132,7 @@ impl std::fmt::Display for CoreError {
             Self::Closed(m) => ("closed", m),
             Self::Internal(m) => ("internal", m),
             Self::Codex(m) => ("codex", m),
+            Self::Login(m) => ("login", m),
         };
         write!(f, "{kind}: {m}")
     }

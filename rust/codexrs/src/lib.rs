@@ -1,6 +1,6 @@
 //! codexrs: OpenAI's Codex agent engine (codex-core) inside the Python process.
 //!
-//! Modules: [`account`] (codexrs's identity to the provider, login, models), [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
+//! Modules: [`account`] (codexrs's identity to the provider, login, models), [`login`] (ChatGPT login: the browser and device-code flows), [`runtime`] (the process's tokio runtime), [`engine`] (one codex-core
 //! `ThreadManager` per `Codex`), [`loading`] (start, resume, fork a thread), [`thread`] (a thread's event pump, queue and ops), [`pending`]
 //! (slow operations as awaitable handles), [`mcp`] (a thread's MCP tools, refresh), [`ops`] (thread settings, compaction,
 //! rollback, review, shell commands, steering), [`ratelimits`] (real, carried and injected rate-limit snapshots), [`requests`] (codex-core's requests: answered or
@@ -14,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod errors;
 pub mod loading;
+pub mod login;
 pub mod logs;
 pub mod mcp;
 pub mod ops;
@@ -51,6 +52,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<thread::ThreadHandle>()?;
     m.add_class::<pending::Pending>()?;
     m.add_class::<wakeups::EngineWakeups>()?;
+    m.add_class::<login::Login>()?;
     m.add_function(wrap_pyfunction!(shutdown_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(logs::install_log_bridge, m)?)?;
     m.add_function(wrap_pyfunction!(logs::set_log_levels, m)?)?;
@@ -72,6 +74,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EngineClosedError", py.get_type::<errors::EngineClosedError>())?;
     m.add("TurnInProgressError", py.get_type::<errors::TurnInProgressError>())?;
     m.add("InternalError", py.get_type::<errors::InternalError>())?;
+    m.add("LoginError", py.get_type::<errors::LoginError>())?;
     m.add("AUTO_DENY_REASON", requests::NO_HANDLER)?;
     m.add("TIMED_OUT_REASON", requests::TIMED_OUT)?;
     m.add("CODEX_CORE_PACKAGE", account::CODEX_CORE_PACKAGE)?;
