@@ -29,10 +29,10 @@ def deltas_1000() -> list[str]:
 
 
 class Records(logging.Handler):
-    """Collects the records of a logger (and its children) at WARNING and above."""
+    """Collects the records of a logger (and its children) at ``level`` and above."""
 
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
+    def __init__(self, level: int = logging.WARNING) -> None:
+        super().__init__(level=level)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -42,6 +42,37 @@ class Records(logging.Handler):
         """Every message so far, after handing Rust's queued records to their loggers."""
         codexrs.logs.flush()
         return [r.getMessage() for r in self.records]
+
+    def texts(self) -> list[str]:
+        """Every text a record carries (message, thread and turn ids, Rust field names and
+        values), after handing Rust's queued records to their loggers: where a secret would show."""
+        codexrs.logs.flush()
+        out: list[str] = []
+        for record in self.records:
+            fields = getattr(record, "rust_fields", {})
+            out += [record.getMessage(), str(getattr(record, "thread_id", "")), str(getattr(record, "turn_id", ""))]
+            out += [*map(str, fields.keys()), *map(str, fields.values())]
+        return out
+
+
+@pytest.fixture
+def debug_records() -> Iterator[Records]:
+    """Every record of the ``codexrs`` loggers (codex-core's included) at DEBUG and above;
+    the level and the Rust filter are restored after."""
+    codexrs.logs.flush()  # what earlier tests left goes to no one here
+    handler, logger = Records(level=1), logging.getLogger("codexrs")
+    before = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    codexrs.logs.flush()  # Rust now filters at DEBUG
+    handler.records.clear()
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+        codexrs.logs.set_filter(None)
+        codexrs.logs.flush()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import socket
 import urllib.parse
 from datetime import datetime
@@ -23,46 +22,12 @@ import pytest
 import codexrs
 from codexrs.testing import ScriptedIssuer, ScriptedModel, text
 
+from conftest import Records
 from waiting import await_until, wait_until
 
 EMAIL, PLAN, ACCOUNT_ID = "ada@example.com", "pro", "acct-login-test-42"
 #: codex's OAuth client id (``codex_login::CLIENT_ID``), the one ``codex login`` sends.
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
-
-
-class Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=1)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def texts(self) -> list[str]:
-        codexrs.logs.flush()
-        out = []
-        for record in self.records:
-            fields = getattr(record, "rust_fields", {})
-            out += [record.getMessage(), *map(str, fields.keys()), *map(str, fields.values())]
-        return out
-
-
-@pytest.fixture
-def records() -> Iterator[Capture]:
-    """Every record of the ``codexrs`` loggers (codex-core's included) at DEBUG and above."""
-    codexrs.logs.flush()
-    handler, logger = Capture(), logging.getLogger("codexrs")
-    before = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    codexrs.logs.flush()  # Rust now filters at DEBUG
-    handler.records.clear()
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(before)
-        codexrs.logs.flush()
 
 
 @pytest.fixture
@@ -113,7 +78,7 @@ def assert_next_request_uses_the_login(model: ScriptedModel, issuer: ScriptedIss
     assert headers["chatgpt-account-id"] == ACCOUNT_ID
 
 
-def assert_no_token_logged(records: Capture, issuer: ScriptedIssuer) -> None:
+def assert_no_token_logged(records: Records, issuer: ScriptedIssuer) -> None:
     texts = records.texts()
     assert texts, "no record arrived: the check would prove nothing"
     for tokens in issuer.issued:
@@ -137,7 +102,7 @@ def refused(port: int) -> bool:
 
 
 def test_browser_login_stores_codexs_auth_json_and_the_next_request_carries_the_token(
-    issuer: ScriptedIssuer, scripted_model: ScriptedModel, codex_home: Path, workspace: Path, records: Capture
+    issuer: ScriptedIssuer, scripted_model: ScriptedModel, codex_home: Path, workspace: Path, debug_records: Records
 ) -> None:
     scripted_model.enqueue(text("logged in"))
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=config(scripted_model)) as codex:
@@ -160,7 +125,7 @@ def test_browser_login_stores_codexs_auth_json_and_the_next_request_carries_the_
     assert_next_request_uses_the_login(scripted_model, issuer)
     exchange = [r for r in issuer.requests if r.path == "/oauth/token" and r.body["grant_type"] == "authorization_code"]
     assert [r.body["client_id"] for r in exchange] == [CLIENT_ID]  # PKCE checked by the issuer: it answered
-    assert_no_token_logged(records, issuer)
+    assert_no_token_logged(debug_records, issuer)
 
     # A later engine on the same home (or the codex CLI) sees the login.
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=config(scripted_model)) as codex:
@@ -186,7 +151,7 @@ async def test_async_browser_login(issuer: ScriptedIssuer, scripted_model: Scrip
 
 
 def test_device_code_login(
-    issuer: ScriptedIssuer, scripted_model: ScriptedModel, codex_home: Path, workspace: Path, records: Capture
+    issuer: ScriptedIssuer, scripted_model: ScriptedModel, codex_home: Path, workspace: Path, debug_records: Records
 ) -> None:
     scripted_model.enqueue(text("device"))
     with codexrs.Codex(codex_home=codex_home, cwd=workspace, config=config(scripted_model)) as codex:
@@ -203,7 +168,7 @@ def test_device_code_login(
         assert_logged_in(codex_home, issuer, account)
         assert codex.thread_start().run("hi").final_response == "device"
     assert_next_request_uses_the_login(scripted_model, issuer)
-    assert_no_token_logged(records, issuer)
+    assert_no_token_logged(debug_records, issuer)
 
 
 async def test_async_device_code_login(

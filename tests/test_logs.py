@@ -15,46 +15,14 @@ import codexrs
 from codexrs import _native
 from codexrs.testing import ScriptedModel, exec_command, text
 
+from conftest import Records
+
 API_KEY = "sk-codexrs-test-SECRETKEY-0123456789abcdef"
 BEARER = "codexrs-bearer-SECRETTOKEN-9876543210"
 
 
-class Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=1)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def captured() -> Iterator[Capture]:
-    """Every record of the ``codexrs`` loggers at DEBUG and above; levels restored after."""
-    codexrs.logs.flush()  # hand over what earlier tests left
-    handler, logger = Capture(), logging.getLogger("codexrs")
-    before = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    codexrs.logs.flush()  # Rust now filters at DEBUG
-    handler.records.clear()
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(before)
-        codexrs.logs.set_filter(None)
-        codexrs.logs.flush()
-
-
-def _texts(record: logging.LogRecord) -> list[str]:
-    fields = getattr(record, "rust_fields", {})
-    return [record.getMessage(), str(getattr(record, "thread_id", "")), str(getattr(record, "turn_id", "")),
-            *fields.keys(), *fields.values()]  # fmt: skip
-
-
 def test_codex_core_records_arrive_with_thread_ids_and_no_secret(
-    scripted_model: ScriptedModel, tmp_path: Path, workspace: Path, captured: Capture, monkeypatch: pytest.MonkeyPatch
+    scripted_model: ScriptedModel, tmp_path: Path, workspace: Path, debug_records: Records, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CODEXRS_TEST_API_KEY", API_KEY)
     providers = {
@@ -74,23 +42,23 @@ def test_codex_core_records_arrive_with_thread_ids_and_no_secret(
     assert f"Bearer {API_KEY}" in sent and f"Bearer {BEARER}" in sent
     codexrs.logs.flush()
 
-    core = [r for r in captured.records if r.name.startswith("codexrs.core.")]
+    core = [r for r in debug_records.records if r.name.startswith("codexrs.core.")]
     assert core, "no codex-core record arrived"
     assert any(r.name == "codexrs.core.codex_core" for r in core)
     assert any(r.levelno == logging.DEBUG for r in core)
-    with_thread = {r.thread_id for r in captured.records if getattr(r, "thread_id", None)}  # type: ignore[attr-defined]
+    with_thread = {r.thread_id for r in debug_records.records if getattr(r, "thread_id", None)}  # type: ignore[attr-defined]
     assert set(thread_ids) <= with_thread  # both threads' records carry their ids
     assert all(hasattr(r, "rust_target") and hasattr(r, "turn_id") for r in core)
-    leaks = [r for r in captured.records for t in _texts(r) if "SECRETKEY" in t or "SECRETTOKEN" in t]
-    assert leaks == [], [r.getMessage()[:300] for r in leaks]
+    leaks = [t for t in debug_records.texts() if "SECRETKEY" in t or "SECRETTOKEN" in t]
+    assert leaks == [], [t[:300] for t in leaks]
 
 
-def test_levels_and_directives_filter_in_rust(captured: Capture) -> None:
+def test_levels_and_directives_filter_in_rust(debug_records: Records) -> None:
     _native.emit_test_log(5, "a trace record", 100)  # below DEBUG: filtered before it is made
     _native.emit_test_log(4, "a debug record")
     codexrs.logs.flush()
-    assert [r.getMessage() for r in captured.records] == ["a debug record"]
-    record = captured.records[0]
+    assert [r.getMessage() for r in debug_records.records] == ["a debug record"]
+    record = debug_records.records[0]
     assert record.name == "codexrs" and record.levelno == logging.DEBUG and record.rust_target == "codexrs::test"  # type: ignore[attr-defined]
 
     logging.getLogger("codexrs").setLevel(codexrs.logs.TRACE)
@@ -100,19 +68,19 @@ def test_levels_and_directives_filter_in_rust(captured: Capture) -> None:
     _native.emit_test_log(3, "an info record")
     _native.emit_test_log(2, "a warning")
     codexrs.logs.flush()
-    assert [r.getMessage() for r in captured.records][1:] == ["now a trace record", "a warning"]
-    assert captured.records[1].levelname == "TRACE"
+    assert [r.getMessage() for r in debug_records.records][1:] == ["now a trace record", "a warning"]
+    assert debug_records.records[1].levelname == "TRACE"
     with pytest.raises(ValueError, match="bad log directives"):
         codexrs.logs.set_filter("codexrs::test=loud")
 
 
-def test_a_full_queue_is_counted_and_reported(captured: Capture) -> None:
+def test_a_full_queue_is_counted_and_reported(debug_records: Records) -> None:
     capacity = codexrs.logs.QUEUE_CAPACITY
     with codexrs.logs._lock:  # the drain thread waits: nothing leaves the queue meanwhile
         _native.emit_test_log(2, "flood", capacity + 2500)
     codexrs.logs.flush()
-    floods = [r for r in captured.records if r.getMessage() == "flood"]
-    dropped = [r for r in captured.records if "were dropped" in r.getMessage()]
+    floods = [r for r in debug_records.records if r.getMessage() == "flood"]
+    dropped = [r for r in debug_records.records if "were dropped" in r.getMessage()]
     assert len(floods) == capacity
     assert [r.getMessage() for r in dropped] == [f"2500 log records from Rust were dropped: the queue ({capacity} records) was full"]
     assert dropped[0].levelno == logging.WARNING

@@ -42,6 +42,7 @@ use crate::errors::LoginError;
 use crate::logs::redact;
 use crate::pending::Finish;
 use crate::pending::Pending;
+use crate::pending::wake_pair;
 use crate::runtime;
 
 /// The outcome of a login, kept for every `wait`: the account as JSON text, or the message of
@@ -94,11 +95,7 @@ impl Login {
         F: Future<Output = Result<(), String>> + Send + 'static,
     {
         let handle = runtime::handle()?;
-        let (reader, writer) = UnixStream::pair()
-            .map_err(|e| CoreError::Internal(format!("cannot create a wake-up socket: {e}")))?;
-        reader
-            .set_nonblocking(true)
-            .map_err(|e| CoreError::Internal(format!("cannot configure a wake-up socket: {e}")))?;
+        let (reader, writer) = wake_pair()?;
         let (done, _) = watch::channel(false);
         let state = Arc::new(State { slot: Mutex::new(None), done, writer, cancelled: AtomicBool::new(false) });
         let task = handle.spawn(flow);

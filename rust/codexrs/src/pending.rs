@@ -21,6 +21,17 @@ use crate::errors::CoreError;
 use crate::errors::CoreResult;
 use crate::runtime;
 
+/// A connected socket pair for one operation's wake-up: the reader (non-blocking, its descriptor
+/// watched by asyncio) and the writer (one byte when the operation ends).
+pub(crate) fn wake_pair() -> CoreResult<(UnixStream, UnixStream)> {
+    let (reader, writer) = UnixStream::pair()
+        .map_err(|e| CoreError::Internal(format!("cannot create a wake-up socket: {e}")))?;
+    reader
+        .set_nonblocking(true)
+        .map_err(|e| CoreError::Internal(format!("cannot configure a wake-up socket: {e}")))?;
+    Ok((reader, writer))
+}
+
 /// Builds the Python result under the GIL once the task is done.
 pub type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
@@ -46,11 +57,7 @@ impl Pending {
         F: Future<Output = CoreResult<Finish>> + Send + 'static,
     {
         let handle = runtime::handle()?;
-        let (reader, writer) = UnixStream::pair()
-            .map_err(|e| CoreError::Internal(format!("cannot create a wake-up socket: {e}")))?;
-        reader
-            .set_nonblocking(true)
-            .map_err(|e| CoreError::Internal(format!("cannot configure a wake-up socket: {e}")))?;
+        let (reader, writer) = wake_pair()?;
         let (done, _) = watch::channel(false);
         let shared = Arc::new(Shared { slot: Mutex::new(None), done, writer });
         let task_shared = Arc::clone(&shared);
