@@ -9,6 +9,10 @@
 //! store: resume, fork, list, archive, names), [`schema`] (codex's event
 //! schema and a serde round trip, for the generated types and their tests).
 
+// codexrs is built at opt-level 2 (Cargo.toml): computing the layout of codex-core's deepest
+// async fn bodies (its turn task) then takes more than rustc's default 128 query levels.
+#![recursion_limit = "256"]
+
 pub mod account;
 pub mod config;
 pub mod engine;
