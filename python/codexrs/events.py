@@ -231,6 +231,31 @@ def decode_batch(batch: bytes) -> list[tuple[str, Event]]:
         return [(e.id, _decode_one(e.msg)) for e in _raw_decoder.decode(batch)]
 
 
+_Entry = tuple[int, str, float, list[Envelope], bool]
+_entries_decoder = msgspec.json.Decoder(list[_Entry])
+_raw_entries_decoder = msgspec.json.Decoder(list[tuple[int, str, float, msgspec.Raw, bool]])
+
+
+def decode_entries(buffer: bytes) -> list[tuple[int, str, float, list[tuple[str, Event]], bool]]:
+    """Decodes one engine-wide read (``EngineWakeups.take_batches``): one entry per thread.
+
+    Args:
+        buffer: UTF-8 JSON bytes: ``[[token, thread_id, lag_s, [event, ...], ended], ...]``.
+
+    Returns:
+        ``(token, thread_id, lag_s, events, ended)`` per thread, ``events`` as
+        :func:`decode_batch` gives them (nothing dropped: an event without a class is a
+        :class:`GenericEvent`). One msgspec call decodes the whole buffer when every event has
+        its class; otherwise each thread's events are decoded on their own.
+    """
+    try:
+        return [(t, tid, lag, [(e.id, e.msg) for e in events], ended)
+                for t, tid, lag, events, ended in _entries_decoder.decode(buffer)]
+    except msgspec.ValidationError:
+        return [(t, tid, lag, decode_batch(raw), ended)
+                for t, tid, lag, raw, ended in _raw_entries_decoder.decode(buffer)]
+
+
 #: Old public names still importable from here, each warning once it is used: old -> new.
 _DEPRECATED: Final = {"ApprovalAutoDenied": "RequestDenied", "RequestKindName": "RequestKind"}
 

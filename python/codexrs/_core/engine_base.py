@@ -23,7 +23,7 @@ from .pending import Call
 from .rate_source import Pollers, Push, SnapshotLike, SourceFn
 from .store import ThreadPage, thread_page
 from .thread import AsyncThread, Thread
-from .wakeups import release
+from .wakeups import Dispatcher, dispatcher_for, release
 from ..hooks import Hook, checked_hooks
 from ..logs import install as install_log_bridge
 from ..errors import ThreadNotFoundError
@@ -178,6 +178,10 @@ class EngineBase(Generic[ThreadT]):
     def _ops(self) -> EngineOps[ThreadT]:
         assert self._running is not None, "the engine is started"
         return self._running
+
+    def _dispatcher(self) -> Dispatcher:
+        """The running engine's one read for every thread (:mod:`codexrs._core.wakeups`)."""
+        return dispatcher_for(self._ops.native.wakeups())
 
     def _adopt(self, handle: _native.ThreadHandle, args: ThreadArgs) -> ThreadT:
         thread = self._thread_type(self._ops.owner, handle, args)

@@ -14,8 +14,11 @@ until a reader has it:
 4. An event taken from ``pending`` is the turn's ``handing`` until its reader returns it; a
    reader interrupted before that keeps it on the turn's ``tail`` (:meth:`_Reader.keep_handing`).
 
-The sync side waits in Rust without the GIL; the async side on its engine's wake-up descriptor
-(:mod:`codexrs._core.wakeups`).
+The sync side waits in Rust without the GIL. The async side follows the thread through its
+engine's one read for every thread (:mod:`codexrs._core.wakeups`): the engine's dispatcher
+appends the thread's events to the inbox, already decoded (step 1, in the dispatcher), and
+wakes the reader; the reader never pulls on its own while followed (a second puller could
+take later events first).
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from itertools import islice
 from typing import Callable, Generic, Protocol, Sequence, TypeVar
 
 from .. import _native
-from .wakeups import Dispatcher, dispatcher_for, next_batch
+from .wakeups import Dispatcher, dispatcher_for
 from ..events import Event, decode_batch
 from ..hooks import Hook, HookQueue
 
 __all__: list[str] = []
+
+#: How often a reader whose engine is closing looks for its thread's last events (seconds).
+_CLOSING_POLL_S = 0.02
 
 
 class _Kept(Protocol):
@@ -50,16 +56,27 @@ class _Reader(Generic[TurnT]):
 
     def __init__(self, native: _native.ThreadHandle, hooks: Sequence[Hook]) -> None:
         self.native = native
+        self.token = native.token()
         #: The engine's hooks (its own list: hooks added later apply here too).
         self.hooks = hooks
-        #: Batches taken from codex-core and not yet decoded into :attr:`pending`.
-        self.inbox: deque[bytes] = deque()
+        #: What was taken from codex-core and not yet decoded into :attr:`pending`: batches
+        #: pulled (JSON bytes), or events the dispatcher handed over (decoded, with their lag).
+        self.inbox: deque[bytes | tuple[list[tuple[str, Event]], float]] = deque()
         #: Events read and not yet taken by a reader, in codex's order.
         self.pending: deque[tuple[str, Event]] = deque()
         #: The read events the hooks have not all seen yet (the last ones of ``pending``).
         self.hooked = HookQueue(hooks, native.id)
-        #: Its engine's wake-up dispatcher, once an asyncio reader waited.
-        self.dispatcher: Dispatcher | None = None
+        #: Its engine's dispatcher (the one read for every thread).
+        self.dispatcher: Dispatcher = dispatcher_for(native.wakeups())
+        #: The engine's read follows this thread (its events come through the dispatcher).
+        self.following = False
+        #: Events the dispatcher handed over and not yet decoded; past :attr:`limit` the
+        #: thread is no longer followed until its reader has read them (back-pressure).
+        self.held = 0
+        self.limit = native.max_queued_events
+        #: The thread's pump is gone and the dispatcher handed over its last events.
+        self.ended = False
+        self.dispatcher.register(self)
 
     def observe(self, sub_id: str, event: Event, turn: TurnT) -> None:
         raise NotImplementedError
@@ -78,20 +95,59 @@ class _Reader(Generic[TurnT]):
         """Takes the thread's next batch into the inbox if one is queued; whether one was."""
         return self._pull(self.native.try_next_batch)
 
+    def follow(self) -> None:
+        """Has the engine's read take this thread's events from now on."""
+        if not self.following:
+            self.following = True
+            self.native.arm()  # lists the thread at once if events are queued
+
+    def unfollow(self) -> None:
+        """Stops the engine's read taking this thread's events (they stay queued in order)."""
+        if self.following:
+            self.following = False
+            self.native.disarm()
+
+    def _news(self) -> bool:
+        return bool(self.inbox) or self.ended
+
     async def wait_batch(self) -> None:
-        """Waits, without blocking the event loop, until a batch is in the inbox."""
-        if self.dispatcher is None:
-            self.dispatcher = dispatcher_for(self.native.wakeups())
-        await next_batch(self.native, self.dispatcher, self.pull_nowait)
+        """Waits, without blocking the event loop, until events are in the inbox. Nothing is
+        taken while waiting: a cancellation here loses nothing.
+
+        Raises:
+            EngineClosedError: The thread has ended and every event was read.
+        """
+        while not self.inbox:
+            if self.ended:
+                self.pull_nowait()  # the pump is gone and nothing is queued: raises
+                return
+            dispatcher = self.dispatcher
+            if dispatcher.closed:
+                # The engine is closing: nothing hands events over any more, and its pumps end
+                # within its close timeout. Take what is queued (the end raises) until then.
+                if self.pull_nowait():
+                    return
+                await asyncio.sleep(_CLOSING_POLL_S)
+                continue
+            self.follow()
+            waiter = dispatcher.wait(self.token, self._news)
+            if waiter is not None:
+                await waiter
 
     def _decode(self) -> None:
         while self.inbox:
-            decoded = decode_batch(self.inbox[0])
-            entries = self.hooked.entries(decoded, self.native.last_batch_lag)
-            # No call between these three lines: the batch is in the inbox or in pending.
+            item = self.inbox[0]
+            if isinstance(item, bytes):
+                decoded, lag = decode_batch(item), self.native.last_batch_lag
+            else:
+                decoded, lag = item
+            entries = self.hooked.entries(decoded, lag)
+            # No call between these lines: the batch is in the inbox or in pending.
             self.pending += decoded
             self.hooked.waiting += entries
             del self.inbox[0]
+            if not isinstance(item, bytes):
+                self.held -= len(decoded)
 
     def catch_up(self) -> None:
         """Decodes the batches taken, then calls the hooks on the events they have not seen."""
@@ -161,5 +217,5 @@ class _Reader(Generic[TurnT]):
                         await self.wait_batch()
                 except TimeoutError:
                     pass
-            elif not self.pull_nowait():
+            elif self.following or not self.pull_nowait():  # followed: queued ones come handed over
                 return None

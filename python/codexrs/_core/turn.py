@@ -54,7 +54,6 @@ from ..hooks import Hook
 from .pending import Call
 from .reading import _Reader
 from .result import Input, TurnResult, TurnStatus, Usage
-from .wakeups import dispatcher_for
 
 # The result types live in :mod:`codexrs._core.result`; re-exported for the importers of old.
 __all__ = ["Input", "TurnResult", "TurnStatus", "Usage"]
@@ -358,8 +357,6 @@ class _ThreadCore(_Reader[_Turn]):
         cancels it."""
         self.handler_tasks.add(task)
         task.add_done_callback(self.handler_tasks.discard)
-        if self.dispatcher is None:
-            self.dispatcher = dispatcher_for(self.native.wakeups())
         self.dispatcher.track(task)
 
     def cancel_handlers(self) -> None:

@@ -1,11 +1,24 @@
-"""Waiting in asyncio for a thread's next events: one reader per engine, not per thread.
+"""One read for every thread of an engine, for asyncio readers and all-threads consumers.
 
-codex-core's pump wakes armed readers through one socket per engine (``rust/codexrs/src/
-wakeups.rs``): it lists the threads that have events and writes a byte. The engine's
-:class:`Dispatcher` watches that descriptor with ``loop.add_reader`` on a running waiting loop,
-takes the list and resolves those threads' waiting futures (across loops, thread-safely). So a
-reader waits with no descriptor and no ``epoll`` registration of its own, and one wake-up of the
-loop serves every thread that had events.
+codex-core's pumps wake followed ("armed") threads through one socket per engine
+(``rust/codexrs/src/wakeups.rs``). The engine's :class:`Dispatcher` watches that descriptor with
+``loop.add_reader`` on a running loop and, when it fires, makes one native call
+(``take_batches``) that takes every armed thread's queued events as one buffer, decodes it with
+one msgspec call, appends each thread's events to its reader's inbox, hands them to the
+all-threads consumers (:meth:`Dispatcher.subscribe`, behind ``stream_all()``), and wakes only the
+readers that wait. So N slow streams cost one loop wake-up, one native call and one decode per
+burst, not per thread or per event, and a reader waits with no descriptor of its own.
+
+Back-pressure stays per thread: a thread stays armed while its reader keeps up; once the reader
+holds more than ``max_queued_events`` undelivered events the dispatcher disarms the thread (its
+events stay queued in Rust, then its pump parks), and the reader arms it again when it has read
+everything. An all-threads consumer that lags pauses the dispatcher itself (it stops taking
+batches, so every followed thread's queue fills); nothing is dropped.
+
+No interruption loses an event: a buffer goes from the native call into :attr:`Dispatcher.inbox`
+in C, leaves it only after every entry is in its reader's inbox (a cursor records how far, with
+no call between an append and the cursor's step), and woken tokens leave :attr:`Dispatcher.woken`
+only once their readers are woken.
 
 The dispatcher also holds the engine's request handlers running as tasks (``_stream``), so that
 closing the engine (:func:`release`) cancels them.
@@ -15,16 +28,25 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections import deque
-from itertools import chain
-from typing import Callable
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import _native
+from ..events import decode_entries
+from ..hooks import HookEvent
 
-__all__ = ["Dispatcher", "dispatcher_for", "next_batch", "release"]
+if TYPE_CHECKING:
+    from .reading import _Reader
+
+__all__ = ["Dispatcher", "Subscription", "dispatcher_for", "release"]
 
 _registry: dict[int, Dispatcher] = {}  # by descriptor; an entry keeps its socket open
 _registry_lock = threading.Lock()
+
+#: Events an all-threads consumer may fall behind before the dispatcher stops taking batches.
+SUBSCRIBER_LIMIT = 65_536
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -32,58 +54,142 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+class Subscription:
+    """One all-threads consumer's place in its dispatcher's journal (``stream_all()``)."""
+
+    def __init__(self, dispatcher: Dispatcher, position: int) -> None:
+        self.dispatcher = dispatcher
+        #: The journal sequence number of the next batch this consumer reads.
+        self.position = position
+        self.waiters: list[asyncio.Future[None]] = []
+        self.closed = False
+
+    def take(self) -> list[HookEvent]:
+        """The events that arrived since the last call, in arrival order (empty if none)."""
+        return self.dispatcher._read_journal(self)
+
+    def ready(self) -> bool:
+        return self.dispatcher._journal_has(self) or self.dispatcher.closed
+
+    def close(self) -> None:
+        self.dispatcher._unsubscribe(self)
+
+
 class Dispatcher:
-    """Resolves waiting readers of one engine's threads (see the module docs)."""
+    """The engine's one read for every thread (see the module docs)."""
 
     def __init__(self, wakeups: _native.EngineWakeups) -> None:
         self.wakeups = wakeups
         self.fd = wakeups.fileno()
+        self.lock = threading.Lock()
+        #: Each thread's reader by token (weakly: a thread nobody holds is not kept).
+        self.readers: weakref.WeakValueDictionary[int, _Reader[Any]] = weakref.WeakValueDictionary()
         self.waiters: dict[int, list[asyncio.Future[None]]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.lock = threading.Lock()
-        #: Tokens taken from the socket whose readers are not all woken yet.
+        #: Buffers taken from codex-core and not yet handed out to every reader.
+        self.inbox: deque[bytes] = deque()
+        #: How many entries of ``inbox[0]`` are handed out already, and whether it is journaled.
+        self.cursor = 0
+        self.journaled = False
+        #: Tokens handed events whose waiting readers are not all woken yet.
         self.woken: deque[int] = deque()
+        #: What all-threads consumers read: batches of events in arrival order, from sequence
+        #: number ``journal_base`` on, trimmed to what the slowest consumer has read.
+        self.journal: deque[list[HookEvent]] = deque()
+        self.journal_base = 0
+        self.journal_events = 0
+        self.subscriptions: list[Subscription] = []
+        #: Not taking batches: an all-threads consumer lags (see :data:`SUBSCRIBER_LIMIT`).
+        self.paused = False
         #: Request handlers running as tasks on this engine's threads: cancelled at close.
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
 
-    def wait(self, token: int) -> asyncio.Future[None]:
-        """A future resolved once thread ``token`` (armed after this call) has events."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+    # -- threads ----------------------------------------------------------------------------
+
+    def register(self, reader: _Reader[Any]) -> None:
+        """Adds a thread's reader; followed at once while an all-threads consumer watches."""
         with self.lock:
+            self.readers[reader.token] = reader
+            follow = bool(self.subscriptions)
+        if follow:
+            reader.follow()
+
+    def wait(self, token: int, ready: Callable[[], bool]) -> asyncio.Future[None] | None:
+        """A future resolved once thread ``token`` was handed events (or the engine closed);
+        ``None`` if ``ready()`` already holds (checked under the lock deliveries take)."""
+        loop = asyncio.get_running_loop()
+        with self.lock:
+            if ready() or self.closed:
+                return None
+            future: asyncio.Future[None] = loop.create_future()
             self.waiters.setdefault(token, []).append(future)
-            old = self.loop
-            if old is not loop and (old is None or old.is_closed() or not old.is_running()):
-                # the watching loop is gone or stopped: this one watches from now on
-                if old is not None and not old.is_closed():
-                    old.remove_reader(self.fd)
-                self.loop = loop
-                loop.add_reader(self.fd, self._ready)
+            self._watch(loop)
         return future
 
-    def _ready(self) -> None:
-        # The tokens go from the socket into ``woken`` in C (no Python frame between: no signal
-        # handler runs there) and leave it once their readers are woken, so an interruption
-        # here (Ctrl-C on a loop run without asyncio.run's SIGINT handling) loses no wake-up:
-        # the rest is done at the next call, which is scheduled before anything else.
-        self.woken.extend(chain.from_iterable(iter(self.wakeups.take, [])))
-        loop = self.loop
-        if self.woken and loop is not None:
-            loop.call_soon(self._finish_ready)
-        self._finish_ready()
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Under the lock. The watching loop is gone or stopped: this one watches from now on.
+        old = self.loop
+        if old is not loop and (old is None or old.is_closed() or not old.is_running()):
+            if old is not None and not old.is_closed() and not self.paused:
+                old.remove_reader(self.fd)
+            self.loop = loop
+            if not self.paused:
+                loop.add_reader(self.fd, self._ready)
 
-    def _finish_ready(self) -> None:
+    # -- the one read -----------------------------------------------------------------------
+
+    def _ready(self) -> None:
+        # The buffer goes from the native call into ``inbox`` in C (no Python frame between: no
+        # signal handler runs there); an interruption later resumes from the cursor at the next
+        # call, which is scheduled before anything else.
+        self.inbox.extend(islice(iter(self.wakeups.take_batches, None), 1))
+        loop = self.loop
+        if (self.inbox or self.woken) and loop is not None:
+            loop.call_soon(self._hand_out)
+        self._hand_out()
+
+    def _hand_out(self) -> None:
+        while self.inbox:
+            entries = decode_entries(self.inbox[0])
+            with self.lock:
+                readers = [self.readers.get(token) for token, *_ in entries]
+                watched = bool(self.subscriptions)
+            for i in range(self.cursor, len(entries)):
+                token, _thread_id, lag, events, ended = entries[i]
+                reader = readers[i]
+                if reader is not None:
+                    # No call between the append and the cursor's step (module docs).
+                    reader.inbox.append((events, lag))
+                    reader.held += len(events)
+                    reader.ended = reader.ended or ended
+                    self.woken.append(token)
+                self.cursor = i + 1
+            if watched and not self.journaled:
+                batch = [HookEvent(thread_id, sub_id, event, lag)
+                         for _, thread_id, lag, events, _ in entries for sub_id, event in events]
+                with self.lock:
+                    self.journal.append(batch)
+                    self.journaled = True  # no call since the append
+                    self.journal_events += len(batch)
+                    self._pause_if_behind()
+            # No call between these lines: the buffer is handed out, or in the inbox.
+            self.journaled = False
+            self.cursor = 0
+            del self.inbox[0]
+            for reader in readers:
+                if reader is not None and reader.held > reader.limit:
+                    reader.unfollow()
+        self._wake_readers()
+        self._wake_subscriptions()
+
+    def _wake_readers(self) -> None:
         while self.woken:
             token = self.woken[0]
             with self.lock:
-                ready = list(self.waiters.get(token, ()))
-            self._wake(ready)  # again after an interruption: a woken future is skipped
-            with self.lock:
-                left = [future for future in self.waiters.pop(token, ()) if future not in ready]
-                if left:  # armed again since: woken by a later take
-                    self.waiters[token] = left
-                self.woken.popleft()
+                ready = self.waiters.pop(token, [])
+            self._wake(ready)
+            self.woken.popleft()
 
     def _wake(self, ready: list[asyncio.Future[None]]) -> None:
         for future in ready:
@@ -94,6 +200,85 @@ class Dispatcher:
                 future.set_result(None)
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future)
+
+    # -- all-threads consumers --------------------------------------------------------------
+
+    def subscribe(self) -> Subscription:
+        """A consumer of every event of every thread from now on; follows every thread."""
+        with self.lock:
+            subscription = Subscription(self, self.journal_base + len(self.journal))
+            self.subscriptions.append(subscription)
+            readers = list(self.readers.values())
+        for reader in readers:
+            reader.follow()
+        return subscription
+
+    def wait_journal(self, subscription: Subscription) -> asyncio.Future[None] | None:
+        """A future resolved once ``subscription`` has events to take (or the engine closed);
+        ``None`` if it has some already."""
+        loop = asyncio.get_running_loop()
+        with self.lock:
+            if self._journal_has(subscription) or self.closed:
+                return None
+            future: asyncio.Future[None] = loop.create_future()
+            subscription.waiters.append(future)
+            self._watch(loop)
+        return future
+
+    def _pause_if_behind(self) -> None:
+        # Under the lock: the slowest consumer is too far behind; stop taking batches.
+        if self.journal_events > SUBSCRIBER_LIMIT and not self.paused:
+            self.paused = True
+            if self.loop is not None and not self.loop.is_closed():
+                self.loop.remove_reader(self.fd)
+
+    def _journal_has(self, subscription: Subscription) -> bool:
+        return subscription.position < self.journal_base + len(self.journal)
+
+    def _read_journal(self, subscription: Subscription) -> list[HookEvent]:
+        with self.lock:
+            start = subscription.position - self.journal_base
+            batches = list(islice(self.journal, max(start, 0), None))
+            subscription.position = self.journal_base + len(self.journal)
+            self._trim()
+        return [seen for batch in batches for seen in batch]
+
+    def _trim(self) -> None:
+        # Under the lock: drop what every consumer has read; resume once they caught up.
+        slowest = min((s.position for s in self.subscriptions), default=self.journal_base + len(self.journal))
+        while self.journal and self.journal_base < slowest:
+            self.journal_events -= len(self.journal.popleft())
+            self.journal_base += 1
+        if self.paused and self.journal_events <= SUBSCRIBER_LIMIT // 2:
+            self.paused = False
+            if self.loop is not None and not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self._resume)
+
+    def _resume(self) -> None:
+        with self.lock:
+            if self.paused or self.closed or self.loop is None:
+                return
+            self.loop.add_reader(self.fd, self._ready)
+        self._ready()
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self.lock:
+            if subscription in self.subscriptions:
+                self.subscriptions.remove(subscription)
+            subscription.closed = True
+            self._trim()
+            waiters, subscription.waiters = subscription.waiters, []
+        self._wake(waiters)
+
+    def _wake_subscriptions(self) -> None:
+        with self.lock:
+            waiting = [f for s in self.subscriptions if self._journal_has(s) for f in s.waiters]
+            for s in self.subscriptions:
+                if self._journal_has(s):
+                    s.waiters = []
+        self._wake(waiting)
+
+    # -- lifetime ---------------------------------------------------------------------------
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keeps ``task`` (a request handler) until it ends; :meth:`close` cancels it."""
@@ -110,12 +295,16 @@ class Dispatcher:
         with self.lock:
             self.closed = True
             waiting = [future for futures in self.waiters.values() for future in futures]
+            waiting += [future for s in self.subscriptions for future in s.waiters]
             self.waiters.clear()
+            for s in self.subscriptions:
+                s.waiters = []
             loop, self.loop = self.loop, None
             tasks, self.tasks = list(self.tasks), set()
+            paused = self.paused
         for task in tasks:
             _cancel_soon(task)
-        if loop is not None and not loop.is_closed():
+        if loop is not None and not loop.is_closed() and not paused:
             try:
                 running = asyncio.get_running_loop()
             except RuntimeError:
@@ -159,16 +348,3 @@ def release(wakeups: _native.EngineWakeups) -> None:
     if dispatcher is not None:
         dispatcher.close()
 
-
-async def next_batch(native: _native.ThreadHandle, dispatcher: Dispatcher, pull: Callable[[], bool]) -> None:
-    """Waits until ``pull()`` (which takes the thread's next batch if one is queued, without
-    waiting) took one, without blocking the event loop or parking a thread. Nothing is taken
-    while waiting: a cancellation here loses nothing."""
-    token = native.token()
-    while not pull():
-        waiter = dispatcher.wait(token)  # registered before arming: no wake-up is missed
-        native.arm()
-        if pull():
-            waiter.cancel()  # dropped when the token is next taken
-            return
-        await waiter

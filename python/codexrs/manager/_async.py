@@ -8,9 +8,10 @@ import builtins
 import math
 import os
 import time
-from typing import Any, AsyncIterator, Literal, Mapping, Unpack
+from typing import Any, AsyncIterator, Callable, Literal, Mapping, Unpack
 
 from .._core.engine import AsyncCodex
+from .._core.wakeups import Dispatcher, Subscription
 from .._core.options import ThreadOptions, TurnSettings, timeout_seconds
 from .._core.rate_source import SnapshotLike, SourceFn
 from .._core.result import Input, TurnResult
@@ -18,7 +19,7 @@ from .._core.options import JsonSchema
 from .._failure import is_rate_limited
 from ..errors import EngineClosedError, NothingSentError, RateLimitError, ThreadNotFoundError
 from ..events import RateLimitSnapshot
-from ..hooks import Hook
+from ..hooks import Hook, HookEvent
 from ._scheduling import Gate, ManagerArgs, ManagerOptions, QueuedTurn, check_settings
 from ._thread import ManagedThread
 from ._types import ManagerEvent, ManagerEventDetail, ManagerEventKind, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, Watcher
@@ -118,6 +119,56 @@ class AsyncManager:
                 yield event
         finally:
             self._unwatch(queue)
+
+    async def stream_all(self) -> AsyncIterator[HookEvent]:
+        """Every event of every thread of the manager from now on, in arrival order across
+        threads (codex's order within each), until the manager closes: for code that watches
+        everything (a dashboard, a logger, an SSE hub) without a task per thread.
+
+        Each item is a :class:`~codexrs.HookEvent` (``thread_id``, ``turn_id``: the submission
+        id codex tagged the event with, ``event``, ``lag_s``). It observes: the threads' own
+        readers (``send``/``wait``, streams) still see every event. Events come in batches,
+        one per wake-up of the engine (one native read for every thread); a thread's events
+        are seen as they arrive, whether or not a turn of it is being read, up to its
+        ``max_queued_events`` unread events (then that thread waits for its reader). A consumer
+        that falls 65,536 events behind holds every thread back until it catches up: nothing
+        is dropped.
+
+        Raises:
+            EngineClosedError: The manager is closed.
+        """
+        async for batch in self._all_batches():
+            for seen in batch:
+                yield seen
+
+    async def _all_batches(self, subscribed: Callable[[], None] | None = None) -> AsyncIterator[list[HookEvent]]:
+        """:meth:`stream_all`, a batch (one engine-wide read) at a time; ``subscribed()`` is
+        called once every event from then on will be seen."""
+        self._check_open()
+        await self._codex.start()
+        watching = self._subscribe_all()
+        if subscribed is not None:
+            subscribed()
+        async for batch in self._batches_of(*watching):
+            yield batch
+
+    def _subscribe_all(self) -> tuple[Dispatcher, Subscription]:
+        """Sees every event of every thread from now on (the engine is started)."""
+        dispatcher = self._codex._dispatcher()
+        return dispatcher, dispatcher.subscribe()
+
+    async def _batches_of(self, dispatcher: Dispatcher, subscription: Subscription) -> AsyncIterator[list[HookEvent]]:
+        """The batches ``subscription`` sees until the manager closes; closes it when done."""
+        try:
+            while True:
+                if batch := subscription.take():
+                    yield batch
+                elif self._closed or dispatcher.closed:
+                    return
+                elif (waiter := dispatcher.wait_journal(subscription)) is not None:
+                    await waiter
+        finally:
+            subscription.close()
 
     def _watch(self, watcher: Watcher) -> None:
         """Puts every event from now on into ``watcher``, then ``None`` once the manager closed."""

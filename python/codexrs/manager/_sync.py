@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import collections
 import os
 import queue
 import threading
@@ -24,14 +25,14 @@ from .._core.options import JsonSchema
 from .._core.thread import AsyncThread
 from ..errors import EngineClosedError
 from ..events import RateLimitSnapshot
-from ..hooks import Hook
+from ..hooks import Hook, HookEvent
 from ..requests import Request
 from ._async import AsyncManager
 from ._scheduling import ManagerOptions
 from ._thread import ManagedThread, ThreadFacts
 from ._types import ManagerEvent, ManagerUsage, ThreadStatus, TurnTimings
 
-__all__ = ["Manager", "ManagerEventStream", "SyncManagedThread", "SyncThreadHandle"]
+__all__ = ["AllEventsStream", "Manager", "ManagerEventStream", "SyncManagedThread", "SyncThreadHandle"]
 
 _T = TypeVar("_T")
 
@@ -280,6 +281,17 @@ class Manager:
         ``next()`` notices Ctrl-C."""
         return ManagerEventStream(self)
 
+    def stream_all(self) -> AllEventsStream:
+        """Every event of every thread of the manager from this call on, in arrival order, until
+        the manager closes: the sync twin of :meth:`AsyncManager.stream_all` (items are
+        :class:`~codexrs.HookEvent`). Iterate it from any one thread; ``close()`` it (or leave a
+        ``with`` block) to stop. A blocked ``next()`` notices Ctrl-C.
+
+        Raises:
+            EngineClosedError: The manager is closed.
+        """
+        return AllEventsStream(self)
+
     # -- turns ----------------------------------------------------------------------------------
     def send(self, name_or_id: str, input: Input, *, output_schema: type[Any] | JsonSchema | None = None, **settings: Unpack[TurnSettings]) -> None:
         """See :meth:`AsyncManager.send`: returns once the turn is queued."""
@@ -491,3 +503,79 @@ class ManagerEventStream:
             self._manager._loop.call_soon_threadsafe(self._manager._async._unwatch, self._queue)
         except Exception:
             pass  # the loop is closed (or was never made): nothing to drop
+
+
+class AllEventsStream:
+    """:meth:`Manager.stream_all`: a sync iterator of :class:`~codexrs.HookEvent` over every
+    thread of the manager, a context manager; :meth:`close` stops it. A task on the manager's
+    loop reads the engine-wide batches into a bounded queue; while the queue is full (this
+    iterator lags) the task waits, and the engine's read with it: nothing is dropped."""
+
+    #: Batches read ahead of the iterator.
+    QUEUE_BATCHES = 64
+
+    def __init__(self, manager: Manager) -> None:
+        self._manager = manager
+        self._queue: queue.Queue[list[HookEvent] | None] = queue.Queue(self.QUEUE_BATCHES)
+        self._batch: collections.deque[HookEvent] = collections.deque()
+        self._done = False
+        subscribed = threading.Event()
+        self._feeder = manager._read(lambda: asyncio.ensure_future(self._feed(subscribed.set)))
+        while not subscribed.wait(_SLICE):
+            if self._feeder.done():
+                self._feeder.result()  # raises what stopped it (the manager is closed)
+                break
+
+    async def _feed(self, subscribed: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for batch in self._manager._async._all_batches(subscribed):
+                try:
+                    self._queue.put_nowait(batch)
+                except queue.Full:  # the iterator lags: wait for room, off the loop
+                    await loop.run_in_executor(None, self._queue.put, batch)
+        finally:
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                loop.run_in_executor(None, self._queue.put, None)
+
+    def __iter__(self) -> Iterator[HookEvent]:
+        return self
+
+    def __next__(self) -> HookEvent:
+        while not self._batch:
+            if self._done:
+                raise StopIteration
+            try:
+                batch = self._queue.get(timeout=_SLICE)
+            except queue.Empty:
+                if self._manager._stopped.is_set() and self._queue.empty():
+                    self._done = True  # the loop ended without a word: nothing more comes
+                continue
+            if batch is None:  # the manager closed
+                self._done = True
+            else:
+                self._batch.extend(batch)
+        return self._batch.popleft()
+
+    def close(self) -> None:
+        """Stops receiving events; the iterator ends. Idempotent."""
+        self._done = True
+        self._batch.clear()
+        if not self._feeder.done():
+            try:
+                self._manager._loop.call_soon_threadsafe(self._feeder.cancel)
+            except RuntimeError:
+                pass  # the loop is closed: the feeder ended with it
+        while True:  # unblock a feeder waiting for room
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+
+    def __enter__(self) -> AllEventsStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

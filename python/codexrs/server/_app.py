@@ -210,7 +210,7 @@ def create_app(
     hosts = allowed_host_entries(LOOPBACK_NAMES if allowed_hosts is None else allowed_hosts)
     config_allowed = config_prefixes(allow_config)
     root = None if cwd_root is None else Path(os.path.realpath(cwd_root))
-    hub = Hub()
+    hub = Hub(manager)
     manager.add_hook(hub)
     defaults = thread_options or ThreadOptions()
 

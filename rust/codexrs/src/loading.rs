@@ -27,7 +27,6 @@ use crate::requests::Requests;
 use crate::store;
 use crate::thread::PumpOptions;
 use crate::thread::ThreadHandle;
-use crate::wakeups::Waker;
 
 /// Options of one `thread_start` call, parsed before any work starts.
 pub(crate) struct ThreadStart {
@@ -109,7 +108,8 @@ pub(crate) async fn fork_thread(
 fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<ThreadHandle> {
     let NewThread { thread_id, thread, session_configured } = new;
     let (tx, rx) = mpsc::channel(start.max_queued_events.max(1));
-    let waker = Waker::new(&inner.wakeups);
+    let rx = Arc::new(Mutex::new(rx));
+    let waker = inner.wakeups.register(&rx, &thread_id.to_string());
     let requests = Requests::new(&start.handled, start.request_timeout);
     inner.routes.add(thread_id.to_string(), &tx, &waker);
     let span = tracing::info_span!("codexrs_thread", thread_id = %thread_id);
@@ -130,9 +130,10 @@ fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<
     Ok(ThreadHandle {
         id: thread_id,
         thread,
-        rx: Arc::new(Mutex::new(rx)),
+        rx,
         lag_ns: std::sync::atomic::AtomicU64::new(0),
         waker,
+        max_queued_events: start.max_queued_events.max(1),
         requests,
         session_configured: serde_json::to_vec(&session_configured).unwrap_or_default(),
         manager: Arc::downgrade(&inner.manager),

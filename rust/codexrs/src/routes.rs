@@ -96,7 +96,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_extension_event_for_a_full_queue_waits_for_room_instead_of_being_dropped() {
-        let waker = Waker::new(&Wakeups::new().unwrap());
+        let (_unused_tx, unused_rx) = mpsc::channel::<Queued>(1);
+        let waker = Wakeups::new().unwrap().register(&std::sync::Arc::new(std::sync::Mutex::new(unused_rx)), "t");
         let (tx, mut rx) = mpsc::channel::<Queued>(1);
         let routes = Routes::default();
         let thread_id = ThreadId::new();

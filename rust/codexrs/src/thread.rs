@@ -12,7 +12,6 @@
 //! them, otherwise pending until answered or, after the thread's `request_timeout`, denied.
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -41,28 +40,18 @@ use crate::requests::Queued;
 use crate::requests::Requests;
 use crate::runtime;
 use crate::wakeups::EngineWakeups;
+use crate::wakeups::MAX_BATCH_BYTES;
+use crate::wakeups::Queue;
 use crate::wakeups::Waker;
+use crate::wakeups::append_events;
+use crate::wakeups::lock;
 
-/// A batch read stops adding events past this many bytes (the rest wait for the next read).
-const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// Appends every event already queued after `first`, as one JSON array, up to
-/// [`MAX_BATCH_BYTES`]. Returns the array and when its oldest event (the first: the queue is
-/// FIFO) was queued.
+/// Every event already queued from `first` on, as one JSON array, up to [`MAX_BATCH_BYTES`].
+/// Returns the array and when its oldest event (the first: the queue is FIFO) was queued.
 fn batch(rx: &mut mpsc::Receiver<Queued>, first: Queued) -> (Vec<u8>, Instant) {
-    let (at, first) = first;
-    let mut out = Vec::with_capacity(first.len() * 2 + 2);
+    let mut out = Vec::with_capacity(first.1.len() * 2 + 2);
     out.push(b'[');
-    out.extend_from_slice(&first);
-    while out.len() < MAX_BATCH_BYTES {
-        match rx.try_recv() {
-            Ok((_, next)) => {
-                out.push(b',');
-                out.extend_from_slice(&next);
-            }
-            Err(_) => break,
-        }
-    }
+    let at = append_events(&mut out, rx, first, MAX_BATCH_BYTES);
     out.push(b']');
     (out, at)
 }
@@ -212,10 +201,12 @@ async fn report_panic(
 pub struct ThreadHandle {
     pub(crate) id: ThreadId,
     pub(crate) thread: Arc<CodexThread>,
-    pub(crate) rx: Arc<Mutex<mpsc::Receiver<Queued>>>,
+    pub(crate) rx: Arc<Queue>,
     /// Nanoseconds the last batch's oldest event waited in the queue (`last_batch_lag`).
     pub(crate) lag_ns: AtomicU64,
     pub(crate) waker: Arc<Waker>,
+    /// The queue's bound (events), also what Python holds of the thread before it disarms it.
+    pub(crate) max_queued_events: usize,
     pub(crate) requests: Arc<Requests>,
     pub(crate) session_configured: Vec<u8>,
     /// The engine's manager, to unload the thread on shutdown (it keeps every thread it
@@ -325,10 +316,24 @@ impl ThreadHandle {
         self.lag_ns.load(Ordering::Relaxed) as f64 / 1e9
     }
 
-    /// Asks for a wake-up when the next event arrives (for asyncio readers): call, then
-    /// `try_next_batch()` once more, then wait until `wakeups().take()` lists `token()`.
+    /// Follows the thread through its engine's wake-ups (asyncio readers, all-threads
+    /// consumers): from now on its events are listed for `EngineWakeups.take_batches()`, at
+    /// once if some are queued already. Stays armed until `disarm()`.
     fn arm(&self) {
-        self.waker.arm();
+        let queued = !lock(&self.rx).is_empty();
+        self.waker.arm(queued);
+    }
+
+    /// Stops following the thread (back-pressure: Python holds enough of its events). Its
+    /// events stay queued in order; once the queue is full its pump waits.
+    fn disarm(&self) {
+        self.waker.disarm();
+    }
+
+    /// The most events the thread's queue holds (`max_queued_events`).
+    #[getter]
+    fn max_queued_events(&self) -> usize {
+        self.max_queued_events
     }
 
     /// This thread's token in its engine's wake-ups.
@@ -464,10 +469,6 @@ impl ThreadHandle {
         })
         .map_err(CoreError::into_pyerr)
     }
-}
-
-fn lock(rx: &Mutex<mpsc::Receiver<Queued>>) -> std::sync::MutexGuard<'_, mpsc::Receiver<Queued>> {
-    rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl ThreadHandle {

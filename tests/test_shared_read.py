@@ -1,0 +1,167 @@
+"""One read for every thread: an engine's asyncio readers and its all-threads consumers are fed by
+one native read per wake-up (``codexrs._core.wakeups``). Nothing is lost, each thread keeps its
+order, a lagging reader holds back only its own thread, and ``stream_all`` sees everything.
+
+The scripted model runs in its own process; routes pick each thread's answer by its marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import codexrs
+from codexrs import events as ev
+from codexrs.testing import ScriptedModelProcess, text
+
+from conftest import make_deltas
+from waiting import await_until, wait_until
+
+
+def _deltas_of(events: list[ev.Event]) -> list[str]:
+    return [e.delta for e in events if isinstance(e, ev.AgentMessageContentDelta)]
+
+
+async def test_a_slow_reader_on_one_of_200_threads_holds_back_only_its_own_and_loses_nothing(
+    codex_home: Path, workspace: Path
+) -> None:
+    fast = {n: make_deltas(40, seed=n) for n in range(199)}
+    slow = make_deltas(800, seed=1000)
+    with ScriptedModelProcess() as model:
+        for n, deltas in fast.items():
+            model.route(f"<fast-{n}>", text("".join(deltas), deltas=deltas))
+        model.route("<slow>", text("".join(slow), deltas=slow))
+        async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=model.config()) as codex:
+            # The slow thread's queue holds 16 events: past that its pump must wait, not drop.
+            slow_thread = await codex.thread_start(max_queued_events=16)
+            threads = [await codex.thread_start() for _ in fast]
+            slow_read: list[str] = []
+            fast_done_at: list[int] = []  # how far the slow reader was when each fast turn ended
+
+            async def read_slowly() -> None:
+                turn = await slow_thread.turn("<slow>")
+                async for event in turn.stream():
+                    if isinstance(event, ev.AgentMessageContentDelta):
+                        slow_read.append(event.delta)
+                        if len(slow_read) % 10 == 0:
+                            await asyncio.sleep(0.02)  # the lagging reader: 800 deltas take > 1.6 s
+
+            async def read_fast(n: int, thread: codexrs.AsyncThread) -> list[str]:
+                turn = await thread.turn(f"<fast-{n}>")
+                got = _deltas_of([event async for event in turn.stream()])
+                fast_done_at.append(len(slow_read))
+                return got
+
+            slow_task = asyncio.create_task(read_slowly())
+            results = await asyncio.gather(*(read_fast(n, t) for n, t in enumerate(threads)))
+            await slow_task
+    assert results == list(fast.values())  # every fast thread: every delta, in order
+    assert slow_read == slow  # the held-back thread: every delta, in order
+    # The others went on at full speed: all 199 finished while the slow reader was mid-stream.
+    assert max(fast_done_at) < len(slow), fast_done_at[-5:]
+
+
+async def test_a_reader_cancelled_mid_batch_loses_nothing(codex_home: Path, workspace: Path) -> None:
+    deltas = make_deltas(300, seed=5)
+    seen: dict[str, list[str]] = defaultdict(list)
+
+    def record(hooked: codexrs.HookEvent) -> None:
+        if isinstance(hooked.event, ev.AgentMessageContentDelta):
+            seen[hooked.thread_id].append(hooked.event.delta)
+
+    with ScriptedModelProcess() as model:
+        for n in range(2):
+            model.route(f"<cancel-{n}>", text("".join(deltas), deltas=deltas).delayed(0.0, between_events=0.002))
+        async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=model.config(), hooks=[record]) as codex:
+            threads = [await codex.thread_start() for _ in range(2)]
+            turns = [await t.turn(f"<cancel-{n}>") for n, t in enumerate(threads)]
+            read: dict[str, list[str]] = defaultdict(list)
+            first_delta = asyncio.Event()
+
+            async def reader(n: int) -> None:
+                async for event in turns[n].stream():
+                    if isinstance(event, ev.AgentMessageContentDelta):
+                        read[threads[n].id].append(event.delta)
+                        first_delta.set()
+
+            tasks = [asyncio.create_task(reader(n)) for n in range(2)]
+            await first_delta.wait()
+            tasks[0].cancel()  # mid-stream: the rest of its batch is in the thread's inbox
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert isinstance(results[0], asyncio.CancelledError)
+            ends = [await t.result() for t in turns]
+    assert ends[1].status == "completed"
+    assert read[threads[1].id] == deltas == seen[threads[1].id]
+    # The cancelled reader's thread: what it read, then what its turn kept when the reader went
+    # away (the tail), is exactly what the hooks saw, in order: nothing lost or doubled.
+    hooked = seen[threads[0].id]
+    assert hooked == deltas[: len(hooked)] and (ends[0].status == "interrupted" or hooked == deltas)
+    assert read[threads[0].id] + _deltas_of(turns[0]._turn.tail) == hooked
+
+
+async def test_stream_all_sees_every_event_of_100_concurrent_threads_in_order(codex_home: Path, workspace: Path) -> None:
+    answers = {n: make_deltas(30, seed=200 + n) for n in range(100)}
+    hooked: dict[str, list[tuple[str, str]]] = defaultdict(list)
+
+    def record(seen: codexrs.HookEvent) -> None:
+        hooked[seen.thread_id].append((seen.turn_id, seen.event.type))
+
+    with ScriptedModelProcess() as model:
+        for n, deltas in answers.items():
+            model.route(f"<all-{n}>", text("".join(deltas), deltas=deltas))
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=model.config(), hooks=[record]) as manager:
+            streamed: dict[str, list[codexrs.HookEvent]] = defaultdict(list)
+            completed: set[str] = set()
+
+            async def watch() -> None:
+                async for seen in manager.stream_all():
+                    streamed[seen.thread_id].append(seen)
+                    if isinstance(seen.event, ev.TurnComplete):
+                        completed.add(seen.thread_id)
+
+            watcher = asyncio.create_task(watch())
+            await await_until(lambda: bool(manager._codex._dispatcher().subscriptions), "stream_all to subscribe")
+            threads = [await manager.create(f"t{n}") for n in answers]
+            for n in answers:
+                await manager.send(f"t{n}", f"<all-{n}>")
+            results = await manager.wait_all()
+            await await_until(lambda: len(completed) == 100, "stream_all to see every turn end")
+            watcher.cancel()
+    for n, managed in enumerate(threads):
+        events = [s.event for s in streamed[managed.id]]
+        assert _deltas_of(events) == answers[n]  # every delta, in the thread's order
+        assert results[f"t{n}"].final_response == "".join(answers[n])
+        # The same events, in the same order, as the thread's own reader handed its hooks.
+        assert [(s.turn_id, s.event.type) for s in streamed[managed.id]] == hooked[managed.id][: len(streamed[managed.id])]
+        assert streamed[managed.id][-1].event.type == "task_complete"
+
+
+def test_the_sync_managers_stream_all_sees_every_thread(codex_home: Path, workspace: Path) -> None:
+    answers = {n: make_deltas(20, seed=300 + n) for n in range(10)}
+    with ScriptedModelProcess() as model:
+        for n, deltas in answers.items():
+            model.route(f"<sync-all-{n}>", text("".join(deltas), deltas=deltas))
+        with codexrs.Manager(codex_home=codex_home, cwd=workspace, config=model.config()) as manager:
+            streamed: dict[str, list[str]] = defaultdict(list)
+            ends: set[str] = set()
+            with manager.stream_all() as everything:
+
+                def watch() -> None:
+                    for seen in everything:
+                        if isinstance(seen.event, ev.AgentMessageContentDelta):
+                            streamed[seen.thread_id].append(seen.event.delta)
+                        elif isinstance(seen.event, ev.TurnComplete):
+                            ends.add(seen.thread_id)
+                            if len(ends) == len(answers):
+                                return
+
+                watcher = threading.Thread(target=watch)
+                watcher.start()
+                ids = {n: manager.create(f"s{n}").id for n in answers}
+                for n in answers:
+                    manager.send(f"s{n}", f"<sync-all-{n}>")
+                manager.wait_all()
+                wait_until(lambda: not watcher.is_alive(), "the sync stream_all to see every turn end")
+    assert {n: streamed[ids[n]] for n in answers} == answers
