@@ -141,13 +141,15 @@ class Dispatcher:
 
     def _ready(self) -> None:
         # The buffer goes from the native call into ``inbox`` in C (no Python frame between: no
-        # signal handler runs there); an interruption later resumes from the cursor at the next
-        # call, which is scheduled before anything else.
+        # signal handler runs there); an interruption later resumes from the cursor in a call
+        # scheduled before anything else.
         self.inbox.extend(islice(iter(self.wakeups.take_batches, None), 1))
-        loop = self.loop
-        if (self.inbox or self.woken) and loop is not None:
-            loop.call_soon(self._hand_out)
-        self._hand_out()
+        try:
+            self._hand_out()
+        except BaseException:
+            if self.loop is not None:
+                self.loop.call_soon(self._hand_out)  # the rest, before anything else
+            raise
 
     def _hand_out(self) -> None:
         while self.inbox:
