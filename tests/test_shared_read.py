@@ -17,7 +17,7 @@ from codexrs import events as ev
 from codexrs.testing import ScriptedModelProcess, text
 
 from conftest import make_deltas
-from waiting import await_until, wait_until
+from waiting import DEADLINE_S, await_until, wait_until
 
 
 def _deltas_of(events: list[ev.Event]) -> list[str]:
@@ -39,14 +39,18 @@ async def test_a_slow_reader_on_one_of_200_threads_holds_back_only_its_own_and_l
             threads = [await codex.thread_start() for _ in fast]
             slow_read: list[str] = []
             fast_done_at: list[int] = []  # how far the slow reader was when each fast turn ended
+            all_fast_done = asyncio.Event()
 
             async def read_slowly() -> None:
                 turn = await slow_thread.turn("<slow>")
                 async for event in turn.stream():
                     if isinstance(event, ev.AgentMessageContentDelta):
                         slow_read.append(event.delta)
-                        if len(slow_read) % 10 == 0:
-                            await asyncio.sleep(0.02)  # the lagging reader: 800 deltas take > 1.6 s
+                        if len(slow_read) == 20:
+                            # The lagging reader: it stops reading until every other thread is
+                            # done. Its thread's queue fills (16) and its pump waits; the others
+                            # must not wait for it.
+                            await all_fast_done.wait()
 
             async def read_fast(n: int, thread: codexrs.AsyncThread) -> list[str]:
                 turn = await thread.turn(f"<fast-{n}>")
@@ -55,12 +59,14 @@ async def test_a_slow_reader_on_one_of_200_threads_holds_back_only_its_own_and_l
                 return got
 
             slow_task = asyncio.create_task(read_slowly())
-            results = await asyncio.gather(*(read_fast(n, t) for n, t in enumerate(threads)))
-            await slow_task
+            results = await asyncio.wait_for(asyncio.gather(*(read_fast(n, t) for n, t in enumerate(threads))), DEADLINE_S)
+            all_fast_done.set()
+            await asyncio.wait_for(slow_task, DEADLINE_S)
     assert results == list(fast.values())  # every fast thread: every delta, in order
     assert slow_read == slow  # the held-back thread: every delta, in order
-    # The others went on at full speed: all 199 finished while the slow reader was mid-stream.
-    assert max(fast_done_at) < len(slow), fast_done_at[-5:]
+    # The others went on while the slow reader read nothing: all 199 ended (the gather above,
+    # bounded) with it still paused at delta 20, its queue full and its pump waiting.
+    assert max(fast_done_at) <= 20 and len(fast_done_at) == 199
 
 
 async def test_a_reader_cancelled_mid_batch_loses_nothing(codex_home: Path, workspace: Path) -> None:
