@@ -42,7 +42,8 @@ log = logging.getLogger("codexrs.hooks")
 
 @dataclass(frozen=True, slots=True)
 class HookEvent:
-    """One event, as a hook sees it.
+    """One event with the thread and turn it belongs to: what a hook is called with, and what
+    ``AsyncManager.stream_all()`` / ``Manager.stream_all()`` yield.
 
     Attributes:
         thread_id: The codex thread it belongs to.
