@@ -56,7 +56,8 @@ class _Reader(Generic[TurnT]):
 
     def __init__(self, native: _native.ThreadHandle, hooks: Sequence[Hook]) -> None:
         self.native = native
-        self.token = native.token()
+        #: Its token in the engine's wake-ups, once :meth:`attach` ran.
+        self.token = 0
         #: The engine's hooks (its own list: hooks added later apply here too).
         self.hooks = hooks
         #: What was taken from codex-core and not yet decoded into :attr:`pending`: batches
@@ -66,17 +67,26 @@ class _Reader(Generic[TurnT]):
         self.pending: deque[tuple[str, Event]] = deque()
         #: The read events the hooks have not all seen yet (the last ones of ``pending``).
         self.hooked = HookQueue(hooks, native.id)
-        #: Its engine's dispatcher (the one read for every thread).
-        self.dispatcher: Dispatcher = dispatcher_for(native.wakeups())
+        #: Its engine's dispatcher (the one read for every thread), once :meth:`attach` ran.
+        self._dispatcher: Dispatcher | None = None
         #: The engine's read follows this thread (its events come through the dispatcher).
         self.following = False
         #: Events the dispatcher handed over and not yet decoded; past :attr:`limit` the
         #: thread is no longer followed until its reader has read them (back-pressure).
         self.held = 0
-        self.limit = native.max_queued_events
+        self.limit = 0
         #: The thread's pump is gone and the dispatcher handed over its last events.
         self.ended = False
-        self.dispatcher.register(self)
+
+    def attach(self) -> Dispatcher:
+        """Registers the thread with its engine's one read for every thread (once; a thread of
+        an engine registers when it is made); returns the engine's dispatcher."""
+        if self._dispatcher is None:
+            self.token = self.native.token()
+            self.limit = self.native.max_queued_events
+            self._dispatcher = dispatcher_for(self.native.wakeups())
+            self._dispatcher.register(self)
+        return self._dispatcher
 
     def observe(self, sub_id: str, event: Event, turn: TurnT) -> None:
         raise NotImplementedError
@@ -121,7 +131,7 @@ class _Reader(Generic[TurnT]):
             if self.ended:
                 self.pull_nowait()  # the pump is gone and nothing is queued: raises
                 return
-            dispatcher = self.dispatcher
+            dispatcher = self.attach()
             if dispatcher.closed:
                 # The engine is closing: nothing hands events over any more, and its pumps end
                 # within its close timeout. Take what is queued (the end raises) until then.

@@ -123,6 +123,7 @@ class _ThreadBase:
         self._owner = owner
         tools = args.checked_tools(is_async=self._is_async)
         self._core = _ThreadCore(native, args.on_approval, args.on_request, tools, is_async=self._is_async, hooks=owner.hooks)
+        self._core.attach()  # its engine's one read sees it (stream_all follows it too)
         self.id = native.id
         self.session = _session(native)
 

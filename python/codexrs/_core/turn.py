@@ -357,7 +357,7 @@ class _ThreadCore(_Reader[_Turn]):
         cancels it."""
         self.handler_tasks.add(task)
         task.add_done_callback(self.handler_tasks.discard)
-        self.dispatcher.track(task)
+        self.attach().track(task)
 
     def cancel_handlers(self) -> None:
         """Cancels the thread's running handler tasks (its thread closes); each denies its
