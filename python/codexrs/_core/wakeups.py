@@ -68,9 +68,6 @@ class Subscription:
         """The events that arrived since the last call, in arrival order (empty if none)."""
         return self.dispatcher._read_journal(self)
 
-    def ready(self) -> bool:
-        return self.dispatcher._journal_has(self) or self.dispatcher.closed
-
     def close(self) -> None:
         self.dispatcher._unsubscribe(self)
 
