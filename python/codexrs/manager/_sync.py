@@ -453,6 +453,17 @@ class SyncManagedThread(ThreadFacts):
 _LIVE = frozenset(name for cls in SyncManagedThread.__mro__ for name in vars(cls).get("__annotations__", {})) - {"name", "group", "thread"}
 
 
+def _next_put(manager: Manager, source: queue.Queue[_T | None] | queue.SimpleQueue[_T | None]) -> _T | None:
+    """The next item the manager's loop puts into ``source``, waiting in slices (Ctrl-C is
+    noticed); ``None`` once the manager closed (it put ``None``) or its loop ended without a word."""
+    while True:
+        try:
+            return source.get(timeout=_SLICE)
+        except queue.Empty:
+            if manager._stopped.is_set() and source.empty():
+                return None
+
+
 class ManagerEventStream:
     """:meth:`Manager.events`: the manager's events from its creation on, as a sync iterator
     (``for event in manager.events(): ...``) that ends when the manager closes. A context
@@ -470,17 +481,11 @@ class ManagerEventStream:
         return self
 
     def __next__(self) -> ManagerEvent:
-        while not self._done:
-            try:
-                event = self._queue.get(timeout=_SLICE)
-            except queue.Empty:
-                if self._manager._stopped.is_set() and self._queue.empty():
-                    self._done = True  # the loop ended without a word: nothing more comes
-                continue
-            if event is None:  # the manager closed
-                self._done = True
-                break
-            return event
+        if not self._done:
+            event = _next_put(self._manager, self._queue)
+            if event is not None:
+                return event
+            self._done = True
         raise StopIteration
 
     def close(self) -> None:
@@ -545,18 +550,11 @@ class AllEventsStream:
 
     def __next__(self) -> HookEvent:
         while not self._batch:
-            if self._done:
-                raise StopIteration
-            try:
-                batch = self._queue.get(timeout=_SLICE)
-            except queue.Empty:
-                if self._manager._stopped.is_set() and self._queue.empty():
-                    self._done = True  # the loop ended without a word: nothing more comes
-                continue
-            if batch is None:  # the manager closed
+            batch = None if self._done else _next_put(self._manager, self._queue)
+            if batch is None:
                 self._done = True
-            else:
-                self._batch.extend(batch)
+                raise StopIteration
+            self._batch.extend(batch)
         return self._batch.popleft()
 
     def close(self) -> None:
