@@ -263,6 +263,8 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
             # workers (codex-core, codexrs's pump); the official SDK has no tokio workers here
             "main_cores": (threads_now["main"] - threads0["main"]) / wall,
             "worker_cores": (threads_now["workers"] - threads0["workers"]) / wall,
+            "main_us_per_delta": (threads_now["main"] - threads0["main"]) / total * 1e6,
+            "worker_us_per_delta": (threads_now["workers"] - threads0["workers"]) / total * 1e6,
             "model_cores": (_cpu_s([model.pid]) - model0) / wall,
         }  # fmt: skip
 
