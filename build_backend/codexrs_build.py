@@ -33,15 +33,13 @@ def _target_dir() -> Path:
     return Path(env) if env else ROOT / "target"
 
 
-def build_helper(*, strip: bool = False, target: str | None = None, env: dict[str, str] | None = None) -> Path:
+def build_helper(*, strip: bool = False) -> Path:
     """Builds the helper and copies it into the package; returns its path there.
+
+    Linked, like the extension, for glibc 2.28 by the workspace's linker (build_backend/link-cc).
 
     Args:
         strip: Remove the copy's symbols (``strip --strip-all``), for a wheel to hand around.
-        target: Build for this target triple (``cargo build --target``), as the wheel's build
-            does; None builds for the host, as ``pip install .`` does.
-        env: The environment to run cargo in (the wheel's build passes the one maturin ran
-            cargo in, so that the helper reuses every crate the extension compiled).
     """
     subprocess.run(
         # codexrs is selected so cargo resolves the features the extension's build resolves
@@ -49,16 +47,11 @@ def build_helper(*, strip: bool = False, target: str | None = None, env: dict[st
         # binary is built: compiling the codexrs library here, without maturin's environment
         # and crate type, would make maturin's build compile it (and pyo3) again.
         ["cargo", "build", "--profile", PROFILE, "--locked", "-p", "codexrs-helper", "-p", "codexrs",
-         "--features", "codexrs/extension-module", "--bin", "codexrs-helper",
-         *(["--target", target] if target else [])],
+         "--features", "codexrs/extension-module", "--bin", "codexrs-helper"],
         cwd=ROOT,
         check=True,
-        env=env,
     )
-    out_dir = Path(env["CARGO_TARGET_DIR"]) if env and "CARGO_TARGET_DIR" in env else _target_dir()
-    if target:
-        out_dir = out_dir / target
-    built = out_dir / ("debug" if PROFILE == "dev" else PROFILE) / "codexrs-helper"
+    built = _target_dir() / ("debug" if PROFILE == "dev" else PROFILE) / "codexrs-helper"
     dest_dir = ROOT / "python" / "codexrs" / "_bin"
     dest_dir.mkdir(exist_ok=True)
     dest = dest_dir / "codexrs-helper"
@@ -78,19 +71,11 @@ def build_editable(wheel_directory: str, config_settings: Any = None, metadata_d
     return str(maturin.build_editable(wheel_directory, config_settings, metadata_directory))
 
 
-def _read_env(path: str) -> dict[str, str]:
-    """An environment saved with ``env -0`` (scripts/wheel records the one maturin ran cargo in)."""
-    pairs = (entry.split("=", 1) for entry in Path(path).read_bytes().decode().split("\0") if "=" in entry)
-    return dict(pairs)
-
-
-if __name__ == "__main__":  # scripts/wheel: `codexrs_build.py helper --strip [--target T --env-from FILE]`
+if __name__ == "__main__":  # scripts/wheel: `codexrs_build.py helper --strip`
     import argparse
 
     parser = argparse.ArgumentParser(prog="codexrs_build.py")
     parser.add_argument("command", choices=["helper"])
     parser.add_argument("--strip", action="store_true")
-    parser.add_argument("--target")
-    parser.add_argument("--env-from")
     args = parser.parse_args()
-    print(build_helper(strip=args.strip, target=args.target, env=_read_env(args.env_from) if args.env_from else None))
+    print(build_helper(strip=args.strip))
