@@ -206,7 +206,9 @@ class _Reader(Generic[TurnT]):
     async def read_async(self, turn: TurnT) -> Event:
         """:meth:`read` without blocking the event loop (no deadline)."""
         while True:
-            await self.catch_up_async()
+            self._decode()  # :meth:`catch_up_async`, inline: no coroutine per event read
+            if self.hooked:
+                await self.hooked.run_async()
             event = self.take(turn)
             if event is not None:
                 return event
@@ -217,7 +219,9 @@ class _Reader(Generic[TurnT]):
         passed and no batch is queued. Only the wait for a batch is bounded (cancelling it takes
         nothing); a hook running is never cut short by the deadline."""
         while True:
-            await self.catch_up_async()
+            self._decode()  # :meth:`catch_up_async`, inline
+            if self.hooked:
+                await self.hooked.run_async()
             event = self.take(turn)
             if event is not None:
                 return event

@@ -24,12 +24,14 @@ from .output import OutputSpec, decode_output
 from ..errors import CodexError, ConfigError, TurnInProgressError
 from ..events import (
     AgentMessage,
+    AgentMessageContentDelta,
     CodexrsPanic,
     DynamicToolCallRequest,
     ErrorEvent,
     Event,
     ExecCommandBegin,
     ExecCommandEnd,
+    ExecCommandOutputDelta,
     ExitedReviewMode,
     ItemCompleted,
     McpStartupStatus,
@@ -38,7 +40,10 @@ from ..events import (
     McpToolCallEnd,
     PatchApplyBegin,
     PatchApplyEnd,
+    PlanDelta,
     RateLimitSnapshot,
+    ReasoningContentDelta,
+    ReasoningRawContentDelta,
     ReviewOutputEvent,
     TokenCount,
     TokenUsage,
@@ -76,6 +81,9 @@ COMMAND_END_GRACE_S = 5.0
 _log = logging.getLogger("codexrs")
 _BEGINS = (ExecCommandBegin, PatchApplyBegin, McpToolCallBegin)
 _ENDS = (ExecCommandEnd, PatchApplyEnd, McpToolCallEnd)
+#: The streamed deltas, most of a turn's events: a turn's record takes nothing from them, so
+#: :meth:`_ThreadCore.observe` returns at once (none is one of the classes it looks for below).
+_DELTAS = frozenset({AgentMessageContentDelta, ReasoningContentDelta, ReasoningRawContentDelta, PlanDelta, ExecCommandOutputDelta})
 
 
 def _items_json(value: Input) -> str:
@@ -217,6 +225,8 @@ class _ThreadCore(_Reader[_Turn]):
         self.starting = False
 
     def observe(self, sub_id: str, event: Event, turn: _Turn) -> None:
+        if type(event) in _DELTAS:
+            return
         if isinstance(event, McpStartupUpdate):
             self.mcp_startup[event.server] = event.status
         if isinstance(event, TokenCount):
