@@ -41,6 +41,10 @@ def build_helper(*, strip: bool = False) -> Path:
     Args:
         strip: Remove the copy's symbols (``strip --strip-all``), for a wheel to hand around.
     """
+    # The workspace's linker (.cargo/config.toml) must be executable; an sdist does not keep
+    # file modes (maturin writes every file 0644).
+    linker = ROOT / "build_backend" / "link-cc"
+    linker.chmod(linker.stat().st_mode | 0o111)
     subprocess.run(
         # codexrs is selected so cargo resolves the features the extension's build resolves
         # (the helper's crates are then the extension's, compiled once), but only the helper's
