@@ -83,7 +83,9 @@ _BEGINS = (ExecCommandBegin, PatchApplyBegin, McpToolCallBegin)
 _ENDS = (ExecCommandEnd, PatchApplyEnd, McpToolCallEnd)
 #: The streamed deltas, most of a turn's events: a turn's record takes nothing from them, so
 #: :meth:`_ThreadCore.observe` returns at once (none is one of the classes it looks for below).
-_DELTAS = frozenset({AgentMessageContentDelta, ReasoningContentDelta, ReasoningRawContentDelta, PlanDelta, ExecCommandOutputDelta})
+_DELTAS = frozenset(
+    {AgentMessageContentDelta, ReasoningContentDelta, ReasoningRawContentDelta, PlanDelta, ExecCommandOutputDelta}
+)
 
 
 def _items_json(value: Input) -> str:
