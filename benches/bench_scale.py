@@ -9,7 +9,8 @@ Sections (``python benches/bench_scale.py SECTION ...``; ``all`` runs every one)
   (p50 / p99 over every delta, and "steady": over the run's second half, after the burst of N
   turn starts), with the aggregate deltas/s, peak RSS and CPU per delta (codexrs's CPU split by
   thread: the Python main thread, which is codexrs's decoding and dispatch plus this script, and
-  the tokio workers, which run codex-core and codexrs's pump).
+  the tokio workers, which run codex-core and codexrs's pump; ``steady_*_us_per_delta``: the same
+  split over the steady half alone, from a sample of the threads' CPU each second).
 * ``start``: time to start thread number 1, the last 10 of 100, the last 10 of 1,000.
 * ``throughput``: K warm threads each running one-message turns back to back: turns/s and CPU
   per turn (every process but the scripted model, reaped children included).
@@ -234,11 +235,21 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
                     got += 1
             return got
 
+        # each second: (wall time, this process's CPU by thread kind), for the steady half's split
+        samples: list[tuple[float, dict[str, float]]] = []
+
+        async def sample() -> None:
+            while True:
+                samples.append((time.time(), _threads_cpu_s()))
+                await asyncio.sleep(1.0)
+
         meter = Cpu(exclude=model.pid)
         cpu0, threads0, model0 = meter.now(), _threads_cpu_s(), _cpu_s([model.pid])
         t1 = time.perf_counter()
+        sampler = asyncio.create_task(sample())
         counts = await asyncio.gather(*(one(i) for i in range(n)))
         wall = time.perf_counter() - t1
+        sampler.cancel()
         # this process and, for the official SDK, its app-server (threads still loaded)
         rss = _rss_mib([os.getpid(), *(p for p in _children() if p != model.pid)])
         cpu = meter.now() - cpu0  # this process and, for the official SDK, its app-server
@@ -247,6 +258,14 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
         # steady streaming: the second half of the run (the turn-start burst is over)
         half = min(seen) + (max(seen) - min(seen)) / 2
         steady = [lag for at, lag in zip(seen, lags) if at >= half]
+        # CPU per delta over the steady half: between the first sample after ``half`` and the last
+        # sample, the deltas that reached user code in that window
+        span = [(at, cpu) for at, cpu in samples if half <= at <= max(seen)]
+        steady_cpu: dict[str, float] = {}
+        if len(span) >= 2:
+            (a, cpu_a), (b, cpu_b) = span[0], span[-1]
+            got = sum(1 for at in seen if a <= at < b)
+            steady_cpu = {f"steady_{k}_us_per_delta": (cpu_b[k] - cpu_a[k]) / max(1, got) * 1e6 for k in ("main", "workers")}
         if os.environ.get("BENCH_SCALE_DEBUG"):
             begin = min(seen)
             for second in range(int(max(seen) - begin) + 1):
@@ -265,6 +284,7 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
             "worker_cores": (threads_now["workers"] - threads0["workers"]) / wall,
             "main_us_per_delta": (threads_now["main"] - threads0["main"]) / total * 1e6,
             "worker_us_per_delta": (threads_now["workers"] - threads0["workers"]) / total * 1e6,
+            **steady_cpu,
             "model_cores": (_cpu_s([model.pid]) - model0) / wall,
         }  # fmt: skip
 
