@@ -28,7 +28,7 @@ import time
 from collections import deque
 from functools import partial
 from itertools import islice
-from typing import Callable, Generic, Protocol, Sequence, TypeVar
+from typing import Awaitable, Callable, Generic, Protocol, Sequence, TypeVar
 
 from .. import _native
 from .wakeups import Dispatcher, dispatcher_for
@@ -120,6 +120,26 @@ class _Reader(Generic[TurnT]):
     def _news(self) -> bool:
         return bool(self.inbox) or self.ended
 
+    def _next_wait(self) -> Awaitable[None] | None:
+        """One step of waiting for the inbox (no coroutine of its own: the read path calls it
+        once per event): what to await before looking again, or ``None`` to look at once.
+        Nothing is taken by waiting: a cancellation of the await loses nothing.
+
+        Raises:
+            EngineClosedError: The thread has ended and every event was read.
+        """
+        if self.ended:
+            self.pull_nowait()  # the pump is gone and nothing is queued: raises
+            return None
+        dispatcher = self._dispatcher or self.attach()
+        if dispatcher.closed:
+            # The engine is closing: nothing hands events over any more, and its pumps end
+            # within its close timeout. Take what is queued (the end raises) until then.
+            return None if self.pull_nowait() else asyncio.sleep(_CLOSING_POLL_S)
+        if not self.following:
+            self.follow()
+        return dispatcher.wait(self.token, self._news)
+
     async def wait_batch(self) -> None:
         """Waits, without blocking the event loop, until events are in the inbox. Nothing is
         taken while waiting: a cancellation here loses nothing.
@@ -128,36 +148,32 @@ class _Reader(Generic[TurnT]):
             EngineClosedError: The thread has ended and every event was read.
         """
         while not self.inbox:
-            if self.ended:
-                self.pull_nowait()  # the pump is gone and nothing is queued: raises
+            ended = self.ended
+            waiter = self._next_wait()
+            if ended:
                 return
-            dispatcher = self.attach()
-            if dispatcher.closed:
-                # The engine is closing: nothing hands events over any more, and its pumps end
-                # within its close timeout. Take what is queued (the end raises) until then.
-                if self.pull_nowait():
-                    return
-                await asyncio.sleep(_CLOSING_POLL_S)
-                continue
-            self.follow()
-            waiter = dispatcher.wait(self.token, self._news)
             if waiter is not None:
                 await waiter
 
     def _decode(self) -> None:
-        while self.inbox:
-            item = self.inbox[0]
+        inbox = self.inbox
+        while inbox:
+            item = inbox[0]
             if isinstance(item, bytes):
-                decoded, lag = decode_batch(item), self.native.last_batch_lag
+                decoded, lag, handed = decode_batch(item), self.native.last_batch_lag, 0
             else:
                 decoded, lag = item
-            entries = self.hooked.entries(decoded, lag)
-            # No call between these lines: the batch is in the inbox or in pending.
-            self.pending += decoded
-            self.hooked.waiting += entries
-            del self.inbox[0]
-            if not isinstance(item, bytes):
-                self.held -= len(decoded)
+                handed = len(decoded)
+            if self.hooks:
+                entries = self.hooked.entries(decoded, lag)
+                # No call between these lines: the batch is in the inbox or in pending.
+                self.pending += decoded
+                self.hooked.waiting += entries
+                del inbox[0]
+            else:
+                self.pending += decoded  # no call between these lines, as above
+                del inbox[0]
+            self.held -= handed
 
     def catch_up(self) -> None:
         """Decodes the batches taken, then calls the hooks on the events they have not seen."""
@@ -206,13 +222,16 @@ class _Reader(Generic[TurnT]):
     async def read_async(self, turn: TurnT) -> Event:
         """:meth:`read` without blocking the event loop (no deadline)."""
         while True:
-            self._decode()  # :meth:`catch_up_async`, inline: no coroutine per event read
-            if self.hooked:
+            if self.inbox:  # :meth:`catch_up_async`, inline: no coroutine per event read
+                self._decode()
+            if self.hooked.waiting:
                 await self.hooked.run_async()
             event = self.take(turn)
             if event is not None:
                 return event
-            await self.wait_batch()
+            waiter = self._next_wait()  # :meth:`wait_batch`'s step, inline
+            if waiter is not None:
+                await waiter
 
     async def read_until_async(self, turn: TurnT, deadline: float) -> Event | None:
         """:meth:`read_async` up to ``deadline`` (``time.monotonic()``): ``None`` once it has

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, cast, get_args
+from typing import Any, Awaitable, Callable, Iterable, Literal, Mapping, Sequence, cast, get_args
 
 from .. import _native
 from ..approvals import ApprovalHandler
@@ -315,11 +315,15 @@ class _ThreadCore(_Reader[_Turn]):
             self._give_up(turn)
         return event
 
-    async def read_turn_async(self, turn: _Turn) -> Event | None:
-        """:meth:`read_turn` without blocking the event loop (and without ``deadline``)."""
+    def read_turn_async(self, turn: _Turn) -> Awaitable[Event | None]:
+        """:meth:`read_turn` without blocking the event loop (and without ``deadline``): an
+        awaitable (no coroutine of its own while the turn has no end deadline, the common case)."""
         if turn.end_deadline is None:
-            return await self.read_async(turn)
-        event = await self.read_until_async(turn, turn.end_deadline)
+            return self.read_async(turn)
+        return self._read_turn_until(turn, turn.end_deadline)
+
+    async def _read_turn_until(self, turn: _Turn, end: float) -> Event | None:
+        event = await self.read_until_async(turn, end)
         if event is None:
             self._give_up(turn)
         return event

@@ -17,8 +17,8 @@ batches, so every followed thread's queue fills); nothing is dropped.
 
 No interruption loses an event: a buffer goes from the native call into :attr:`Dispatcher.inbox`
 in C, leaves it only after every entry is in its reader's inbox (a cursor records how far, with
-no call between an append and the cursor's step), and woken tokens leave :attr:`Dispatcher.woken`
-only once their readers are woken.
+no call between an append and the cursor's step), and the readers of the tokens in
+:attr:`Dispatcher.woken` are all woken: a wake-up interrupted part way schedules the rest first.
 
 The dispatcher also holds the engine's request handlers running as tasks (``_stream``), so that
 closing the engine (:func:`release`) cancels them.
@@ -79,8 +79,9 @@ class Dispatcher:
         self.wakeups = wakeups
         self.fd = wakeups.fileno()
         self.lock = threading.Lock()
-        #: Each thread's reader by token (weakly: a thread nobody holds is not kept).
-        self.readers: weakref.WeakValueDictionary[int, _Reader[Any]] = weakref.WeakValueDictionary()
+        #: Each thread's reader by token, weakly (a thread nobody holds is not kept; its entry
+        #: goes with it). Tokens are never reused within an engine.
+        self.readers: dict[int, weakref.ref[_Reader[Any]]] = {}
         self.waiters: dict[int, list[asyncio.Future[None]]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Buffers taken from codex-core and not yet handed out to every reader.
@@ -106,8 +107,11 @@ class Dispatcher:
 
     def register(self, reader: _Reader[Any]) -> None:
         """Adds a thread's reader; followed at once while an all-threads consumer watches."""
+        token, readers = reader.token, self.readers
+        # The callback takes no lock: it may run in a collection, under this dispatcher's lock.
+        ref = weakref.ref(reader, lambda _: readers.pop(token, None))
         with self.lock:
-            self.readers[reader.token] = reader
+            readers[token] = ref
             follow = bool(self.subscriptions)
         if follow:
             reader.follow()
@@ -120,8 +124,13 @@ class Dispatcher:
             if ready() or self.closed:
                 return None
             future: asyncio.Future[None] = loop.create_future()
-            self.waiters.setdefault(token, []).append(future)
-            self._watch(loop)
+            waiting = self.waiters.get(token)
+            if waiting is None:
+                self.waiters[token] = [future]
+            else:
+                waiting.append(future)
+            if self.loop is not loop:
+                self._watch(loop)
         return future
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -151,9 +160,11 @@ class Dispatcher:
     def _hand_out(self) -> None:
         while self.inbox:
             entries = decode_entries(self.inbox[0])
+            refs = self.readers
             with self.lock:
-                readers = [self.readers.get(token) for token, *_ in entries]
+                found = [refs.get(entry[0]) for entry in entries]
                 watched = bool(self.subscriptions)
+            readers = [None if ref is None else ref() for ref in found]
             for i in range(self.cursor, len(entries)):
                 token, _thread_id, lag, events, ended = entries[i]
                 reader = readers[i]
@@ -183,22 +194,31 @@ class Dispatcher:
         self._wake_subscriptions()
 
     def _wake_readers(self) -> None:
-        while self.woken:
-            token = self.woken[0]
-            with self.lock:
-                ready = self.waiters.pop(token, [])
-            self._wake(ready)
-            self.woken.popleft()
+        woken = self.woken
+        if not woken:
+            return
+        with self.lock:  # one lock for every token handed events
+            waiters = self.waiters
+            ready = [future for token in woken if token in waiters for future in waiters.pop(token)]
+            woken.clear()
+        self._wake(ready)
 
     def _wake(self, ready: list[asyncio.Future[None]]) -> None:
-        for future in ready:
-            if future.done():
-                continue
-            loop = future.get_loop()
-            if loop is self.loop:
-                future.set_result(None)
-            elif not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, future)
+        own = self.loop
+        for i, future in enumerate(ready):
+            try:
+                if future.done():
+                    continue
+                loop = future.get_loop()
+                if loop is own:
+                    future.set_result(None)
+                elif not loop.is_closed():
+                    loop.call_soon_threadsafe(_resolve, future)
+            except BaseException:
+                # Interrupted (a signal): wake the rest next, before anything else.
+                if own is not None and not own.is_closed():
+                    own.call_soon_threadsafe(self._wake, ready[i:])  # a woken one is skipped
+                raise
 
     # -- all-threads consumers --------------------------------------------------------------
 
@@ -207,9 +227,11 @@ class Dispatcher:
         with self.lock:
             subscription = Subscription(self, self.journal_base + len(self.journal))
             self.subscriptions.append(subscription)
-            readers = list(self.readers.values())
-        for reader in readers:
-            reader.follow()
+            refs = list(self.readers.values())
+        for ref in refs:
+            reader = ref()
+            if reader is not None:
+                reader.follow()
         return subscription
 
     def wait_journal(self, subscription: Subscription) -> asyncio.Future[None] | None:
@@ -270,6 +292,8 @@ class Dispatcher:
         self._wake(waiters)
 
     def _wake_subscriptions(self) -> None:
+        if not self.subscriptions:
+            return
         with self.lock:
             waiting = [f for s in self.subscriptions if self._journal_has(s) for f in s.waiters]
             for s in self.subscriptions:
