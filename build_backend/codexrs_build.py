@@ -36,7 +36,7 @@ def _target_dir() -> Path:
 def build_helper(*, strip: bool = False) -> Path:
     """Builds the helper and copies it into the package; returns its path there.
 
-    Linked, like the extension, for glibc 2.28 by the workspace's linker (build_backend/link-cc).
+    Linked, like the extension, for glibc 2.17 by the workspace's linker (build_backend/link-cc).
 
     Args:
         strip: Remove the copy's symbols (``strip --strip-all``), for a wheel to hand around.
