@@ -173,7 +173,8 @@ def main() -> None:
     for k in args.k:
         print(f"floor N={args.n} K={k}: {floor(args.n, k):.2f} us CPU per event (asyncio alone)")
     row = split(args.n, args.rate, args.seconds)
-    print(f"split N={args.n} x {args.rate:g}/s x {args.seconds:g} s: " + ", ".join(f"{k}={v:.3g}" for k, v in row.items()))
+    figures = ", ".join(f"{k}={v:.3g}" for k, v in row.items())
+    print(f"split N={args.n} x {args.rate:g}/s x {args.seconds:g} s: {figures}")
 
 
 if __name__ == "__main__":

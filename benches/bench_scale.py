@@ -265,7 +265,8 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
         if len(span) >= 2:
             (a, cpu_a), (b, cpu_b) = span[0], span[-1]
             got = sum(1 for at in seen if a <= at < b)
-            steady_cpu = {f"steady_{k}_us_per_delta": (cpu_b[k] - cpu_a[k]) / max(1, got) * 1e6 for k in ("main", "workers")}
+            for kind in ("main", "workers"):
+                steady_cpu[f"steady_{kind}_us_per_delta"] = (cpu_b[kind] - cpu_a[kind]) / max(1, got) * 1e6
         if os.environ.get("BENCH_SCALE_DEBUG"):
             begin = min(seen)
             for second in range(int(max(seen) - begin) + 1):

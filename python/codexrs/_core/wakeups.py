@@ -215,7 +215,7 @@ class Dispatcher:
                 elif not loop.is_closed():
                     loop.call_soon_threadsafe(_resolve, future)
             except BaseException:
-                # Interrupted (a signal): wake the rest next, before anything else.
+                # Interrupted (a signal): the rest are woken by a callback of their own.
                 if own is not None and not own.is_closed():
                     own.call_soon_threadsafe(self._wake, ready[i:])  # a woken one is skipped
                 raise
