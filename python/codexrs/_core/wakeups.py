@@ -18,7 +18,7 @@ batches, so every followed thread's queue fills); nothing is dropped.
 No interruption loses an event: a buffer goes from the native call into :attr:`Dispatcher.inbox`
 in C, leaves it only after every entry is in its reader's inbox (a cursor records how far, with
 no call between an append and the cursor's step), and the readers of the tokens in
-:attr:`Dispatcher.woken` are all woken: a wake-up interrupted part way schedules the rest first.
+:attr:`Dispatcher.woken` are all woken: a wake-up interrupted part way schedules the rest.
 
 The dispatcher also holds the engine's request handlers running as tasks (``_stream``), so that
 closing the engine (:func:`release`) cancels them.
