@@ -164,15 +164,11 @@ class _Reader(Generic[TurnT]):
             else:
                 decoded, lag = item
                 handed = len(decoded)
-            if self.hooks:
-                entries = self.hooked.entries(decoded, lag)
-                # No call between these lines: the batch is in the inbox or in pending.
-                self.pending += decoded
-                self.hooked.waiting += entries
-                del inbox[0]
-            else:
-                self.pending += decoded  # no call between these lines, as above
-                del inbox[0]
+            entries = self.hooked.entries(decoded, lag) if self.hooks else ()  # no call without hooks
+            # No call between these lines: the batch is in the inbox or in pending.
+            self.pending += decoded
+            self.hooked.waiting += entries
+            del inbox[0]
             self.held -= handed
 
     def catch_up(self) -> None:
