@@ -14,6 +14,7 @@ from pathlib import Path
 
 import codexrs
 from codexrs import events as ev
+from codexrs._core.wakeups import Dispatcher
 from codexrs.testing import ScriptedModelProcess, text
 
 from conftest import make_deltas
@@ -105,6 +106,39 @@ async def test_a_reader_cancelled_mid_batch_loses_nothing(codex_home: Path, work
     hooked = seen[threads[0].id]
     assert hooked == deltas[: len(hooked)] and (ends[0].status == "interrupted" or hooked == deltas)
     assert read[threads[0].id] + _deltas_of(turns[0]._turn.tail) == hooked
+
+
+async def test_a_busy_engine_reads_on_a_timer_then_wakes_on_its_descriptor_again(codex_home: Path, workspace: Path) -> None:
+    answers = {n: make_deltas(200, seed=400 + n) for n in range(20)}
+    lone = make_deltas(3, seed=499)
+    polling_seen: list[bool] = []
+    engine: dict[str, Dispatcher] = {}
+
+    def record(seen: codexrs.HookEvent) -> None:
+        # Hooks run in the readers, after the engine's read that handed them the event.
+        polling_seen.append(engine["dispatcher"].poll is not None)
+
+    with ScriptedModelProcess() as model:
+        for n, deltas in answers.items():
+            model.route(f"<busy-{n}>", text("".join(deltas), deltas=deltas).delayed(0.0, between_events=0.001))
+        model.route("<lone>", text("".join(lone), deltas=lone).delayed(0.3))
+        async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=model.config(), hooks=[record]) as codex:
+            engine["dispatcher"] = dispatcher = codex._dispatcher()
+            threads = [await codex.thread_start() for _ in answers]
+
+            async def read(n: int, thread: codexrs.AsyncThread) -> list[str]:
+                turn = await thread.turn(f"<busy-{n}>")
+                return _deltas_of([event async for event in turn.stream()])
+
+            results = await asyncio.wait_for(asyncio.gather(*(read(n, t) for n, t in enumerate(threads))), DEADLINE_S)
+            # 20 threads at 1,000 deltas/s each: reads came closer than POLL_S, so the engine
+            # read on a timer; once a poll found nothing it watches its descriptor again.
+            assert any(polling_seen)
+            await await_until(lambda: dispatcher.poll is None, "the engine's read to go back to its descriptor")
+            turn = await threads[0].turn("<lone>")  # its first event comes 0.3 s later
+            late = await asyncio.wait_for(turn.result(), DEADLINE_S)
+    assert results == list(answers.values())  # every delta of every thread, in order
+    assert late.final_response == "".join(lone)
 
 
 async def test_stream_all_sees_every_event_of_100_concurrent_threads_in_order(codex_home: Path, workspace: Path) -> None:

@@ -7,7 +7,11 @@ codex-core's pumps wake followed ("armed") threads through one socket per engine
 one msgspec call, appends each thread's events to its reader's inbox, hands them to the
 all-threads consumers (:meth:`Dispatcher.subscribe`, behind ``stream_all()``), and wakes only the
 readers that wait. So N slow streams cost one loop wake-up, one native call and one decode per
-burst, not per thread or per event, and a reader waits with no descriptor of its own.
+burst, not per thread or per event, and a reader waits with no descriptor of its own. While reads
+come closer together than :data:`POLL_S` (many streams, or one fast one), the dispatcher stops
+watching the descriptor and reads every :data:`POLL_S` on a timer instead, until a read finds
+nothing: under load the loop wakes once per interval for every thread's events, not once per
+burst, and an event waits at most that much longer.
 
 Back-pressure stays per thread: a thread stays armed while its reader keeps up; once the reader
 holds more than ``max_queued_events`` undelivered events the dispatcher disarms the thread (its
@@ -44,6 +48,11 @@ __all__ = ["Dispatcher", "Subscription", "dispatcher_for", "release"]
 
 _registry: dict[int, Dispatcher] = {}  # by descriptor; an entry keeps its socket open
 _registry_lock = threading.Lock()
+
+#: Reads closer together than this (seconds) switch the dispatcher from waking on the
+#: descriptor to polling at this interval until a poll finds nothing: one timer per interval
+#: instead of a wake-up of the thread and a native call per burst, at most this much later.
+POLL_S = 0.002
 
 #: Events an all-threads consumer may fall behind before the dispatcher stops taking batches.
 SUBSCRIBER_LIMIT = 65_536
@@ -84,6 +93,10 @@ class Dispatcher:
         self.readers: dict[int, weakref.ref[_Reader[Any]]] = {}
         self.waiters: dict[int, list[asyncio.Future[None]]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: While reads come close together: the next poll (the descriptor is not watched).
+        self.poll: asyncio.TimerHandle | None = None
+        #: When the last read was (``loop.time()``).
+        self.last_read = float("-inf")
         #: Buffers taken from codex-core and not yet handed out to every reader.
         self.inbox: deque[bytes] = deque()
         #: How many entries of ``inbox[0]`` are handed out already, and whether it is journaled.
@@ -138,24 +151,65 @@ class Dispatcher:
         old = self.loop
         if old is not loop and (old is None or old.is_closed() or not old.is_running()):
             if old is not None and not old.is_closed() and not self.paused:
-                old.remove_reader(self.fd)
+                self._unlisten(old)
             self.loop = loop
             if not self.paused:
-                loop.add_reader(self.fd, self._ready)
+                self._listen(loop)
+
+    def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Watches the descriptor (not polling).
+        self.poll = None
+        loop.add_reader(self.fd, self._ready)
+
+    def _unlisten(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Stops watching the descriptor, or polling; on ``loop``'s thread (or ``loop`` not running).
+        if self.poll is not None:
+            self.poll.cancel()
+            self.poll = None
+        else:
+            loop.remove_reader(self.fd)
 
     # -- the one read -----------------------------------------------------------------------
 
     def _ready(self) -> None:
-        # The buffer goes from the native call into ``inbox`` in C (no Python frame between: no
-        # signal handler runs there); an interruption later resumes from the cursor in a call
-        # scheduled before anything else.
-        self.inbox.extend(islice(iter(self.wakeups.take_batches, None), 1))
+        # The descriptor is readable, or a poll is due (``poll``): one read, then the next.
+        before, took = len(self.inbox), False
         try:
-            self._hand_out()
-        except BaseException:
-            if self.loop is not None:
-                self.loop.call_soon(self._hand_out)  # the rest, before anything else
-            raise
+            # The buffer goes from the native call into ``inbox`` in C (no Python frame between:
+            # no signal handler runs there); an interruption later resumes from the cursor in a
+            # call scheduled before anything else.
+            self.inbox.extend(islice(iter(self.wakeups.take_batches, None), 1))
+            took = len(self.inbox) > before
+            try:
+                self._hand_out()
+            except BaseException:
+                if self.loop is not None:
+                    self.loop.call_soon(self._hand_out)  # the rest, before anything else
+                raise
+        finally:
+            self._next_read(took)
+
+    def _next_read(self, took: bool) -> None:
+        # Reads that come closer than ``POLL_S`` apart switch to polling every ``POLL_S`` (one
+        # timer instead of a wake-up and a read per burst of events); a poll that finds
+        # nothing goes back to the descriptor.
+        loop = self.loop
+        if loop is None:
+            return
+        now = loop.time()
+        soon, self.last_read = now - self.last_read < POLL_S, now
+        with self.lock:
+            if self.paused or self.closed or self.loop is not loop:
+                return  # not listening (paused, closed) or another loop listens
+            if self.poll is not None:  # this read was a poll
+                if took:
+                    self.poll = loop.call_at(now + POLL_S, self._ready)
+                else:
+                    self._listen(loop)
+            elif took and soon:
+                # The timer first: interrupted between the two, both fire and a read finds nothing.
+                self.poll = loop.call_at(now + POLL_S, self._ready)
+                loop.remove_reader(self.fd)
 
     def _hand_out(self) -> None:
         while self.inbox:
@@ -251,7 +305,7 @@ class Dispatcher:
         if self.journal_events > SUBSCRIBER_LIMIT and not self.paused:
             self.paused = True
             if self.loop is not None and not self.loop.is_closed():
-                self.loop.remove_reader(self.fd)
+                self._unlisten(self.loop)
 
     def _journal_has(self, subscription: Subscription) -> bool:
         return subscription.position < self.journal_base + len(self.journal)
@@ -279,7 +333,7 @@ class Dispatcher:
         with self.lock:
             if self.paused or self.closed or self.loop is None:
                 return
-            self.loop.add_reader(self.fd, self._ready)
+            self._listen(self.loop)
         self._ready()
 
     def _unsubscribe(self, subscription: Subscription) -> None:
@@ -333,9 +387,9 @@ class Dispatcher:
             except RuntimeError:
                 running = None
             if running is loop:
-                loop.remove_reader(self.fd)
+                self._unlisten(loop)
             else:
-                loop.call_soon_threadsafe(loop.remove_reader, self.fd)
+                loop.call_soon_threadsafe(self._unlisten, loop)
         for future in waiting:
             if not future.done() and not future.get_loop().is_closed():
                 future.get_loop().call_soon_threadsafe(_resolve, future)
