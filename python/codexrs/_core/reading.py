@@ -215,26 +215,17 @@ class _Reader(Generic[TurnT]):
             elif not self.pull_nowait():  # a batch already queued still counts
                 return None
 
-    def step_async(self, turn: TurnT) -> tuple[Event | None, Awaitable[None] | None]:
-        """One step of :meth:`read_async` (a plain function, so that a stream's own coroutine can
-        run the loop without a coroutine of the reader's per event): ``(event, None)`` once the
-        next event is taken, else ``(None, what to await)`` (hooks, or the next batch; ``None``:
-        step again at once). Awaiting loses nothing if cancelled."""
-        if self.inbox:  # :meth:`catch_up_async`, inline: no coroutine per event read
-            self._decode()
-        if self.hooked.waiting:
-            return None, self.hooked.run_async()
-        event = self.take(turn)
-        if event is not None:
-            return event, None
-        return None, self._next_wait()  # :meth:`wait_batch`'s step, inline
-
     async def read_async(self, turn: TurnT) -> Event:
         """:meth:`read` without blocking the event loop (no deadline)."""
         while True:
-            event, waiter = self.step_async(turn)
+            if self.inbox:  # :meth:`catch_up_async`, inline: no coroutine per event read
+                self._decode()
+            if self.hooked.waiting:
+                await self.hooked.run_async()
+            event = self.take(turn)
             if event is not None:
                 return event
+            waiter = self._next_wait()  # :meth:`wait_batch`'s step, inline
             if waiter is not None:
                 await waiter
 

@@ -358,23 +358,12 @@ class AsyncTurnStream(_StreamBase):
         return self
 
     async def __anext__(self) -> Event:
-        turn, core = self._turn, self._core
+        turn = self._turn
         if turn.done or turn.abandoned:
             turn.raise_handler_error()
             raise StopAsyncIteration
         try:
-            if turn.end_deadline is None:
-                # ``core.read_async``'s loop, here: one coroutine per event read, not two (each
-                # is an object the garbage collector walks while the stream waits).
-                while True:
-                    read, waiter = core.step_async(turn)
-                    if read is not None:
-                        break
-                    if waiter is not None:
-                        await waiter
-            else:
-                read = await core.read_turn_async(turn)
-            event = self._handed(read, _start_task)
+            event = self._handed(await self._core.read_turn_async(turn), _start_task)
         except BaseException:
             self._lost()
             raise

@@ -34,7 +34,7 @@ import asyncio
 import threading
 import weakref
 from collections import deque
-from itertools import islice, repeat
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import _native
@@ -91,9 +91,7 @@ class Dispatcher:
         #: Each thread's reader by token, weakly (a thread nobody holds is not kept; its entry
         #: goes with it). Tokens are never reused within an engine.
         self.readers: dict[int, weakref.ref[_Reader[Any]]] = {}
-        #: Each thread's waiting readers by token: one future (the usual case: one object less
-        #: for the garbage collector per waiting stream), or a list of them.
-        self.waiters: dict[int, asyncio.Future[None] | list[asyncio.Future[None]]] = {}
+        self.waiters: dict[int, list[asyncio.Future[None]]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         #: While reads come close together: the next poll (the descriptor is not watched).
         self.poll: asyncio.TimerHandle | None = None
@@ -141,11 +139,9 @@ class Dispatcher:
             future: asyncio.Future[None] = loop.create_future()
             waiting = self.waiters.get(token)
             if waiting is None:
-                self.waiters[token] = future
-            elif isinstance(waiting, list):
-                waiting.append(future)
+                self.waiters[token] = [future]
             else:
-                self.waiters[token] = [waiting, future]
+                waiting.append(future)
             if self.loop is not loop:
                 self._watch(loop)
         return future
@@ -256,12 +252,8 @@ class Dispatcher:
         if not woken:
             return
         with self.lock:  # one lock for every token handed events
-            ready: list[asyncio.Future[None]] = []
-            for waiting in map(self.waiters.pop, woken, repeat(None)):
-                if isinstance(waiting, list):
-                    ready += waiting
-                elif waiting is not None:
-                    ready.append(waiting)
+            waiters = self.waiters
+            ready = [future for token in woken if token in waiters for future in waiters.pop(token)]
             woken.clear()
         self._wake(ready)
 
@@ -379,7 +371,7 @@ class Dispatcher:
         events, or it waits again on a fresh dispatcher) and cancels the handler tasks."""
         with self.lock:
             self.closed = True
-            waiting = [f for w in self.waiters.values() for f in (w if isinstance(w, list) else (w,))]
+            waiting = [future for futures in self.waiters.values() for future in futures]
             waiting += [future for s in self.subscriptions for future in s.waiters]
             self.waiters.clear()
             for s in self.subscriptions:
