@@ -10,7 +10,10 @@ Sections (``python benches/bench_scale.py SECTION ...``; ``all`` runs every one)
   turn starts), with the aggregate deltas/s, peak RSS and CPU per delta (codexrs's CPU split by
   thread: the Python main thread, which is codexrs's decoding and dispatch plus this script, and
   the tokio workers, which run codex-core and codexrs's pump; ``steady_*_us_per_delta``: the same
-  split over the steady half alone, from a sample of the threads' CPU each second).
+  split over the steady half alone, from a sample of the threads' CPU each second). With
+  ``--read all`` (codexrs only) each conversation awaits its turn's ``result()`` and one
+  ``stream_all`` consumer sees (and times) every delta: a harness's shape without a task
+  waking per delta.
 * ``start``: time to start thread number 1, the last 10 of 100, the last 10 of 1,000.
 * ``throughput``: K warm threads each running one-message turns back to back: turns/s and CPU
   per turn (every process but the scripted model, reaped children included).
@@ -209,7 +212,10 @@ def _run(kind: str, body: Callable[[Engine, ScriptedModelProcess], Awaitable[dic
 
 
 # -- sections -------------------------------------------------------------------------------------
-def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
+def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams") -> dict[str, Any]:
+    """``read``: ``streams`` (a task per conversation, ``async for`` over its turn's stream) or,
+    codexrs only, ``all`` (a task per conversation awaiting its turn's ``result()``, and one
+    all-threads consumer, ``stream_all``'s batches, where the deltas are timed)."""
     per_turn = int(rate * seconds)
 
     async def body(engine: Engine, model: ScriptedModelProcess) -> dict[str, Any]:
@@ -235,6 +241,25 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
                     got += 1
             return got
 
+        async def awaited(i: int) -> int:
+            await (await engine.turn(threads[i], f"<s-{i}>")).result()
+            return 0
+
+        async def watch(subscribed: asyncio.Event) -> int:
+            # stream_all in batches (what the server's hub reads); subscribed before any turn
+            got = 0
+            async for batch in engine.manager._all_batches(subscribed.set):  # type: ignore[attr-defined]
+                now = time.time()
+                for seen_event in batch:
+                    delta = engine.delta(seen_event.event)
+                    if delta is not None:
+                        lags.append(now - float(delta))
+                        seen.append(now)
+                        got += 1
+                if got >= n * per_turn:
+                    return got
+            return got
+
         # each second: (wall time, this process's CPU by thread kind), for the steady half's split
         samples: list[tuple[float, dict[str, float]]] = []
 
@@ -247,7 +272,14 @@ def stream(kind: str, n: int, rate: float, seconds: float) -> dict[str, Any]:
         cpu0, threads0, model0 = meter.now(), _threads_cpu_s(), _cpu_s([model.pid])
         t1 = time.perf_counter()
         sampler = asyncio.create_task(sample())
-        counts = await asyncio.gather(*(one(i) for i in range(n)))
+        if read == "streams":
+            counts = await asyncio.gather(*(one(i) for i in range(n)))
+        else:
+            subscribed = asyncio.Event()
+            watcher = asyncio.create_task(watch(subscribed))
+            await subscribed.wait()
+            await asyncio.gather(*(awaited(i) for i in range(n)))
+            counts = [await watcher]
         wall = time.perf_counter() - t1
         sampler.cancel()
         # this process and, for the official SDK, its app-server (threads still loaded)
@@ -387,6 +419,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--turns", type=int, default=2000, help="throughput: turns per K, in all")
     parser.add_argument("--only", choices=["codexrs", "official"])
+    parser.add_argument(
+        "--read", choices=["streams", "all"], default="streams",
+        help="stream: a task per conversation's stream, or (codexrs) result() per turn and one stream_all consumer",
+    )  # fmt: skip
     args = parser.parse_args()
     kinds = [k for k in ("codexrs", "official") if args.only in (None, k)]
     sections = ["stream", "start", "throughput", "interrupt"] if args.section == "all" else [args.section]
@@ -394,7 +430,7 @@ def main() -> None:
         rows: dict[str, dict[str, Any]] = {}
         for kind in kinds:
             for n in args.n if kind == "codexrs" else args.official_n:
-                rows[f"{kind} N={n}"] = stream(kind, n, args.rate, args.seconds)
+                rows[f"{kind} N={n}"] = stream(kind, n, args.rate, args.seconds, args.read if kind == "codexrs" else "streams")
         _show(f"stream: N conversations x {args.rate:g} deltas/s x {args.seconds:g} s", rows)
         for n in args.official_n:
             for key in ("lag_p99_ms", "cpu_us_per_delta", "deltas_per_s"):

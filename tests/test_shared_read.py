@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any, Callable
+
+import pytest
 
 import codexrs
 from codexrs import events as ev
@@ -205,3 +208,48 @@ def test_the_sync_managers_stream_all_sees_every_thread(codex_home: Path, worksp
                 manager.wait_all()
                 wait_until(lambda: not watcher.is_alive(), "the sync stream_all to see every turn end")
     assert {n: streamed[ids[n]] for n in answers} == answers
+
+
+async def test_turns_awaited_for_their_result_sleep_through_their_deltas_and_stream_all_still_sees_each(
+    codex_home: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = {n: make_deltas(300, seed=600 + n) for n in range(20)}
+    waits: Counter[int] = Counter()
+    with ScriptedModelProcess() as model:
+        for n, deltas in answers.items():
+            model.route(f"<skim-{n}>", text("".join(deltas), deltas=deltas).delayed(0.0, between_events=0.002))
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=model.config()) as manager:
+            dispatcher = manager._codex._dispatcher()
+            wait = dispatcher.wait
+
+            def counted(token: int, ready: Callable[[], bool]) -> asyncio.Future[None] | None:
+                waits[token] += 1
+                return wait(token, ready)
+
+            monkeypatch.setattr(dispatcher, "wait", counted)
+            streamed: dict[str, list[str]] = defaultdict(list)
+            ends: set[str] = set()
+
+            async def watch() -> None:
+                async for seen in manager.stream_all():
+                    if isinstance(seen.event, ev.AgentMessageContentDelta):
+                        streamed[seen.thread_id].append(seen.event.delta)
+                    elif isinstance(seen.event, ev.TurnComplete):
+                        ends.add(seen.thread_id)
+
+            watcher = asyncio.create_task(watch())
+            await await_until(lambda: bool(dispatcher.subscriptions), "stream_all to subscribe")
+            threads = [await manager.create(f"k{n}") for n in answers]
+
+            async def run(n: int) -> codexrs.TurnResult[Any]:
+                return await (await threads[n].thread.turn(f"<skim-{n}>")).result()
+
+            results = await asyncio.wait_for(asyncio.gather(*(run(n) for n in answers)), DEADLINE_S)
+            await await_until(lambda: len(ends) == len(answers), "stream_all to see every turn end")
+            watcher.cancel()
+    for n, managed in enumerate(threads):
+        assert results[n].final_response == "".join(answers[n])  # the result is whole
+        assert streamed[managed.id] == answers[n]  # the all-threads consumer saw every delta, in order
+        # 300 deltas 2 ms apart came in about as many reads; the task awaiting the result woke
+        # about once per other event of the turn (its items, usage, end), not once per delta.
+        assert 0 < waits[managed.thread._core.token] < 40

@@ -77,6 +77,10 @@ class _Reader(Generic[TurnT]):
         self.limit = 0
         #: The thread's pump is gone and the dispatcher handed over its last events.
         self.ended = False
+        #: While a turn's end is awaited and nobody streams it (``result()``): that turn, the
+        #: loop its reader waits on and what sees each event read (or ``None``); the
+        #: dispatcher lets :meth:`skim` read for the reader.
+        self.skimming: tuple[TurnT, asyncio.AbstractEventLoop, Callable[[Event], object] | None] | None = None
 
     def attach(self) -> Dispatcher:
         """Registers the thread with its engine's one read for every thread (once; a thread of
@@ -90,6 +94,12 @@ class _Reader(Generic[TurnT]):
 
     def observe(self, sub_id: str, event: Event, turn: TurnT) -> None:
         raise NotImplementedError
+
+    def skim(self) -> bool:
+        """Called by the dispatcher, on :attr:`skimming`'s loop, after it handed this thread
+        events: reads what the waiting reader would only drop, and returns whether the reader
+        must wake. Here: always (a subclass knows which events a turn's end can skip)."""
+        return True
 
     def _pull(self, fetch: Callable[[], bytes | None]) -> bool:
         before = len(self.inbox)

@@ -399,11 +399,27 @@ class AsyncTurnHandle(_HandleBase[OutputT]):
         await self._interrupt().wait_async()
 
     async def result(self) -> TurnResult[OutputT]:
-        """Reads the turn to its end and returns how it ended (never raises for "failed")."""
-        if self._turn.abandoned:
-            await self._core.settle_async()
-        async for _ in AsyncTurnStream(self._core, self._turn):
-            pass
+        """Reads the turn to its end and returns how it ended (never raises for "failed").
+
+        While it waits alone on the turn (no stream of it open, no hooks), the engine's read
+        drops the turn's streamed deltas for it (they change nothing in the result) and wakes
+        it only for the other events: one wake-up per item, not per delta."""
+        return await self._read_to_end(None)
+
+    async def _read_to_end(self, seen: Callable[[Event], object] | None) -> TurnResult[OutputT]:
+        """:meth:`result`, calling ``seen`` on each event of the turn, in order (a skimmed
+        delta from within the engine's read: it must not block or raise)."""
+        turn, core = self._turn, self._core
+        if turn.abandoned:
+            await core.settle_async()
+        stream = AsyncTurnStream(core, turn)
+        core.skimming = (turn, asyncio.get_running_loop(), seen)
+        try:
+            async for event in stream:
+                if seen is not None:
+                    seen(event)
+        finally:
+            core.skimming = None
         return self._result()
 
     async def run(self) -> TurnResult[OutputT]:

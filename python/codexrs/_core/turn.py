@@ -281,6 +281,37 @@ class _ThreadCore(_Reader[_Turn]):
                 turn.started_at = turn.started_at or event.started_at
                 turn.completed_at = event.completed_at
 
+    def skim(self) -> bool:
+        """Drops the streamed deltas at the head of ``pending`` (each shown to the skim's
+        ``seen`` first, if any) while only the end of a turn is awaited (:attr:`skimming`:
+        ``result()`` reading the turn alone, no hooks), so that
+        its reader wakes once per event it keeps, not once per delta; whether it must wake
+        (another event is read, the thread ended, or the turn is read another way now). Run
+        by the dispatcher on the reader's loop; a delta changes nothing in a turn's record,
+        so this is what the reader would have done with it, and the events behind the first
+        other one stay in order for it."""
+        skimming = self.skimming
+        if skimming is None:
+            return True
+        turn, loop, seen = skimming
+        dispatcher = self._dispatcher
+        if (
+            turn.open_streams != 1  # another stream reads the turn: every event is its own
+            or self.hooks  # hooks see every event before a reader, awaited by it
+            or self.ended
+            or not self.following  # held back: the reader follows it again when it reads
+            or dispatcher is None
+            or dispatcher.loop is not loop
+        ):
+            return True
+        self._decode()
+        pending = self.pending
+        while pending and type(pending[0][1]) in _DELTAS:
+            if seen is not None:
+                seen(pending[0][1])
+            del pending[0]
+        return bool(pending) or bool(self.inbox)
+
     def _finish(self, turn: _Turn, status: TurnStatus, wait: bool = False) -> None:
         """Ends the turn; with ``wait`` (codex completed it), not before the ends of the calls
         it began (bounded by :data:`COMMAND_END_GRACE_S`)."""

@@ -11,7 +11,10 @@ burst, not per thread or per event, and a reader waits with no descriptor of its
 come closer together than :data:`POLL_S` (many streams, or one fast one), the dispatcher stops
 watching the descriptor and reads every :data:`POLL_S` on a timer instead, until a read finds
 nothing: under load the loop wakes once per interval for every thread's events, not once per
-burst, and an event waits at most that much longer.
+burst, and an event waits at most that much longer. A reader that only awaits its turn's end
+(``result()``, ``run()``) is not woken for the streamed deltas it would drop: the dispatcher
+drops them for it (:meth:`~codexrs._core.turn._ThreadCore.skim`) and wakes it for the events
+its turn's record takes, so a thousand such turns cost no task wake-up per delta.
 
 Back-pressure stays per thread: a thread stays armed while its reader keeps up; once the reader
 holds more than ``max_queued_events`` undelivered events the dispatcher disarms the thread (its
@@ -104,6 +107,9 @@ class Dispatcher:
         self.journaled = False
         #: Tokens handed events whose waiting readers are not all woken yet.
         self.woken: deque[int] = deque()
+        #: Readers handed events while only their turn's end is awaited (``skimming``): each
+        #: may :meth:`~codexrs._core.reading._Reader.skim` before it is woken.
+        self.skims: list[_Reader[Any]] = []
         #: What all-threads consumers read: batches of events in arrival order, from sequence
         #: number ``journal_base`` on, trimmed to what the slowest consumer has read.
         self.journal: deque[list[HookEvent]] = deque()
@@ -242,8 +248,11 @@ class Dispatcher:
             self.cursor = 0
             del self.inbox[0]
             for reader in readers:
-                if reader is not None and reader.held > reader.limit:
-                    reader.unfollow()
+                if reader is not None:
+                    if reader.held > reader.limit:
+                        reader.unfollow()
+                    if reader.skimming is not None:
+                        self.skims.append(reader)
         self._wake_readers()
         self._wake_subscriptions()
 
@@ -251,9 +260,16 @@ class Dispatcher:
         woken = self.woken
         if not woken:
             return
+        # A reader that only awaits its turn's end stays asleep while skimming leaves it
+        # nothing to read (interrupted here, the rest are woken: ``woken`` is kept).
+        skims, self.skims = self.skims, []
+        quiet = {reader.token for reader in skims if not reader.skim()}
         with self.lock:  # one lock for every token handed events
             waiters = self.waiters
-            ready = [future for token in woken if token in waiters for future in waiters.pop(token)]
+            if quiet:
+                ready = [f for token in woken if token not in quiet and token in waiters for f in waiters.pop(token)]
+            else:
+                ready = [future for token in woken if token in waiters for future in waiters.pop(token)]
             woken.clear()
         self._wake(ready)
 

@@ -18,7 +18,7 @@ from .._core.result import Input, TurnResult
 from .._core.options import JsonSchema
 from .._failure import is_rate_limited
 from ..errors import EngineClosedError, NothingSentError, RateLimitError, ThreadNotFoundError
-from ..events import RateLimitSnapshot
+from ..events import Event, RateLimitSnapshot
 from ..hooks import Hook, HookEvent
 from ._scheduling import Gate, ManagerArgs, ManagerOptions, QueuedTurn, check_settings
 from ._thread import ManagedThread
@@ -431,10 +431,14 @@ class AsyncManager:
                 await self._reload(managed)
             turn = managed._turn = await managed.thread.turn(send.input, output_schema=send.output_schema, **send.settings)
             first_token: float | None = None
-            async for event in turn.stream():
+
+            def seen(event: Event) -> None:
+                nonlocal first_token
                 if managed._observe(event) and first_token is None:
                     first_token = time.monotonic() - started
-            result = await turn.result()
+
+            # Its deltas are seen from within the engine's read: no task wake-up per delta.
+            result = await turn._read_to_end(seen)
         except asyncio.CancelledError:
             if not send.done.done():
                 send.done.set_exception(EngineClosedError("the turn was cancelled (manager closed or thread removed)"))
