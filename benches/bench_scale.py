@@ -11,9 +11,9 @@ Sections (``python benches/bench_scale.py SECTION ...``; ``all`` runs every one)
   thread: the Python main thread, which is codexrs's decoding and dispatch plus this script, and
   the tokio workers, which run codex-core and codexrs's pump; ``steady_*_us_per_delta``: the same
   split over the steady half alone, from a sample of the threads' CPU each second). With
-  ``--read all`` (codexrs only) each conversation awaits its turn's ``result()`` and one
-  ``stream_all`` consumer sees (and times) every delta: a harness's shape without a task
-  waking per delta.
+  ``--read all`` (codexrs only) each conversation awaits its turn's ``result()`` (``--read
+  manager``: goes through ``AsyncManager.send`` / ``wait_all``) and one ``stream_all``
+  consumer sees (and times) every delta: a harness's shape without a task waking per delta.
 * ``start``: time to start thread number 1, the last 10 of 100, the last 10 of 1,000.
 * ``throughput``: K warm threads each running one-message turns back to back: turns/s and CPU
   per turn (every process but the scripted model, reaped children included).
@@ -214,8 +214,9 @@ def _run(kind: str, body: Callable[[Engine, ScriptedModelProcess], Awaitable[dic
 # -- sections -------------------------------------------------------------------------------------
 def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams") -> dict[str, Any]:
     """``read``: ``streams`` (a task per conversation, ``async for`` over its turn's stream) or,
-    codexrs only, ``all`` (a task per conversation awaiting its turn's ``result()``, and one
-    all-threads consumer, ``stream_all``'s batches, where the deltas are timed)."""
+    codexrs only, ``all`` (a task per conversation awaiting its turn's ``result()``) or
+    ``manager`` (``AsyncManager.send`` per conversation, then ``wait_all``), each with one
+    all-threads consumer (``stream_all``'s batches) where the deltas are timed."""
     per_turn = int(rate * seconds)
 
     async def body(engine: Engine, model: ScriptedModelProcess) -> dict[str, Any]:
@@ -242,7 +243,10 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
             return got
 
         async def awaited(i: int) -> int:
-            await (await engine.turn(threads[i], f"<s-{i}>")).result()
+            if read == "manager":  # Ours names its threads t1, t2, ... in the order started
+                await engine.manager.send(f"t{i + 1}", f"<s-{i}>")  # type: ignore[attr-defined]
+            else:
+                await (await engine.turn(threads[i], f"<s-{i}>")).result()
             return 0
 
         async def watch(subscribed: asyncio.Event) -> int:
@@ -279,6 +283,8 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
             watcher = asyncio.create_task(watch(subscribed))
             await subscribed.wait()
             await asyncio.gather(*(awaited(i) for i in range(n)))
+            if read == "manager":
+                await engine.manager.wait_all()  # type: ignore[attr-defined]
             counts = [await watcher]
         wall = time.perf_counter() - t1
         sampler.cancel()
@@ -420,8 +426,9 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=2000, help="throughput: turns per K, in all")
     parser.add_argument("--only", choices=["codexrs", "official"])
     parser.add_argument(
-        "--read", choices=["streams", "all"], default="streams",
-        help="stream: a task per conversation's stream, or (codexrs) result() per turn and one stream_all consumer",
+        "--read", choices=["streams", "all", "manager"], default="streams",
+        help="stream: a task per conversation's stream, or (codexrs) result() per turn (all) or the "
+        "manager's send/wait_all (manager), with one stream_all consumer",
     )  # fmt: skip
     args = parser.parse_args()
     kinds = [k for k in ("codexrs", "official") if args.only in (None, k)]
