@@ -284,12 +284,12 @@ class _ThreadCore(_Reader[_Turn]):
     def skim(self) -> bool:
         """Drops the streamed deltas at the head of ``pending`` (each shown to the skim's
         ``seen`` first, if any) while only the end of a turn is awaited (:attr:`skimming`:
-        ``result()`` reading the turn alone, no hooks), so that
-        its reader wakes once per event it keeps, not once per delta; whether it must wake
-        (another event is read, the thread ended, or the turn is read another way now). Run
-        by the dispatcher on the reader's loop; a delta changes nothing in a turn's record,
-        so this is what the reader would have done with it, and the events behind the first
-        other one stay in order for it."""
+        ``result()`` reading the turn alone, no hooks), so that its reader wakes once per
+        event it keeps, not once per delta; returns whether it must wake (another event is
+        read, the thread ended, or the turn is read another way now). Run by the dispatcher
+        on the reader's loop. A delta changes nothing in a turn's record, so this is what the
+        reader would have done with it; the events behind the first other one stay, in
+        order, for the reader."""
         skimming = self.skimming
         if skimming is None:
             return True
