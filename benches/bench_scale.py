@@ -216,7 +216,7 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
     """``read``: ``streams`` (a task per conversation, ``async for`` over its turn's stream) or,
     codexrs only, ``all`` (a task per conversation awaiting its turn's ``result()``) or
     ``manager`` (``AsyncManager.send`` per conversation, then ``wait_all``), each with one
-    all-threads consumer (``stream_all``'s batches) where the deltas are timed."""
+    all-threads consumer (``stream_all``) where the deltas are timed."""
     per_turn = int(rate * seconds)
 
     async def body(engine: Engine, model: ScriptedModelProcess) -> dict[str, Any]:
@@ -249,19 +249,17 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
                 await (await engine.turn(threads[i], f"<s-{i}>")).result()
             return 0
 
-        async def watch(subscribed: asyncio.Event) -> int:
-            # stream_all in batches (what the server's hub reads); subscribed before any turn
+        async def watch(everything: AsyncIterator[Any]) -> int:
             got = 0
-            async for batch in engine.manager._all_batches(subscribed.set):  # type: ignore[attr-defined]
-                now = time.time()
-                for seen_event in batch:
-                    delta = engine.delta(seen_event.event)
-                    if delta is not None:
-                        lags.append(now - float(delta))
-                        seen.append(now)
-                        got += 1
-                if got >= n * per_turn:
-                    return got
+            async for seen_event in everything:
+                delta = engine.delta(seen_event.event)
+                if delta is not None:
+                    now = time.time()
+                    lags.append(now - float(delta))
+                    seen.append(now)
+                    got += 1
+                    if got >= n * per_turn:
+                        return got
             return got
 
         # each second: (wall time, this process's CPU by thread kind), for the steady half's split
@@ -279,9 +277,8 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
         if read == "streams":
             counts = await asyncio.gather(*(one(i) for i in range(n)))
         else:
-            subscribed = asyncio.Event()
-            watcher = asyncio.create_task(watch(subscribed))
-            await subscribed.wait()
+            # made before any turn starts: it sees every delta of them
+            watcher = asyncio.create_task(watch(engine.manager.stream_all()))  # type: ignore[attr-defined]
             await asyncio.gather(*(awaited(i) for i in range(n)))
             if read == "manager":
                 await engine.manager.wait_all()  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
@@ -158,14 +158,13 @@ async def test_stream_all_sees_every_event_of_100_concurrent_threads_in_order(co
             streamed: dict[str, list[codexrs.HookEvent]] = defaultdict(list)
             completed: set[str] = set()
 
-            async def watch() -> None:
-                async for seen in manager.stream_all():
+            async def watch(everything: AsyncIterator[codexrs.HookEvent]) -> None:
+                async for seen in everything:
                     streamed[seen.thread_id].append(seen)
                     if isinstance(seen.event, ev.TurnComplete):
                         completed.add(seen.thread_id)
 
-            watcher = asyncio.create_task(watch())
-            await await_until(lambda: bool(manager._codex._dispatcher().subscriptions), "stream_all to subscribe")
+            watcher = asyncio.create_task(watch(manager.stream_all()))  # it follows every thread from the call on
             threads = [await manager.create(f"t{n}") for n in answers]
             for n in answers:
                 await manager.send(f"t{n}", f"<all-{n}>")
@@ -230,15 +229,14 @@ async def test_turns_awaited_for_their_result_sleep_through_their_deltas_and_str
             streamed: dict[str, list[str]] = defaultdict(list)
             ends: set[str] = set()
 
-            async def watch() -> None:
-                async for seen in manager.stream_all():
+            async def watch(everything: AsyncIterator[codexrs.HookEvent]) -> None:
+                async for seen in everything:
                     if isinstance(seen.event, ev.AgentMessageContentDelta):
                         streamed[seen.thread_id].append(seen.event.delta)
                     elif isinstance(seen.event, ev.TurnComplete):
                         ends.add(seen.thread_id)
 
-            watcher = asyncio.create_task(watch())
-            await await_until(lambda: bool(dispatcher.subscriptions), "stream_all to subscribe")
+            watcher = asyncio.create_task(watch(manager.stream_all()))
             threads = [await manager.create(f"k{n}") for n in answers]
 
             async def run(n: int) -> codexrs.TurnResult[Any]:
@@ -253,3 +251,33 @@ async def test_turns_awaited_for_their_result_sleep_through_their_deltas_and_str
         # 300 deltas 2 ms apart came in about as many reads; the task awaiting the result woke
         # about once per other event of the turn (its items, usage, end), not once per delta.
         assert 0 < waits[managed.thread._core.token] < 40
+
+
+async def test_stream_all_follows_every_thread_from_the_call_on_and_a_dropped_one_lets_go(
+    codex_home: Path, workspace: Path
+) -> None:
+    deltas = make_deltas(40, seed=700)
+    with ScriptedModelProcess() as model:
+        model.route("<early>", text("".join(deltas), deltas=deltas))
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=model.config()) as manager:
+            dispatcher = manager._codex._dispatcher()
+            everything = manager.stream_all()  # made, not yet iterated
+            managed = await manager.create("early")
+            result = await asyncio.wait_for((await managed.thread.turn("<early>")).result(), DEADLINE_S)
+            # The turn ran to its end before the first iteration: all of it is there, in order.
+            seen: list[codexrs.HookEvent] = []
+            async for hooked in everything:
+                seen.append(hooked)
+                if isinstance(hooked.event, ev.TurnComplete):
+                    break
+            await everything.aclose()
+            assert not dispatcher.subscriptions  # closed: it no longer holds the engine back
+            dropped = manager.stream_all()
+            assert len(dispatcher.subscriptions) == 1
+            del dropped  # never iterated: it lets go on its loop
+            await await_until(lambda: not dispatcher.subscriptions, "the dropped stream_all to let go")
+    types = [s.event.type for s in seen]
+    assert "task_started" in types and types[-1] == "task_complete"
+    assert {s.thread_id for s in seen} == {managed.id}
+    assert _deltas_of([s.event for s in seen]) == deltas
+    assert result.final_response == "".join(deltas)

@@ -47,7 +47,7 @@ TWIN_NAMES = {
     "SyncManagedThread": "ManagedThread",
     "SyncThreadHandle": "Thread",  # SyncManagedThread.thread: the sync view of ManagedThread.thread
     "AsyncIterator[ManagerEvent]": "ManagerEventStream",
-    "AsyncIterator[HookEvent]": "AllEventsStream",
+    "AsyncAllEventsStream": "AllEventsStream",
 }
 
 

@@ -22,12 +22,13 @@ thread's history and queued again after the reset, and every thread's next turn 
 
 from ._async import AsyncManager
 from ._scheduling import ManagerOptions
+from ._stream_all import AsyncAllEventsStream
 from ._sync import AllEventsStream, Manager, ManagerEventStream, SyncManagedThread, SyncThreadHandle
 from ._thread import ManagedThread
 from ._types import ManagerEvent, ManagerEventDetail, ManagerEventKind, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, usage_json
 
 __all__ = [
-    "AllEventsStream", "AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerEventDetail", "ManagerEventKind",
+    "AllEventsStream", "AsyncAllEventsStream", "AsyncManager", "ManagedThread", "Manager", "ManagerEvent", "ManagerEventDetail", "ManagerEventKind",
     "ManagerEventStream", "ManagerOptions", "ManagerUsage", "NameTakenError", "SyncManagedThread", "SyncThreadHandle",
     "ThreadStatus", "TurnTimings", "usage_json",
 ]  # fmt: skip

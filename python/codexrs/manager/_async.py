@@ -20,6 +20,7 @@ from .._failure import is_rate_limited
 from ..errors import EngineClosedError, NothingSentError, RateLimitError, ThreadNotFoundError
 from ..events import Event, RateLimitSnapshot
 from ..hooks import Hook, HookEvent
+from ._stream_all import AsyncAllEventsStream
 from ._scheduling import Gate, ManagerArgs, ManagerOptions, QueuedTurn, check_settings
 from ._thread import ManagedThread
 from ._types import ManagerEvent, ManagerEventDetail, ManagerEventKind, ManagerUsage, NameTakenError, ThreadStatus, TurnTimings, Watcher
@@ -120,10 +121,12 @@ class AsyncManager:
         finally:
             self._unwatch(queue)
 
-    async def stream_all(self) -> AsyncIterator[HookEvent]:
-        """Every event of every thread of the manager from now on, in arrival order across
-        threads (codex's order within each), until the manager closes: for code that watches
-        everything (a dashboard, a logger, an SSE hub) without a task per thread.
+    def stream_all(self) -> AsyncAllEventsStream:
+        """Every event of every thread of the manager from this call on (on a started manager,
+        as inside ``async with``; otherwise from the first iteration, which starts it), in
+        arrival order across threads (codex's order within each), until the manager closes or
+        the iterator's ``aclose()``: for code that watches everything (a dashboard, a logger,
+        an SSE hub) without a task per thread. Make it before the turns it must see start.
 
         Each item is a :class:`~codexrs.HookEvent` (``thread_id``, ``turn_id``: the submission
         id codex tagged the event with, ``event``, ``lag_s``). It observes: the threads' own
@@ -135,11 +138,10 @@ class AsyncManager:
         is dropped.
 
         Raises:
-            EngineClosedError: The manager is closed.
+            EngineClosedError: The manager is closed (here, or at the first iteration).
         """
-        async for batch in self._all_batches():
-            for seen in batch:
-                yield seen
+        self._check_open()
+        return AsyncAllEventsStream(self)
 
     async def _all_batches(self, subscribed: Callable[[], None] | None = None) -> AsyncIterator[list[HookEvent]]:
         """:meth:`stream_all`, a batch (one engine-wide read) at a time; ``subscribed()`` is
