@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Final, Literal, Union
+from typing import Any, Final, Literal, Union, cast
 
 import msgspec
 
@@ -172,8 +172,11 @@ TYPED_EVENTS: Final[dict[str, type[CodexEvent]]] = {**EVENT_CLASSES, **CODEXRS_E
 """Every typed event class by wire name: codex-core's variants, then codexrs's own."""
 
 
-class Envelope(msgspec.Struct, frozen=True):
-    """codex-core's ``Event``: the submission id it belongs to and the event itself."""
+class Envelope(msgspec.Struct, frozen=True, gc=False):
+    """codex-core's ``Event``: the submission id it belongs to and the event itself (a
+    :class:`GenericEvent` when decoded one by one). What a thread's reader queues: kept as
+    msgspec decoded it, with no pair or copy per event, and not tracked by Python's cyclic
+    garbage collector (it holds a string and an event, never itself)."""
 
     id: str
     msg: _Typed
@@ -224,19 +227,30 @@ def decode_batch(batch: bytes) -> list[tuple[str, Event]]:
         One pair per event, in codex-core's order; an event that has no class, or whose
         payload does not decode, is a :class:`GenericEvent`, never dropped.
     """
+    return [(e.id, e.msg) for e in decode_envelopes(batch)]
+
+
+def decode_envelopes(batch: bytes) -> list[Envelope]:
+    """:func:`decode_batch` as msgspec gives it: one :class:`Envelope` per event, no pairs."""
     try:
-        return [(e.id, e.msg) for e in _batch_decoder.decode(batch)]
+        return _batch_decoder.decode(batch)
     except msgspec.ValidationError:
         # Some event has no class (or changed shape): decode one by one, nothing dropped.
-        return [(e.id, _decode_one(e.msg)) for e in _raw_decoder.decode(batch)]
+        return [_generic(e) for e in _raw_decoder.decode(batch)]
 
 
-_Entry = tuple[int, str, float, list[Envelope], bool]
-_entries_decoder = msgspec.json.Decoder(list[_Entry])
+def _generic(raw: _RawEnvelope) -> Envelope:
+    # An Envelope may carry a GenericEvent (its field's type is what the one-call decode takes).
+    return Envelope(raw.id, cast(Any, _decode_one(raw.msg)))
+
+
+#: One engine-wide read's entry: ``(token, thread_id, lag_s, events, ended)``.
+Entry = tuple[int, str, float, list[Envelope], bool]
+_entries_decoder = msgspec.json.Decoder(list[Entry])
 _raw_entries_decoder = msgspec.json.Decoder(list[tuple[int, str, float, msgspec.Raw, bool]])
 
 
-def decode_entries(buffer: bytes) -> list[tuple[int, str, float, list[tuple[str, Event]], bool]]:
+def decode_entries(buffer: bytes) -> list[Entry]:
     """Decodes one engine-wide read (``EngineWakeups.take_batches``): one entry per thread.
 
     Args:
@@ -244,15 +258,15 @@ def decode_entries(buffer: bytes) -> list[tuple[int, str, float, list[tuple[str,
 
     Returns:
         ``(token, thread_id, lag_s, events, ended)`` per thread, ``events`` as
-        :func:`decode_batch` gives them (nothing dropped: an event without a class is a
-        :class:`GenericEvent`). One msgspec call decodes the whole buffer when every event has
-        its class; otherwise each thread's events are decoded on their own.
+        :func:`decode_envelopes` gives them (nothing dropped: an event without a class is a
+        :class:`GenericEvent`), as msgspec made them: one msgspec call decodes the whole
+        buffer when every event has its class; otherwise each thread's events are decoded on
+        their own.
     """
     try:
-        return [(t, tid, lag, [(e.id, e.msg) for e in events], ended)
-                for t, tid, lag, events, ended in _entries_decoder.decode(buffer)]
+        return _entries_decoder.decode(buffer)
     except msgspec.ValidationError:
-        return [(t, tid, lag, decode_batch(raw), ended)
+        return [(t, tid, lag, decode_envelopes(raw), ended)
                 for t, tid, lag, raw, ended in _raw_entries_decoder.decode(buffer)]
 
 

@@ -29,21 +29,22 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import deque
-from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable, Sequence, Union
 
+import msgspec
+
 from .errors import ConfigError
-from .events import Event
+from .events import Envelope, Event
 
 __all__ = ["Hook", "HookEvent", "HookQueue", "checked_hooks"]
 
 log = logging.getLogger("codexrs.hooks")
 
 
-@dataclass(frozen=True, slots=True)
-class HookEvent:
+class HookEvent(msgspec.Struct, frozen=True):
     """One event with the thread and turn it belongs to: what a hook is called with, and what
-    ``AsyncManager.stream_all()`` / ``Manager.stream_all()`` yield.
+    ``AsyncManager.stream_all()`` / ``Manager.stream_all()`` yield. Immutable (a frozen msgspec
+    struct: made in C, one per event, for every all-threads consumer).
 
     Attributes:
         thread_id: The codex thread it belongs to.
@@ -113,12 +114,12 @@ class HookQueue:
     def __bool__(self) -> bool:
         return bool(self.waiting)
 
-    def entries(self, events: Sequence[tuple[str, Event]], lag_s: float) -> list[_Progress]:
+    def entries(self, events: Sequence[Envelope], lag_s: float) -> list[_Progress]:
         """``events`` (one batch, ``lag_s`` its lag) as entries to add to :attr:`waiting`;
         empty when the engine has no hook."""
         if not self.hooks:
             return []
-        return [_Progress(HookEvent(self.thread_id, sub_id, event, lag_s)) for sub_id, event in events]
+        return [_Progress(HookEvent(self.thread_id, e.id, e.msg, lag_s)) for e in events]
 
     def run(self) -> None:
         """Calls each hook on each waiting event, in order (sync engines).

@@ -32,7 +32,7 @@ from typing import Awaitable, Callable, Generic, Protocol, Sequence, TypeVar
 
 from .. import _native
 from .wakeups import Dispatcher, dispatcher_for
-from ..events import Event, decode_batch
+from ..events import Envelope, Event, decode_envelopes
 from ..hooks import Hook, HookQueue
 
 __all__: list[str] = []
@@ -62,9 +62,9 @@ class _Reader(Generic[TurnT]):
         self.hooks = hooks
         #: What was taken from codex-core and not yet decoded into :attr:`pending`: batches
         #: pulled (JSON bytes), or events the dispatcher handed over (decoded, with their lag).
-        self.inbox: deque[bytes | tuple[list[tuple[str, Event]], float]] = deque()
+        self.inbox: deque[bytes | tuple[list[Envelope], float]] = deque()
         #: Events read and not yet taken by a reader, in codex's order.
-        self.pending: deque[tuple[str, Event]] = deque()
+        self.pending: deque[Envelope] = deque()
         #: The read events the hooks have not all seen yet (the last ones of ``pending``).
         self.hooked = HookQueue(hooks, native.id)
         #: Its engine's dispatcher (the one read for every thread), once :meth:`attach` ran.
@@ -170,7 +170,7 @@ class _Reader(Generic[TurnT]):
         while inbox:
             item = inbox[0]
             if isinstance(item, bytes):
-                decoded, lag, handed = decode_batch(item), self.native.last_batch_lag, 0
+                decoded, lag, handed = decode_envelopes(item), self.native.last_batch_lag, 0
             else:
                 decoded, lag = item
                 handed = len(decoded)
@@ -198,10 +198,10 @@ class _Reader(Generic[TurnT]):
         none is read yet. Call :meth:`catch_up` first: the hooks see each event before it."""
         if len(self.pending) <= len(self.hooked.waiting):
             return None
-        sub_id, event = self.pending[0]
+        envelope = self.pending[0]
         del self.pending[0]
-        turn.handing = event  # no call since the pop (step 4 of the module docs)
-        self.observe(sub_id, event, turn)
+        event = turn.handing = envelope.msg  # no call since the pop (step 4 of the module docs)
+        self.observe(envelope.id, event, turn)
         return event
 
     def keep_handing(self, turn: TurnT) -> None:

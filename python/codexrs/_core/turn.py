@@ -306,9 +306,9 @@ class _ThreadCore(_Reader[_Turn]):
             return True
         self._decode()
         pending = self.pending
-        while pending and type(pending[0][1]) in _DELTAS:
+        while pending and type(pending[0].msg) in _DELTAS:
             if seen is not None:
-                seen(pending[0][1])
+                seen(pending[0].msg)
             del pending[0]
         return bool(pending) or bool(self.inbox)
 
@@ -451,8 +451,9 @@ class _ThreadCore(_Reader[_Turn]):
     def _found(self, sub_id: str, done: tuple[str, ...]) -> Event | None:
         """Takes the event ending operation ``sub_id`` out of the read events, if read yet
         (an ``error`` with its id ends it too); the others stay for the next turn's reader."""
-        for index, (event_sub_id, event) in enumerate(self.pending):
-            if event_sub_id == sub_id and (event.type in done or event.type == "error"):
+        for index, envelope in enumerate(self.pending):
+            event = envelope.msg
+            if envelope.id == sub_id and (event.type in done or event.type == "error"):
                 del self.pending[index]
                 if isinstance(event, ErrorEvent):
                     raise CodexError(f"codex refused the operation: {event.message}")

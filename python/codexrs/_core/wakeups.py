@@ -236,8 +236,7 @@ class Dispatcher:
                     self.woken.append(token)
                 self.cursor = i + 1
             if watched and not self.journaled:
-                batch = [HookEvent(thread_id, sub_id, event, lag)
-                         for _, thread_id, lag, events, _ in entries for sub_id, event in events]
+                batch = [HookEvent(thread_id, e.id, e.msg, lag) for _, thread_id, lag, events, _ in entries for e in events]
                 with self.lock:
                     self.journal.append(batch)
                     self.journaled = True  # no call since the append

@@ -73,14 +73,14 @@ def record_batches() -> Iterator[list[bytes]]:
     from .._core import reading as _reading
 
     batches: list[bytes] = []
-    real: Callable[[bytes], Any] = getattr(_reading, "decode_batch")
+    real: Callable[[bytes], Any] = getattr(_reading, "decode_envelopes")
 
     def recording(batch: bytes) -> Any:
         batches.append(bytes(batch))
         return real(batch)
 
-    setattr(_reading, "decode_batch", recording)
+    setattr(_reading, "decode_envelopes", recording)
     try:
         yield batches
     finally:
-        setattr(_reading, "decode_batch", real)
+        setattr(_reading, "decode_envelopes", real)
