@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use std::sync::Weak;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -66,8 +67,8 @@ pub fn append_events(out: &mut Vec<u8>, rx: &mut mpsc::Receiver<Queued>, first: 
 struct Follower {
     queue: Weak<Queue>,
     waker: Weak<Waker>,
-    /// The codex thread id, as a JSON string.
-    thread_id: String,
+    /// The codex thread id, as a JSON string (shared: a read copies no string per entry).
+    thread_id: Arc<str>,
 }
 
 /// The engine's wake-up socket, the tokens of the armed threads with events, and every live
@@ -78,8 +79,10 @@ pub struct Wakeups {
     /// A byte is in the socket that Python has not taken yet.
     signaled: AtomicBool,
     ready: Mutex<Vec<u64>>,
-    /// Notified with every push, for a blocking `wait`.
+    /// Notified with a push while a blocking `wait` waits (`waiting` of them).
     pushed: Condvar,
+    /// Blocking `wait`s asleep on `pushed`.
+    waiting: AtomicUsize,
     next_token: AtomicU64,
     threads: Mutex<HashMap<u64, Follower>>,
 }
@@ -98,6 +101,7 @@ impl Wakeups {
             signaled: AtomicBool::new(false),
             ready: Mutex::new(Vec::new()),
             pushed: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             next_token: AtomicU64::new(1),
             threads: Mutex::new(HashMap::new()),
         }))
@@ -116,7 +120,7 @@ impl Wakeups {
         let follower = Follower {
             queue: Arc::downgrade(queue),
             waker: Arc::downgrade(&waker),
-            thread_id: serde_json::to_string(thread_id).unwrap_or_else(|_| "\"\"".to_string()),
+            thread_id: serde_json::to_string(thread_id).unwrap_or_else(|_| "\"\"".to_string()).into(),
         };
         let mut threads = lock(&self.threads);
         threads.retain(|_, f| f.queue.strong_count() > 0);
@@ -126,7 +130,12 @@ impl Wakeups {
 
     fn push(&self, token: u64) {
         lock(&self.ready).push(token);
-        self.pushed.notify_all();
+        // A waiter counts itself under the lock before it sleeps, so after the push's unlock
+        // this sees it; no waiter, no futex call per push (the common case: Python watches the
+        // descriptor, not `wait`).
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            self.pushed.notify_all();
+        }
         if !self.signaled.swap(true, Ordering::AcqRel) {
             let _ = (&self.writer).write(&[1]);
         }
@@ -152,7 +161,7 @@ impl Wakeups {
         if tokens.is_empty() {
             return None;
         }
-        let followers: Vec<(u64, Arc<Queue>, Arc<Waker>, String)> = {
+        let followers: Vec<(u64, Arc<Queue>, Arc<Waker>, Arc<str>)> = {
             let threads = lock(&self.threads);
             tokens
                 .iter()
@@ -188,7 +197,8 @@ impl Wakeups {
             }
             entries += 1;
             let lag = first.as_ref().map_or(0.0, |(at, _)| at.elapsed().as_secs_f64());
-            out.extend_from_slice(format!("[{token},{thread_id},{lag:.9},[").as_bytes());
+            // Written in place: no string made per entry.
+            let _ = write!(out, "[{token},{thread_id},{lag:.9},[");
             let mut more = false;
             if let Some(first) = first {
                 append_events(&mut out, &mut rx, first, limit);
@@ -197,7 +207,7 @@ impl Wakeups {
             // The pump is gone and nothing is left: this reader's end.
             let ended = ended || (!more && rx.is_closed());
             drop(rx);
-            out.extend_from_slice(format!("],{ended}]").as_bytes());
+            out.extend_from_slice(if ended { b"],true]" } else { b"],false]" });
             if more {
                 left.push(waker);
             }
@@ -220,7 +230,9 @@ impl Wakeups {
         if !ready.is_empty() {
             return true;
         }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
         let (ready, _) = self.pushed.wait_timeout(ready, slice).unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
         !ready.is_empty()
     }
 }
