@@ -13,7 +13,8 @@ Sections (``python benches/bench_scale.py SECTION ...``; ``all`` runs every one)
   split over the steady half alone, from a sample of the threads' CPU each second). With
   ``--read all`` (codexrs only) each conversation awaits its turn's ``result()`` (``--read
   manager``: goes through ``AsyncManager.send`` / ``wait_all``) and one ``stream_all``
-  consumer sees (and times) every delta: a harness's shape without a task waking per delta.
+  consumer sees (and times) every delta: a harness's shape without a task waking per delta
+  (``--read batches``: the same, the consumer over ``stream_all().batches()``, a list per read).
 * ``start``: time to start thread number 1, the last 10 of 100, the last 10 of 1,000.
 * ``throughput``: K warm threads each running one-message turns back to back: turns/s and CPU
   per turn (every process but the scripted model, reaped children included).
@@ -216,7 +217,9 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
     """``read``: ``streams`` (a task per conversation, ``async for`` over its turn's stream) or,
     codexrs only, ``all`` (a task per conversation awaiting its turn's ``result()``) or
     ``manager`` (``AsyncManager.send`` per conversation, then ``wait_all``), each with one
-    all-threads consumer (``stream_all``) where the deltas are timed."""
+    all-threads consumer (``stream_all``) where the deltas are timed; ``batches``: ``all`` with
+    the consumer over ``stream_all().batches()`` (a list per read, each event timed on the
+    list's arrival)."""
     per_turn = int(rate * seconds)
 
     async def body(engine: Engine, model: ScriptedModelProcess) -> dict[str, Any]:
@@ -262,6 +265,21 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
                         return got
             return got
 
+        async def watch_batches(everything: Any) -> int:
+            # ``batches``: the same consumer over stream_all().batches(), a list per read
+            got = 0
+            async for batch in everything.batches():
+                now = time.time()
+                for seen_event in batch:
+                    delta = engine.delta(seen_event.event)
+                    if delta is not None:
+                        lags.append(now - float(delta))
+                        seen.append(now)
+                        got += 1
+                if got >= n * per_turn:
+                    return got
+            return got
+
         # each second: (wall time, this process's CPU by thread kind), for the steady half's split
         samples: list[tuple[float, dict[str, float]]] = []
 
@@ -278,7 +296,8 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
             counts = await asyncio.gather(*(one(i) for i in range(n)))
         else:
             # made before any turn starts: it sees every delta of them
-            watcher = asyncio.create_task(watch(engine.manager.stream_all()))  # type: ignore[attr-defined]
+            everything = engine.manager.stream_all()  # type: ignore[attr-defined]
+            watcher = asyncio.create_task(watch_batches(everything) if read == "batches" else watch(everything))
             await asyncio.gather(*(awaited(i) for i in range(n)))
             if read == "manager":
                 await engine.manager.wait_all()  # type: ignore[attr-defined]
@@ -423,9 +442,10 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=2000, help="throughput: turns per K, in all")
     parser.add_argument("--only", choices=["codexrs", "official"])
     parser.add_argument(
-        "--read", choices=["streams", "all", "manager"], default="streams",
+        "--read", choices=["streams", "all", "batches", "manager"], default="streams",
         help="stream: a task per conversation's stream, or (codexrs) result() per turn (all) or the "
-        "manager's send/wait_all (manager), with one stream_all consumer",
+        "manager's send/wait_all (manager), with one stream_all consumer (batches: result() per "
+        "turn, the consumer over stream_all().batches())",
     )  # fmt: skip
     args = parser.parse_args()
     kinds = [k for k in ("codexrs", "official") if args.only in (None, k)]

@@ -209,6 +209,74 @@ def test_the_sync_managers_stream_all_sees_every_thread(codex_home: Path, worksp
     assert {n: streamed[ids[n]] for n in answers} == answers
 
 
+async def test_stream_all_batches_hand_over_whole_reads_after_the_events_already_taken(codex_home: Path, workspace: Path) -> None:
+    answers = {n: make_deltas(40, seed=500 + n) for n in range(20)}
+    with ScriptedModelProcess() as model:
+        for n, deltas in answers.items():
+            model.route(f"<batches-{n}>", text("".join(deltas), deltas=deltas))
+        async with codexrs.AsyncManager(codex_home=codex_home, cwd=workspace, config=model.config()) as manager:
+            streamed: dict[str, list[str]] = defaultdict(list)
+            ends: set[str] = set()
+            sizes: list[int] = []
+
+            def note(seen: codexrs.HookEvent) -> None:
+                if isinstance(seen.event, ev.AgentMessageContentDelta):
+                    streamed[seen.thread_id].append(seen.event.delta)
+                elif isinstance(seen.event, ev.TurnComplete):
+                    ends.add(seen.thread_id)
+
+            async def watch(everything: codexrs.manager.AsyncAllEventsStream) -> None:
+                note(await everything.__anext__())  # one event taken on its own, then lists
+                async for batch in everything.batches():
+                    sizes.append(len(batch))
+                    for seen in batch:
+                        note(seen)
+                    if len(ends) == len(answers):
+                        return
+
+            watcher = asyncio.create_task(watch(manager.stream_all()))
+            ids = {n: (await manager.create(f"b{n}")).id for n in answers}
+            for n in answers:
+                await manager.send(f"b{n}", f"<batches-{n}>")
+            await manager.wait_all()
+            await asyncio.wait_for(watcher, DEADLINE_S)
+    assert {n: streamed[ids[n]] for n in answers} == answers  # every delta, in each thread's order
+    assert len(sizes) < sum(sizes)  # some read carried more than one event, handed over as one list
+
+
+def test_the_sync_stream_all_hands_over_whole_reads_too(codex_home: Path, workspace: Path) -> None:
+    answers = {n: make_deltas(30, seed=600 + n) for n in range(8)}
+    with ScriptedModelProcess() as model:
+        for n, deltas in answers.items():
+            model.route(f"<sync-batches-{n}>", text("".join(deltas), deltas=deltas))
+        with codexrs.Manager(codex_home=codex_home, cwd=workspace, config=model.config()) as manager:
+            streamed: dict[str, list[str]] = defaultdict(list)
+            ends: set[str] = set()
+            sizes: list[int] = []
+            with manager.stream_all() as everything:
+
+                def watch() -> None:
+                    for batch in everything.batches():
+                        sizes.append(len(batch))
+                        for seen in batch:
+                            if isinstance(seen.event, ev.AgentMessageContentDelta):
+                                streamed[seen.thread_id].append(seen.event.delta)
+                            elif isinstance(seen.event, ev.TurnComplete):
+                                ends.add(seen.thread_id)
+                        if len(ends) == len(answers):
+                            return
+
+                watcher = threading.Thread(target=watch)
+                watcher.start()
+                ids = {n: manager.create(f"sb{n}").id for n in answers}
+                for n in answers:
+                    manager.send(f"sb{n}", f"<sync-batches-{n}>")
+                manager.wait_all()
+                wait_until(lambda: not watcher.is_alive(), "the sync batches to see every turn end")
+    assert {n: streamed[ids[n]] for n in answers} == answers
+    assert len(sizes) < sum(sizes)
+
+
 async def test_turns_awaited_for_their_result_sleep_through_their_deltas_and_stream_all_still_sees_each(
     codex_home: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

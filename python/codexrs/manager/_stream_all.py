@@ -58,6 +58,29 @@ class AsyncAllEventsStream:
             self._events.extend(await self._batches.__anext__())  # StopAsyncIteration: closed
         return self._events.popleft()
 
+    async def batches(self) -> AsyncIterator[list[HookEvent]]:
+        """The same events, a list at a time: each list is what one read of the engine took
+        (events of many threads, in arrival order; a new list the caller owns), the events
+        already taken by ``__anext__`` and not yet yielded first. For a consumer of many
+        threads (a dashboard, a logger, a harness timing every delta): one task wake-up per
+        read, not per event. Ends when the stream is closed (:meth:`aclose`) or the manager is.
+
+        Raises:
+            EngineClosedError: The manager was closed before the stream took its first batch.
+        """
+        if self._events:
+            buffered = list(self._events)
+            self._events.clear()
+            yield buffered
+        while True:
+            if self._batches is None:
+                self._batches = self._manager._all_batches()
+            try:
+                batch = await self._batches.__anext__()
+            except StopAsyncIteration:
+                return
+            yield batch
+
     async def __aenter__(self) -> AsyncAllEventsStream:
         return self
 

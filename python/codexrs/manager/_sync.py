@@ -557,6 +557,22 @@ class AllEventsStream:
             self._batch.extend(batch)
         return self._batch.popleft()
 
+    def batches(self) -> Iterator[list[HookEvent]]:
+        """The same events, a list at a time: each list is what one read of the engine took
+        (events of many threads, in arrival order; a new list the caller owns), the events
+        already taken by ``__next__`` and not yet yielded first. One queue hand-over per read,
+        not per event. Ends when the stream is closed (:meth:`close`) or the manager is."""
+        if self._batch:
+            buffered = list(self._batch)
+            self._batch.clear()
+            yield buffered
+        while not self._done:
+            batch = _next_put(self._manager, self._queue)
+            if batch is None:
+                self._done = True
+                return
+            yield batch
+
     def close(self) -> None:
         """Stops receiving events; the iterator ends. Idempotent."""
         self._done = True
