@@ -390,7 +390,16 @@ impl ThreadHandle {
     /// Submits `Op::Interrupt` and returns at once, without waiting for codex-core to accept
     /// it (for a reader that went away: garbage collection, a cancelled task). A thread that
     /// has already shut down needs no interrupt, so a failed submission is ignored.
+    ///
+    /// The op is queued before this returns when codex-core's submission channel has room (it
+    /// nearly always has; only a full channel defers it to a task): codex-core runs a thread's
+    /// ops in order, so an op submitted after this call (the thread's next turn) comes after
+    /// the interrupt, which then finds the old turn or nothing running, never the new turn.
     fn interrupt_nowait(&self) -> PyResult<()> {
+        let submit = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(self.thread.submit(Op::Interrupt)));
+        if futures::FutureExt::now_or_never(submit).is_some() {
+            return Ok(()); // queued, or the thread is gone (or codex-core panicked): ignored
+        }
         let thread = Arc::clone(&self.thread);
         runtime::handle()?.spawn(panics::contained("a thread op", async move {
             let _ = thread.submit(Op::Interrupt).await;
