@@ -24,6 +24,7 @@ pub mod mcp;
 pub mod ops;
 pub mod panics;
 pub mod pending;
+pub mod queue;
 pub mod ratelimits;
 pub mod requests;
 pub mod routes;
