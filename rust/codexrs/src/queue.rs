@@ -65,7 +65,7 @@ pub fn channel(max_events: usize) -> (Sender, Receiver) {
         room: Notify::new(),
         arrived: Condvar::new(),
     });
-    (Sender { shared: Arc::clone(&shared) }, Receiver { shared })
+    (Sender { shared: Arc::clone(&shared) }, Receiver { shared, spare: Mutex::new(Vec::new()) })
 }
 
 /// Why an event was not queued.
@@ -87,7 +87,11 @@ impl Sender {
     /// is gone.
     pub async fn send(&self, event: &[u8]) -> Result<(), SendError> {
         loop {
-            // Registered before the check, so a read that frees room after it wakes this.
+            match self.try_send(event) {
+                Err(SendError::Full) => {}
+                done => return done,
+            }
+            // Registered before the check again, so a read that frees room after it wakes this.
             let room = self.shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
@@ -171,35 +175,35 @@ impl WeakSender {
 /// Takes the queued events; dropping it fails every sender.
 pub struct Receiver {
     shared: Arc<Shared>,
+    /// The buffer the next read gives the queue in exchange for its events (readers only).
+    spare: Mutex<Vec<u8>>,
 }
 
 impl Receiver {
     /// Hands `read` every queued event (comma-separated) with when the oldest was queued, or
-    /// `None` when none is, and whether every sender is gone (nothing follows); then empties
-    /// the queue and wakes a sender waiting for room. All under the queue's lock: `read` only
-    /// copies.
+    /// `None` when none is, and whether every sender is gone (nothing follows), and empties
+    /// the queue. The queue's lock is held only to swap its buffer for an empty one: senders
+    /// go on (one waiting for room is woken) while `read` copies.
     pub fn drain<R>(&self, read: impl FnOnce(Option<(&[u8], Instant)>, bool) -> R) -> R {
+        let mut spare = lock(&self.spare);
         let mut state = lock(&self.shared.state);
         let ended = state.senders == 0;
-        let queued = match state.oldest {
-            Some(at) if state.events > 0 => Some((state.bytes.as_slice(), at)),
-            _ => None,
+        let Some(oldest) = state.oldest.take().filter(|_| state.events > 0) else {
+            drop(state);
+            return read(None, ended);
         };
-        let result = read(queued, ended);
-        if state.events == 0 {
-            return result;
-        }
         state.events = 0;
-        state.oldest = None;
-        if state.bytes.capacity() > KEEP_BYTES {
-            state.bytes = Vec::new();
-        } else {
-            state.bytes.clear();
-        }
+        let mut taken = std::mem::replace(&mut state.bytes, std::mem::take(&mut *spare));
         let wake = std::mem::take(&mut state.sender_waits);
         drop(state);
         if wake {
             self.shared.room.notify_waiters();
+        }
+        let result = read(Some((&taken, oldest)), ended);
+        // Kept for the next swap, unless a burst grew it.
+        if taken.capacity() <= KEEP_BYTES {
+            taken.clear();
+            *spare = taken;
         }
         result
     }
