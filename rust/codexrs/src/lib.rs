@@ -24,7 +24,6 @@ pub mod mcp;
 pub mod ops;
 pub mod panics;
 pub mod pending;
-pub mod queue;
 pub mod ratelimits;
 pub mod requests;
 pub mod routes;

@@ -4,12 +4,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use codex_core::ForkSnapshot;
 use codex_core::NewThread;
 use codex_protocol::dynamic_tools::DynamicToolSpec;
 use pyo3::prelude::*;
+use tokio::sync::mpsc;
 
 use crate::config::ThreadOptions;
 use crate::config::parse_approval_policy;
@@ -105,8 +107,8 @@ pub(crate) async fn fork_thread(
 /// Gives a loaded codex thread its pump, queue and request registry.
 fn attach(inner: &Arc<Inner>, new: NewThread, start: ThreadStart) -> CoreResult<ThreadHandle> {
     let NewThread { thread_id, thread, session_configured } = new;
-    let (tx, rx) = crate::queue::channel(start.max_queued_events.max(1));
-    let rx = Arc::new(rx);
+    let (tx, rx) = mpsc::channel(start.max_queued_events.max(1));
+    let rx = Arc::new(Mutex::new(rx));
     let waker = inner.wakeups.register(&rx, &thread_id.to_string());
     let requests = Requests::new(&start.handled, start.request_timeout);
     inner.routes.add(thread_id.to_string(), &tx, &waker);

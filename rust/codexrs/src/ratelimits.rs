@@ -111,15 +111,14 @@ impl RateLimits {
         snapshot
     }
 
-    /// Serializes `event`, appending it to `out`; a `token_count` gets its `rate_limits` marked
-    /// or filled as above.
-    pub fn encode_into(&self, out: &mut Vec<u8>, thread_id: &str, event: &Event) -> serde_json::Result<()> {
+    /// Serializes `event`; a `token_count` gets its `rate_limits` marked or filled as above.
+    pub fn encode(&self, thread_id: &str, event: &Event) -> serde_json::Result<Vec<u8>> {
         let EventMsg::TokenCount(count) = &event.msg else {
-            return serde_json::to_writer(out, event);
+            return serde_json::to_vec(event);
         };
         let mut value = serde_json::to_value(event)?;
         let Some(msg) = value.get_mut("msg").and_then(Value::as_object_mut) else {
-            return serde_json::to_writer(out, &value);
+            return serde_json::to_vec(&value);
         };
         // codex-core reports a snapshot with nothing in it (no window, no credits) when the
         // response had no rate-limit headers: that is no snapshot.
@@ -155,6 +154,6 @@ impl RateLimits {
             }
         };
         msg.insert("rate_limits".into(), filled.unwrap_or(Value::Null));
-        serde_json::to_writer(out, &value)
+        serde_json::to_vec(&value)
     }
 }

@@ -34,10 +34,10 @@ use codex_protocol::request_user_input::RequestUserInputResponse;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use crate::errors::CoreError;
 use crate::errors::CoreResult;
-use crate::queue::Sender;
 use crate::wakeups::Waker;
 
 /// Why codexrs denied a request nobody can answer.
@@ -45,6 +45,11 @@ pub const NO_HANDLER: &str =
     "denied by codexrs: the thread has no handler for this request (pass on_approval= or on_request= to thread_start)";
 /// Why codexrs denied a request nobody answered in time.
 pub const TIMED_OUT: &str = "denied by codexrs: no answer within the thread's request_timeout";
+
+/// An encoded event in a thread's queue, with when it was queued (for the event lag). The
+/// pump queues codex's events; this module queues its denials there too (a request's timer,
+/// after the pump moved on), and the engine its extension events.
+pub type Queued = (std::time::Instant, Vec<u8>);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -267,7 +272,7 @@ impl Requests {
         self: &Arc<Self>,
         thread: &Arc<CodexThread>,
         event: &Event,
-        tx: &Sender,
+        tx: &mpsc::Sender<Queued>,
         waker: &Arc<Waker>,
     ) -> Option<Vec<u8>> {
         let request = request_of(&event.msg)?;
@@ -291,7 +296,7 @@ impl Requests {
                 let submitted = thread.submit(request.denial(TIMED_OUT)).await.map(|_| ()).map_err(|e| e.to_string());
                 if let Some(tx) = tx.upgrade() {
                     let event = request.event("codexrs_request_timed_out", &sub_id, TIMED_OUT, submitted);
-                    let _ = tx.send(&event).await;
+                    let _ = tx.send((std::time::Instant::now(), event)).await;
                     waker.wake();
                 }
             }));

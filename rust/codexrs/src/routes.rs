@@ -9,9 +9,9 @@ use std::sync::Weak;
 use codex_extension_api::ExtensionEventSink;
 use codex_protocol::protocol::Event;
 use codex_protocol::protocol::EventMsg;
-use crate::queue::SendError;
-use crate::queue::Sender;
-use crate::queue::WeakSender;
+use tokio::sync::mpsc;
+
+use crate::requests::Queued;
 use crate::wakeups::Waker;
 
 /// Where extension events (goal updates, ...) go: the queue of the thread they name. Holds
@@ -19,13 +19,13 @@ use crate::wakeups::Waker;
 /// entries are pruned whenever a thread is added.
 #[derive(Default)]
 pub(crate) struct Routes {
-    threads: Mutex<HashMap<String, (WeakSender, Weak<Waker>)>>,
+    threads: Mutex<HashMap<String, (mpsc::WeakSender<Queued>, Weak<Waker>)>>,
 }
 
 impl Routes {
-    pub(crate) fn add(&self, thread_id: String, tx: &Sender, waker: &Arc<Waker>) {
+    pub(crate) fn add(&self, thread_id: String, tx: &mpsc::Sender<Queued>, waker: &Arc<Waker>) {
         let mut threads = self.threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        threads.retain(|_, (tx, _)| tx.is_open());
+        threads.retain(|_, (tx, _)| tx.strong_count() > 0);
         threads.insert(thread_id, (tx.downgrade(), Arc::downgrade(waker)));
     }
 }
@@ -50,19 +50,19 @@ impl ExtensionEventSink for Routes {
             return;
         };
         let Ok(bytes) = serde_json::to_vec(&event) else { return };
-        match tx.try_send(&bytes) {
+        match tx.try_send((std::time::Instant::now(), bytes)) {
             Ok(()) => waker.wake(),
-            Err(SendError::Full) => {
+            Err(mpsc::error::TrySendError::Full(bytes)) => {
                 // Keep order-insensitive extension events without blocking codex: wait for room.
                 if let Ok(handle) = tokio::runtime::Handle::try_current() {
                     handle.spawn(crate::panics::contained("an extension event's delivery", async move {
-                        if tx.send(&bytes).await.is_ok() {
+                        if tx.send(bytes).await.is_ok() {
                             waker.wake();
                         }
                     }));
                 }
             }
-            Err(SendError::Closed) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
@@ -96,26 +96,20 @@ mod tests {
 
     #[tokio::test]
     async fn an_extension_event_for_a_full_queue_waits_for_room_instead_of_being_dropped() {
-        let (tx, rx) = crate::queue::channel(1);
-        let rx = std::sync::Arc::new(rx);
-        let waker = Wakeups::new().unwrap().register(&rx, "t");
+        let (_unused_tx, unused_rx) = mpsc::channel::<Queued>(1);
+        let waker = Wakeups::new().unwrap().register(&std::sync::Arc::new(std::sync::Mutex::new(unused_rx)), "t");
+        let (tx, mut rx) = mpsc::channel::<Queued>(1);
         let routes = Routes::default();
         let thread_id = ThreadId::new();
         routes.add(thread_id.to_string(), &tx, &waker);
-        tx.try_send(br#"{"first":true}"#).unwrap();
+        tx.try_send((std::time::Instant::now(), br#"{"first":true}"#.to_vec())).unwrap();
         routes.emit(goal_updated(thread_id)); // the queue is full: codex must not block here
-        let taken = |rx: &crate::queue::Receiver| rx.drain(|queued, _| queued.map(|(bytes, _)| bytes.to_vec()));
-        assert_eq!(taken(&rx), Some(br#"{"first":true}"#.to_vec()));
-        // The read made room: the delivery waiting for it goes on, on a worker.
-        let waited = tokio::time::timeout(Duration::from_secs(60), async {
-            loop {
-                if let Some(bytes) = taken(&rx) {
-                    return bytes;
-                }
-                tokio::task::yield_now().await;
-            }
-        });
-        let delivered = waited.await.expect("the extension event was dropped");
+        let (_, first) = rx.recv().await.unwrap();
+        assert_eq!(first, br#"{"first":true}"#.to_vec());
+        let (_, delivered) = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("the extension event was dropped")
+            .unwrap();
         let event: serde_json::Value = serde_json::from_slice(&delivered).unwrap();
         assert_eq!(event["msg"]["type"], "thread_goal_updated", "{event}");
         assert_eq!(event["msg"]["goal"]["objective"], "ship it", "{event}");

@@ -27,23 +27,34 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3::types::PyString;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use crate::errors::CoreError;
 use crate::ops;
 use crate::panics;
 use crate::pending::Finish;
 use crate::pending::Pending;
-use crate::queue::Receiver;
-use crate::queue::Sender;
 use crate::ratelimits::RateLimits;
 use crate::requests::Kind;
+use crate::requests::Queued;
 use crate::requests::Requests;
 use crate::runtime;
 use crate::wakeups::EngineWakeups;
+use crate::wakeups::MAX_BATCH_BYTES;
+use crate::wakeups::Queue;
 use crate::wakeups::Waker;
+use crate::wakeups::append_events;
+use crate::wakeups::lock;
 
-/// A serialized event's buffer past this is not kept for the next event.
-const KEEP_ENCODED_BYTES: usize = 1024 * 1024;
+/// Every event already queued from `first` on, as one JSON array, up to [`MAX_BATCH_BYTES`].
+/// Returns the array and when its oldest event (the first: the queue is FIFO) was queued.
+fn batch(rx: &mut mpsc::Receiver<Queued>, first: Queued) -> (Vec<u8>, Instant) {
+    let mut out = Vec::with_capacity(first.1.len() * 2 + 2);
+    out.push(b'[');
+    let at = append_events(&mut out, rx, first, MAX_BATCH_BYTES);
+    out.push(b']');
+    (out, at)
+}
 
 pub struct PumpOptions {
     pub raw_response_items: bool,
@@ -53,23 +64,15 @@ pub struct PumpOptions {
     pub thread_id: String,
 }
 
-/// Serializes `event` into `out` (cleared first; the pump reuses it for every event).
-fn encode(out: &mut Vec<u8>, event: &Event, thread_id: &str, rate_limits: &RateLimits) {
-    if out.capacity() > KEEP_ENCODED_BYTES {
-        *out = Vec::new();
-    }
-    out.clear();
-    if let Err(e) = rate_limits.encode_into(out, thread_id, event) {
+fn encode(event: &Event, thread_id: &str, rate_limits: &RateLimits) -> Vec<u8> {
+    rate_limits.encode(thread_id, event).unwrap_or_else(|e| {
         // Serializing codex's own types cannot fail short of a codex bug; say so, in-stream.
-        out.clear();
-        let _ = serde_json::to_writer(
-            &mut *out,
-            &json!({
-                "id": event.id,
-                "msg": {"type": "codexrs_encode_error", "message": e.to_string()},
-            }),
-        );
-    }
+        serde_json::to_vec(&json!({
+            "id": event.id,
+            "msg": {"type": "codexrs_encode_error", "message": e.to_string()},
+        }))
+        .unwrap_or_default()
+    })
 }
 
 /// What the pump does after one event.
@@ -83,10 +86,13 @@ enum Flow {
 /// A panic attributed to this thread (see [`crate::panics`]), in codex-core's turn task or in
 /// the pump's own handling of an event, queues a `codexrs_panic` event for the turn it hit and
 /// interrupts that turn in codex-core; the pump goes on.
-pub async fn pump(thread: Arc<CodexThread>, tx: Sender, waker: Arc<Waker>, options: PumpOptions) {
+pub async fn pump(
+    thread: Arc<CodexThread>,
+    tx: mpsc::Sender<Queued>,
+    waker: Arc<Waker>,
+    options: PumpOptions,
+) {
     let mut panics = panics::register(&options.thread_id);
-    // Every event is serialized here, then copied into the queue.
-    let mut encoded = Vec::new();
     // The running turn (codex's `task_started` .. `task_complete` / `turn_aborted`).
     let mut turn: Option<String> = None;
     loop {
@@ -109,7 +115,7 @@ pub async fn pump(thread: Arc<CodexThread>, tx: Sender, waker: Arc<Waker>, optio
             EventMsg::TurnComplete(_) | EventMsg::TurnAborted(_) => turn = None,
             _ => {}
         }
-        let step = std::panic::AssertUnwindSafe(pump_one(&thread, event, &tx, &waker, &options, &mut encoded));
+        let step = std::panic::AssertUnwindSafe(pump_one(&thread, event, &tx, &waker, &options));
         match futures::FutureExt::catch_unwind(step).await {
             Ok(Flow::Continue) => {}
             Ok(Flow::Stop) => break,
@@ -134,10 +140,9 @@ pub async fn pump(thread: Arc<CodexThread>, tx: Sender, waker: Arc<Waker>, optio
 async fn pump_one(
     thread: &Arc<CodexThread>,
     event: Event,
-    tx: &Sender,
+    tx: &mpsc::Sender<Queued>,
     waker: &Arc<Waker>,
     options: &PumpOptions,
-    encoded: &mut Vec<u8>,
 ) -> Flow {
     if matches!(event.msg, EventMsg::RawResponseItem(_)) && !options.raw_response_items {
         return Flow::Continue;
@@ -147,12 +152,11 @@ async fn pump_one(
     }
     let is_end = matches!(event.msg, EventMsg::ShutdownComplete);
     let denial = options.requests.on_event(thread, &event, tx, waker).await;
-    encode(encoded, &event, &options.thread_id, &options.rate_limits);
-    if tx.send(encoded).await.is_err() {
+    if tx.send((Instant::now(), encode(&event, &options.thread_id, &options.rate_limits))).await.is_err() {
         return Flow::Stop;
     }
     if let Some(denial) = denial {
-        if tx.send(&denial).await.is_err() {
+        if tx.send((Instant::now(), denial)).await.is_err() {
             return Flow::Stop;
         }
     }
@@ -165,7 +169,7 @@ async fn pump_one(
 /// thread takes new turns. Returns false when the reader is gone.
 async fn report_panic(
     thread: &Arc<CodexThread>,
-    tx: &Sender,
+    tx: &mpsc::Sender<Queued>,
     waker: &Arc<Waker>,
     panicked: panics::Panicked,
     turn_id: Option<String>,
@@ -187,7 +191,7 @@ async fn report_panic(
         },
     }))
     .unwrap_or_default();
-    let sent = tx.send(&bytes).await.is_ok();
+    let sent = tx.send((Instant::now(), bytes)).await.is_ok();
     waker.wake();
     sent
 }
@@ -197,7 +201,7 @@ async fn report_panic(
 pub struct ThreadHandle {
     pub(crate) id: ThreadId,
     pub(crate) thread: Arc<CodexThread>,
-    pub(crate) rx: Arc<Receiver>,
+    pub(crate) rx: Arc<Queue>,
     /// Nanoseconds the last batch's oldest event waited in the queue (`last_batch_lag`).
     pub(crate) lag_ns: AtomicU64,
     pub(crate) waker: Arc<Waker>,
@@ -255,15 +259,32 @@ impl ThreadHandle {
         py: Python<'py>,
         timeout: Option<f64>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        if let Some(bytes) = self.try_next_batch(py)? {
+            return Ok(Some(bytes));
+        }
+        let handle = runtime::handle()?;
         let deadline = runtime::deadline(timeout);
         loop {
-            if let Some(bytes) = self.try_next_batch(py)? {
-                return Ok(Some(bytes));
-            }
             let slice = runtime::slice(deadline);
             let rx = Arc::clone(&self.rx);
-            if py.detach(move || rx.wait(slice)) {
-                continue;
+            let handle = handle.clone();
+            let got: Option<Option<(Vec<u8>, Instant)>> = py.detach(move || {
+                let mut rx = lock(&rx);
+                handle.block_on(async {
+                    match tokio::time::timeout(slice, rx.recv()).await {
+                        Ok(Some(first)) => Some(Some(batch(&mut rx, first))),
+                        Ok(None) => Some(None),
+                        Err(_) => None,
+                    }
+                })
+            });
+            match got {
+                Some(Some((bytes, at))) => {
+                    self.taken(at);
+                    return Ok(Some(PyBytes::new(py, &bytes)));
+                }
+                Some(None) => return Err(self.closed()),
+                None => {}
             }
             py.check_signals()?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -275,24 +296,16 @@ impl ThreadHandle {
     /// Every queued event as one JSON array, or `None` if none is queued. Never blocks.
     /// Raises `EngineClosedError` once the thread has ended and every event was read.
     fn try_next_batch<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let batch = self.rx.drain(|queued, ended| match queued {
-            Some((events, at)) => {
-                let mut out = Vec::with_capacity(events.len() + 2);
-                out.push(b'[');
-                out.extend_from_slice(events);
-                out.push(b']');
-                Some(Ok((out, at)))
-            }
-            None if ended => Some(Err(())),
-            None => None,
-        });
-        match batch {
-            Some(Ok((bytes, at))) => {
+        let mut rx = lock(&self.rx);
+        match rx.try_recv() {
+            Ok(first) => {
+                let (bytes, at) = batch(&mut rx, first);
+                drop(rx);
                 self.taken(at);
                 Ok(Some(PyBytes::new(py, &bytes)))
             }
-            Some(Err(())) => Err(self.closed()),
-            None => Ok(None),
+            Err(mpsc::error::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(self.closed()),
         }
     }
 
@@ -307,7 +320,7 @@ impl ThreadHandle {
     /// consumers): from now on its events are listed for `EngineWakeups.take_batches()`, at
     /// once if some are queued already. Stays armed until `disarm()`.
     fn arm(&self) {
-        let queued = !self.rx.is_empty();
+        let queued = !lock(&self.rx).is_empty();
         self.waker.arm(queued);
     }
 
@@ -495,5 +508,48 @@ impl ThreadHandle {
 
     fn closed(&self) -> PyErr {
         CoreError::Closed(format!("thread {} has ended: every event was read", self.id)).into_pyerr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_takes_every_queued_event_as_one_json_array() {
+        let (tx, mut rx) = mpsc::channel(8);
+        for n in 0..5 {
+            tx.try_send((Instant::now(), format!(r#"{{"n":{n}}}"#).into_bytes())).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        let queued_at = first.0;
+        let (bytes, oldest) = batch(&mut rx, first);
+        assert_eq!(oldest, queued_at);
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed.len(), 5);
+        assert_eq!(parsed[4]["n"], 4);
+        assert!(rx.try_recv().is_err(), "the batch left events behind");
+    }
+
+    #[test]
+    fn a_batch_stops_past_its_byte_limit_and_leaves_the_rest_queued_in_order() {
+        let (tx, mut rx) = mpsc::channel(8);
+        // Three JSON strings of half the limit each, then a small event.
+        let half = format!(r#""{}""#, "x".repeat(MAX_BATCH_BYTES / 2 - 2)).into_bytes();
+        for _ in 0..3 {
+            tx.try_send((Instant::now(), half.clone())).unwrap();
+        }
+        tx.try_send((Instant::now(), br#"{"n":4}"#.to_vec())).unwrap();
+        let first = rx.try_recv().unwrap();
+        let (bytes, _) = batch(&mut rx, first);
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed.len(), 2, "the first batch went past the limit by more than one event");
+        let next = rx.try_recv().unwrap();
+        let (bytes, _) = batch(&mut rx, next);
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed.len(), 2, "the second batch lost the events the first left behind");
+        assert_eq!(parsed[0].as_str().map(str::len), Some(MAX_BATCH_BYTES / 2 - 2));
+        assert_eq!(parsed[1]["n"], 4);
+        assert!(rx.try_recv().is_err());
     }
 }

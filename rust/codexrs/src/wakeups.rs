@@ -13,6 +13,7 @@
 //! (its reader lags), and the pump then fills that thread's queue and parks, as before; the other
 //! threads go on. No tokio worker takes the GIL; a write never blocks.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -29,34 +30,61 @@ use std::time::Instant;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use tokio::sync::mpsc;
 
 use crate::errors::CoreError;
 use crate::errors::CoreResult;
-use crate::queue::Receiver;
+use crate::requests::Queued;
 use crate::runtime;
 
-/// One read takes no more threads' queues past this many bytes (the rest wait for the next
-/// read; a thread's queue is taken whole, and holds at most its `max_queued_events`).
+/// One read stops adding events past this many bytes (the rest wait for the next read).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// A thread's queue, as its handle and the engine-wide read share it.
+pub type Queue = Mutex<mpsc::Receiver<Queued>>;
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The engine's wake-up socket and the armed threads with events (see the module docs).
+/// Appends to `out` every event queued after `first`, comma-separated, while `out` is shorter
+/// than `limit`. Returns when the oldest event (the first: the queue is FIFO) was queued.
+pub fn append_events(out: &mut Vec<u8>, rx: &mut mpsc::Receiver<Queued>, first: Queued, limit: usize) -> Instant {
+    let (at, first) = first;
+    out.extend_from_slice(&first);
+    while out.len() < limit {
+        match rx.try_recv() {
+            Ok((_, next)) => {
+                out.push(b',');
+                out.extend_from_slice(&next);
+            }
+            Err(_) => break,
+        }
+    }
+    at
+}
+
+struct Follower {
+    queue: Weak<Queue>,
+    waker: Weak<Waker>,
+    /// The codex thread id, as a JSON string (shared: a read copies no string per entry).
+    thread_id: Arc<str>,
+}
+
+/// The engine's wake-up socket, the tokens of the armed threads with events, and every live
+/// thread's queue (see the module docs).
 pub struct Wakeups {
     reader: UnixStream,
     writer: UnixStream,
     /// A byte is in the socket that Python has not taken yet.
     signaled: AtomicBool,
-    /// The listed threads, in the order they were listed (weak: a thread's handle and pump
-    /// own its waker).
-    ready: Mutex<Vec<Weak<Waker>>>,
+    ready: Mutex<Vec<u64>>,
     /// Notified with a push while a blocking `wait` waits (`waiting` of them).
     pushed: Condvar,
     /// Blocking `wait`s asleep on `pushed`.
     waiting: AtomicUsize,
     next_token: AtomicU64,
+    threads: Mutex<HashMap<u64, Follower>>,
 }
 
 impl Wakeups {
@@ -75,24 +103,33 @@ impl Wakeups {
             pushed: Condvar::new(),
             waiting: AtomicUsize::new(0),
             next_token: AtomicU64::new(1),
+            threads: Mutex::new(HashMap::new()),
         }))
     }
 
-    /// Registers a thread's queue for engine-wide reads; returns its waker. The waker holds
-    /// the queue weakly: the thread's handle owns both.
-    pub fn register(self: &Arc<Self>, queue: &Arc<Receiver>, thread_id: &str) -> Arc<Waker> {
-        Arc::new(Waker {
+    /// Registers a thread's queue for engine-wide reads; returns its waker. The registry holds
+    /// neither strongly: the thread's handle owns both.
+    pub fn register(self: &Arc<Self>, queue: &Arc<Queue>, thread_id: &str) -> Arc<Waker> {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let waker = Arc::new(Waker {
             wakeups: Arc::clone(self),
-            token: self.next_token.fetch_add(1, Ordering::Relaxed),
+            token,
             armed: AtomicBool::new(false),
             listed: AtomicBool::new(false),
+        });
+        let follower = Follower {
             queue: Arc::downgrade(queue),
+            waker: Arc::downgrade(&waker),
             thread_id: serde_json::to_string(thread_id).unwrap_or_else(|_| "\"\"".to_string()).into(),
-        })
+        };
+        let mut threads = lock(&self.threads);
+        threads.retain(|_, f| f.queue.strong_count() > 0);
+        threads.insert(token, follower);
+        waker
     }
 
-    fn push(&self, waker: Weak<Waker>) {
-        lock(&self.ready).push(waker);
+    fn push(&self, token: u64) {
+        lock(&self.ready).push(token);
         // A waiter counts itself under the lock before it sleeps, so after the push's unlock
         // this sees it; no waiter, no futex call per push (the common case: Python watches the
         // descriptor, not `wait`).
@@ -106,7 +143,7 @@ impl Wakeups {
 
     /// Drains the socket, then takes the ready list. A push that lands between the two is
     /// in the list taken now; one after it writes a new byte (a later, maybe empty, take).
-    fn take(&self) -> Vec<Weak<Waker>> {
+    fn take(&self) -> Vec<u64> {
         // At most one byte is pending per signal: one read drains it (a full read means more).
         let mut sink = [0u8; 64];
         while matches!((&self.reader).read(&mut sink), Ok(n) if n == sink.len()) {}
@@ -116,50 +153,73 @@ impl Wakeups {
 
     /// Every listed thread's queued events, as one JSON array of
     /// `[token, thread_id, lag_s, [event, ...], ended]`: `lag_s` is how long the oldest waited in
-    /// the queue; `ended` says the thread's pump is gone and every event was taken. Threads'
-    /// queues are taken whole until the array passes `limit` bytes: the threads not reached are
+    /// the queue; `ended` says the thread's pump is gone and every event was taken. Up to
+    /// `limit` bytes: a thread whose events did not all fit, and the threads not reached, are
     /// listed again for the next read. `None` when no listed thread had anything.
     pub fn take_batches(&self, limit: usize) -> Option<Vec<u8>> {
-        let listed = self.take();
-        if listed.is_empty() {
+        let tokens = self.take();
+        if tokens.is_empty() {
             return None;
         }
+        let followers: Vec<(u64, Arc<Queue>, Arc<Waker>, Arc<str>)> = {
+            let threads = lock(&self.threads);
+            tokens
+                .iter()
+                .filter_map(|t| {
+                    let f = threads.get(t)?;
+                    Some((*t, f.queue.upgrade()?, f.waker.upgrade()?, f.thread_id.clone()))
+                })
+                .collect()
+        };
         let mut out = Vec::with_capacity(256);
         out.push(b'[');
         let mut entries = 0usize;
-        let mut not_reached = Vec::new();
-        for listed in listed {
+        // Still listed (not reached), and unlisted with events left (did not all fit).
+        let (mut not_reached, mut left) = (Vec::new(), Vec::new());
+        for (token, queue, waker, thread_id) in followers {
             if out.len() >= limit {
-                not_reached.push(listed);
+                not_reached.push(token);
                 continue;
             }
-            // A thread whose handle is gone has no reader left.
-            let Some(waker) = listed.upgrade() else { continue };
-            let Some(queue) = waker.queue.upgrade() else { continue };
-            let (token, thread_id) = (waker.token, &waker.thread_id);
             // Unlisted before the drain: an event queued after it lists the thread again.
             waker.listed.store(false, Ordering::Release);
-            queue.drain(|queued, ended| {
-                if queued.is_none() && !ended {
-                    return;
-                }
-                if entries > 0 {
-                    out.push(b',');
-                }
-                entries += 1;
-                let lag = queued.map_or(0.0, |(_, at)| at.elapsed().as_secs_f64());
-                // Written in place: no string made per entry.
-                let _ = write!(out, "[{token},{thread_id},{lag:.9},[");
-                if let Some((events, _)) = queued {
-                    out.extend_from_slice(events);
-                }
-                // The pump is gone and every event is in this read: this reader's end.
-                out.extend_from_slice(if ended { b"],true]" } else { b"],false]" });
-            });
+            let mut rx = lock(&queue);
+            let (first, ended) = match rx.try_recv() {
+                Ok(first) => (Some(first), false),
+                Err(mpsc::error::TryRecvError::Empty) => (None, false),
+                Err(mpsc::error::TryRecvError::Disconnected) => (None, true),
+            };
+            if first.is_none() && !ended {
+                continue;
+            }
+            if entries > 0 {
+                out.push(b',');
+            }
+            entries += 1;
+            let lag = first.as_ref().map_or(0.0, |(at, _)| at.elapsed().as_secs_f64());
+            // Written in place: no string made per entry.
+            let _ = write!(out, "[{token},{thread_id},{lag:.9},[");
+            let mut more = false;
+            if let Some(first) = first {
+                append_events(&mut out, &mut rx, first, limit);
+                more = !rx.is_empty();
+            }
+            // The pump is gone and nothing is left: this reader's end.
+            let ended = ended || (!more && rx.is_closed());
+            drop(rx);
+            out.extend_from_slice(if ended { b"],true]" } else { b"],false]" });
+            if more {
+                left.push(waker);
+            }
         }
         out.push(b']');
-        for listed in not_reached {
-            self.push(listed);
+        for token in not_reached {
+            self.push(token);
+        }
+        for waker in left {
+            if !waker.listed.swap(true, Ordering::AcqRel) {
+                self.push(waker.token);
+            }
         }
         (entries > 0).then_some(out)
     }
@@ -178,28 +238,25 @@ impl Wakeups {
 }
 
 /// One thread's side of its engine's [`Wakeups`]: a token, an "armed" flag (Python follows the
-/// thread), a "listed" flag (it is on the ready list) and its queue, held weakly: the pump
-/// holds this, not the queue's receiver, so dropping the reader ends the pump.
+/// thread) and a "listed" flag (the token is on the ready list). The pump holds this, not the
+/// queue's receiver, so dropping the reader ends the pump.
 pub struct Waker {
     wakeups: Arc<Wakeups>,
     token: u64,
     armed: AtomicBool,
     listed: AtomicBool,
-    queue: Weak<Receiver>,
-    /// The codex thread id, as a JSON string (a read copies it into each entry's header).
-    thread_id: Arc<str>,
 }
 
 impl Waker {
     /// Tells Python, if it follows this thread, that events (or the end) arrived.
-    pub fn wake(self: &Arc<Self>) {
+    pub fn wake(&self) {
         if self.armed.load(Ordering::Acquire) && !self.listed.swap(true, Ordering::AcqRel) {
-            self.wakeups.push(Arc::downgrade(self));
+            self.wakeups.push(self.token);
         }
     }
 
     /// Follows the thread from now on; `queued` lists it at once (events arrived before).
-    pub fn arm(self: &Arc<Self>, queued: bool) {
+    pub fn arm(&self, queued: bool) {
         self.armed.store(true, Ordering::Release);
         if queued {
             self.wake();
@@ -243,7 +300,7 @@ impl EngineWakeups {
     /// The tokens (`ThreadHandle.token()`) of the armed threads that have events since the
     /// last call; drains the descriptor. Takes no events (`take_batches` does).
     fn take(&self) -> Vec<u64> {
-        self.inner.take().iter().filter_map(|w| Some(w.upgrade()?.token)).collect()
+        self.inner.take()
     }
 
     /// Every armed thread's queued events, in one JSON array of `[token, thread_id, lag_s,
@@ -276,17 +333,15 @@ impl EngineWakeups {
 mod tests {
     use super::*;
 
-    use crate::queue::Sender;
-
-    fn thread(wakeups: &Arc<Wakeups>) -> (Sender, Arc<Receiver>, Arc<Waker>) {
-        let (tx, rx) = crate::queue::channel(64);
-        let queue = Arc::new(rx);
+    fn thread(wakeups: &Arc<Wakeups>) -> (mpsc::Sender<Queued>, Arc<Queue>, Arc<Waker>) {
+        let (tx, rx) = mpsc::channel(64);
+        let queue = Arc::new(Mutex::new(rx));
         let waker = wakeups.register(&queue, "t");
         (tx, queue, waker)
     }
 
-    fn send(tx: &Sender, waker: &Arc<Waker>, n: u32) {
-        tx.try_send(format!(r#"{{"n":{n}}}"#).as_bytes()).unwrap();
+    fn send(tx: &mpsc::Sender<Queued>, waker: &Waker, n: u32) {
+        tx.try_send((Instant::now(), format!(r#"{{"n":{n}}}"#).into_bytes())).unwrap();
         waker.wake();
     }
 
@@ -315,8 +370,7 @@ mod tests {
         send(&btx, &b, 2);
         send(&atx, &a, 3); // already listed: not again
         assert_eq!((&wakeups.reader).read(&mut buf).unwrap(), 1, "one byte for both");
-        let listed: Vec<u64> = lock(&wakeups.ready).iter().map(|w| w.upgrade().unwrap().token()).collect();
-        assert_eq!(listed, vec![a.token(), b.token()]);
+        assert_eq!(lock(&wakeups.ready).clone(), vec![a.token(), b.token()]);
     }
 
     #[test]
@@ -337,18 +391,18 @@ mod tests {
         let got = entries(&wakeups.take_batches(MAX_BATCH_BYTES).unwrap());
         assert_eq!(got, vec![(a.token(), vec![0, 1, 2], false), (b.token(), vec![10, 11, 12], false)]);
         assert!(wakeups.take_batches(MAX_BATCH_BYTES).is_none(), "read twice");
-        assert_eq!(cq.len(), 3, "a disarmed thread's events were taken");
+        assert_eq!(lock(&cq).len(), 3, "a disarmed thread's events were taken");
         // Listed again by the next event; the end comes with the last events.
         send(&btx, &b, 13);
         drop(btx);
         b.wake();
         assert_eq!(entries(&wakeups.take_batches(MAX_BATCH_BYTES).unwrap()), vec![(b.token(), vec![13], true)]);
-        assert!(bq.is_empty());
+        assert!(lock(&bq).is_empty());
         drop(ctx);
     }
 
     #[test]
-    fn a_read_past_its_byte_limit_takes_no_more_threads_and_lists_the_rest_again() {
+    fn a_read_past_its_byte_limit_leaves_the_rest_queued_in_order_and_listed() {
         let wakeups = Wakeups::new().unwrap();
         let (atx, _aq, a) = thread(&wakeups);
         let (btx, _bq, b) = thread(&wakeups);
@@ -358,12 +412,11 @@ mod tests {
             send(&atx, &a, n);
         }
         send(&btx, &b, 100);
-        // Past the limit after a's queue (taken whole): b waits for the next read.
+        // Room for a's first event only: the rest of a, and b, wait for the next read.
         let got = entries(&wakeups.take_batches(20).unwrap());
-        assert_eq!(got, vec![(a.token(), vec![0, 1, 2, 3], false)]);
-        send(&atx, &a, 4);
+        assert_eq!(got, vec![(a.token(), vec![0], false)]);
         let got = entries(&wakeups.take_batches(MAX_BATCH_BYTES).unwrap());
-        assert_eq!(got, vec![(b.token(), vec![100], false), (a.token(), vec![4], false)]);
+        assert_eq!(got, vec![(b.token(), vec![100], false), (a.token(), vec![1, 2, 3], false)]);
         assert!(wakeups.take_batches(MAX_BATCH_BYTES).is_none());
     }
 
