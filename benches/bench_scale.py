@@ -280,12 +280,15 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
                     return got
             return got
 
-        # each second: (wall time, this process's CPU by thread kind), for the steady half's split
+        # each second: (wall time, this process's CPU by thread kind, plus the model server's and
+        # this process's reaped children's), for the steady half's split and the debug trace
         samples: list[tuple[float, dict[str, float]]] = []
 
         async def sample() -> None:
             while True:
-                samples.append((time.time(), _threads_cpu_s()))
+                cpu, reaped = _threads_cpu_s(), os.times()
+                cpu["model"], cpu["children"] = _cpu_s([model.pid]), reaped.children_user + reaped.children_system
+                samples.append((time.time(), cpu))
                 await asyncio.sleep(1.0)
 
         meter = Cpu(exclude=model.pid)
@@ -322,10 +325,16 @@ def stream(kind: str, n: int, rate: float, seconds: float, read: str = "streams"
             for kind in ("main", "workers"):
                 steady_cpu[f"steady_{kind}_us_per_delta"] = (cpu_b[kind] - cpu_a[kind]) / max(1, got) * 1e6
         if os.environ.get("BENCH_SCALE_DEBUG"):
+            # each second's lag, and the cores each part used over the sample interval starting in
+            # it (threads are read live: a tokio blocking thread that exits takes its CPU along)
             begin = min(seen)
+            cores: dict[int, dict[str, float]] = {}
+            for (at_a, cpu_a), (at_b, cpu_b) in zip(samples, samples[1:]):
+                cores.setdefault(int(at_a - begin), {k: (cpu_b[k] - cpu_a[k]) / (at_b - at_a) for k in cpu_a})
             for second in range(int(max(seen) - begin) + 1):
                 window = [lag for at, lag in zip(seen, lags) if second <= at - begin < second + 1]
-                print(f"  t={second}s deltas={len(window)} p50={_pct(window, 50)*1e3:.1f}ms p99={_pct(window, 99)*1e3:.1f}ms")
+                used = " ".join(f"{k}={v:.2f}" for k, v in cores.get(second, {}).items())
+                print(f"  t={second}s deltas={len(window)} p50={_pct(window, 50)*1e3:.1f}ms p99={_pct(window, 99)*1e3:.1f}ms cores: {used}")
         return {
             "n": n, "deltas": total, "expected": n * per_turn, "wall_s": wall, "deltas_per_s": total / wall,
             "lag_p50_ms": _pct(lags, 50) * 1e3, "lag_p99_ms": _pct(lags, 99) * 1e3, "lag_max_ms": max(lags) * 1e3,
