@@ -24,6 +24,13 @@ Sections (``python benches/bench_scale.py SECTION ...``; ``all`` runs every one)
 Each engine runs with the configuration a user gets by default (codexrs turns codex's
 per-thread shell snapshot off by default; the official SDK leaves it on). Prints figures and
 codexrs/official ratios; asserts nothing. Needs ``pip install openai-codex==0.163.0``.
+
+Environment: ``BENCH_SCALE_DEBUG=1`` prints, for ``stream``, each second's delta count, lag p50
+/ p99 and the cores each part used (the Python main thread, the tokio workers, the process's
+other threads, the scripted model server, the reaped children). ``BENCH_SCALE_MODEL_NICE=N``
+runs the scripted model server at nice N: it shares this machine's cores with the engine under
+test (a real model does not), and niced it yields them first; its deltas are stamped when
+written, so a model that falls behind lowers the delivered rate, not the lag.
 """
 
 from __future__ import annotations
@@ -209,6 +216,10 @@ def _run(kind: str, body: Callable[[Engine, ScriptedModelProcess], Awaitable[dic
             await engine.close()
 
     with ScriptedModelProcess() as model, _workspace() as (home, cwd):
+        if nice := int(os.environ.get("BENCH_SCALE_MODEL_NICE", "0")):
+            # every thread the model has now; its connection threads inherit it from the server's
+            for task in Path(f"/proc/{model.pid}/task").iterdir():
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
         return asyncio.run(go(model, home, cwd))
 
 
