@@ -577,6 +577,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
+    # One thread per connection. With a thousand of them streaming, this process went past a
+    # whole core in bursts (1.3 to 1.7 cores in 13 of 62 seconds, on 2 cores) and starved the
+    # client it serves; with a 50 ms switch interval, never (README, "Many conversations at
+    # once"). Likely cause: every thread waiting for the GIL times out each interval (5 ms by
+    # default) and asks for a hand-off. The threads release the GIL at every write and sleep.
+    sys.setswitchinterval(0.05)
     model = ScriptedModel(port=args.port).start()
     print(model.url, flush=True)
     try:
