@@ -579,9 +579,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # One thread per connection. With a thousand of them streaming, this process went past a
     # whole core in bursts (1.3 to 1.7 cores in 13 of 62 seconds, on 2 cores) and starved the
-    # client it serves; with a 50 ms switch interval, never (README, "Many conversations at
-    # once"). Likely cause: every thread waiting for the GIL times out each interval (5 ms by
-    # default) and asks for a hand-off. The threads release the GIL at every write and sleep.
+    # client it serves; with a 50 ms switch interval, in 0 and 4 seconds of two runs (README,
+    # "Many conversations at once"). Likely cause: every thread waiting for the GIL times out
+    # each interval (5 ms by default) and asks for a hand-off. The threads release the GIL at
+    # every write and sleep.
     sys.setswitchinterval(0.05)
     model = ScriptedModel(port=args.port).start()
     print(model.url, flush=True)
