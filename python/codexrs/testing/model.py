@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import select
-import socket
-import struct
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# SENT_AT and STALL_LIMIT_S are defined with the server that uses them, and are public here.
+from ._http import SENT_AT as SENT_AT
+from ._http import STALL_LIMIT_S as STALL_LIMIT_S
+from ._http import Serving, sse
 
 _ids = itertools.count(1)
 
@@ -99,7 +100,7 @@ class ScriptedResponse:
         chunks: list[bytes] = []
         for n, event in enumerate(self.events):
             chunks += self._inserted(n)
-            chunks.append(_sse(*event))
+            chunks.append(sse(*event))
         return b"".join(chunks + self._inserted(len(self.events)))
 
     def _inserted(self, n: int) -> list[bytes]:
@@ -145,16 +146,6 @@ class ScriptedResponse:
             stall_after=data.get("stall_after"),
             inserts=[(index, raw.encode("latin-1")) for index, raw in data.get("inserts", [])],
         )
-
-
-#: In a delta of a response with ``stamp_deltas``, replaced by the time it is sent.
-SENT_AT = "{sent_at}"
-#: How long a silent stream (``stall_after``) holds its connection at most, in seconds.
-STALL_LIMIT_S = 600.0
-
-
-def _sse(name: str, data: dict[str, Any]) -> bytes:
-    return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
 
 
 def _usage(input_tokens: int, output_tokens: int, cached: int, reasoning: int) -> dict[str, Any]:
@@ -345,7 +336,8 @@ class ScriptedModel:
     appears in the request body (:meth:`route`), else from the shared queue
     (:meth:`enqueue`). With nothing scripted it answers HTTP 500 "script exhausted", so a
     missing script fails a turn loudly. ``GET /v1/models`` answers an empty list. Every request
-    is recorded in :attr:`requests`. Thread-safe; runs in a daemon thread.
+    is recorded in :attr:`requests`. Thread-safe; one asyncio loop in a daemon thread serves
+    every connection.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -357,32 +349,23 @@ class ScriptedModel:
         #: logins) when set: ``{"plan_type", "rate_limit": {"primary_window": {"used_percent",
         #: "limit_window_seconds", "reset_at"}, "secondary_window": ...}, "credits": ...}``.
         self.usage: dict[str, Any] | None = None
-        self._stopping = threading.Event()
-        self._server = _Server((host, port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._serving = Serving(self, host, port)
 
     @property
     def url(self) -> str:
         """Base URL of the API, e.g. ``http://127.0.0.1:41234/v1``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        host, port = self._serving.address
+        return f"http://{host}:{port}/v1"
 
     def start(self) -> ScriptedModel:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-model", daemon=True)
-            self._thread.start()
+        """Starts serving (the socket listens from construction on)."""
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        """Stops serving and closes the socket (later requests are refused); silent streams
-        (:func:`~codexrs.testing.stall`) end."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        """Stops serving and closes the socket (later requests are refused); every open
+        connection, silent streams (:func:`~codexrs.testing.stall`) included, is closed."""
+        self._serving.stop()
 
     def __enter__(self) -> ScriptedModel:
         return self.start()
@@ -438,132 +421,6 @@ def config_for(url: str, model: str = DEFAULT_MODEL) -> dict[str, Any]:
     }
 
 
-class _Server(ThreadingHTTPServer):
-    # Hundreds of conversations connect at once: the default backlog of 5 drops connections.
-    request_queue_size = 4096
-    daemon_threads = True
-
-
-def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # the body ends when the connection closes
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _body(self) -> bytes:
-            length = int(self.headers.get("content-length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def _record(self, raw: bytes) -> None:
-            try:
-                body: Any = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            model._record(RecordedRequest(self.command, self.path, dict(self.headers.items()), body))
-
-        def do_GET(self) -> None:
-            self._record(b"")
-            if self.path.rstrip("/").endswith("/models") or "/models?" in self.path:
-                self._send(200, b'{"models": []}', "application/json")
-            elif self.path.endswith(("/wham/usage", "/api/codex/usage")) and model.usage is not None:
-                self._send(200, json.dumps(model.usage).encode(), "application/json")
-            else:
-                self._send(404, b'{"error": {"message": "not found"}}', "application/json")
-
-        def do_POST(self) -> None:
-            raw = self._body()
-            self._record(raw)
-            if self.path == "/_codexrs/enqueue":
-                model.enqueue(*(ScriptedResponse.from_json(r) for r in json.loads(raw)))
-                self._send(200, b"{}", "application/json")
-                return
-            if self.path == "/_codexrs/route":
-                spec = json.loads(raw)
-                model.route(spec["marker"], *(ScriptedResponse.from_json(r) for r in spec["responses"]))
-                self._send(200, b"{}", "application/json")
-                return
-            if not self.path.rstrip("/").endswith("/responses"):
-                self._send(404, b'{"error": {"message": "not found"}}', "application/json")
-                return
-            response = model._next(raw.decode("utf-8", "replace"))
-            if response is None:
-                self._send(500, b'{"error": {"message": "codexrs scripted model: script exhausted"}}', "application/json")
-                return
-            if response.delay_s:
-                time.sleep(response.delay_s)
-            if response.status != 200:
-                self._send(response.status, response.body(), response.headers.get("content-type", "application/json"), response.headers)
-                return
-            self._stream(response)
-
-        def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("content-type", content_type)
-            self.send_header("content-length", str(len(body)))
-            for k, v in (headers or {}).items():
-                if k.lower() != "content-type":
-                    self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _stream(self, response: ScriptedResponse) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("cache-control", "no-cache")
-            for k, v in response.headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            try:
-                if response.raw_body is not None or response._plain():
-                    self.wfile.write(response.body())
-                else:
-                    self._events(response)
-                self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client went away (e.g. the turn was interrupted)
-            self.close_connection = True
-
-        def _events(self, response: ScriptedResponse) -> None:
-            """Writes the events one by one, then cuts, stalls or ends the stream."""
-            stop = min(n for n in (response.cut_after, response.stall_after, len(response.events)) if n is not None)
-            for n, (name, data) in enumerate(response.events[:stop]):
-                for raw in response._inserted(n):
-                    self.wfile.write(raw)
-                if response.stamp_deltas and name == "response.output_text.delta":
-                    data = {**data, "delta": data["delta"].replace(SENT_AT, f"{time.time():.6f}")}
-                self.wfile.write(_sse(name, data))
-                self.wfile.flush()
-                if response.event_delay_s:
-                    time.sleep(response.event_delay_s)
-            if stop == len(response.events):
-                for raw in response._inserted(stop):
-                    self.wfile.write(raw)
-            self.wfile.flush()
-            stalls = response.stall_after is not None and (response.cut_after is None or response.stall_after <= response.cut_after)
-            if stalls:
-                self._hold_open()
-            elif response.cut_reset and response.cut_after is not None:
-                self._reset()
-
-        def _hold_open(self) -> None:
-            """Sends nothing until the client hangs up or the server stops (at most
-            :data:`STALL_LIMIT_S`)."""
-            deadline = time.monotonic() + STALL_LIMIT_S
-            while not model._stopping.is_set() and time.monotonic() < deadline:
-                readable, _, _ = select.select([self.connection], [], [], 0.05)
-                if readable and not self.connection.recv(65536):
-                    return  # end of file: the client closed the connection
-
-        def _reset(self) -> None:
-            """Aborts the connection: a TCP RST, no FIN (SO_LINGER 0, then close)."""
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rfile.close()  # its reference would keep the socket open past close()
-            self.connection.close()
-
-    return Handler
-
-
 def main(argv: list[str] | None = None) -> None:
     """``python -m codexrs.testing``: serve until killed, printing the base URL.
 
@@ -577,13 +434,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-    # One thread per connection. With a thousand of them streaming, this process went past a
-    # whole core in bursts (1.3 to 1.7 cores in 13 of 62 seconds, on 2 cores) and starved the
-    # client it serves; with a 50 ms switch interval, in 0 and 4 seconds of two runs (README,
-    # "Many conversations at once"). Likely cause: every thread waiting for the GIL times out
-    # each interval (5 ms by default) and asks for a hand-off. The threads release the GIL at
-    # every write and sleep.
-    sys.setswitchinterval(0.05)
     model = ScriptedModel(port=args.port).start()
     print(model.url, flush=True)
     try:
