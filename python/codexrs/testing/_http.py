@@ -163,6 +163,8 @@ class Serving:
     async def _events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, response: ScriptedResponse) -> None:
         """Writes the events one by one, then cuts, stalls or ends the stream."""
         stop = min(n for n in (response.cut_after, response.stall_after, len(response.events)) if n is not None)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         for n, (name, data) in enumerate(response.events[:stop]):
             for raw in response._inserted(n):
                 writer.write(raw)
@@ -171,7 +173,8 @@ class Serving:
             writer.write(sse(name, data))
             await writer.drain()
             if response.event_delay_s:
-                await asyncio.sleep(response.event_delay_s)
+                # On a schedule from the first event: a late wake-up does not slow the rate.
+                await asyncio.sleep(max(0.0, start + (n + 1) * response.event_delay_s - loop.time()))
         if stop == len(response.events):
             for raw in response._inserted(stop):
                 writer.write(raw)

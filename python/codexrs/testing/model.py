@@ -43,7 +43,8 @@ class ScriptedResponse:
         inserts: ``(index, raw bytes)`` written as they are just before event ``index`` (an
             index past the last event: after it), for lines no event builder makes.
         delay_s: Wait before answering, in seconds.
-        event_delay_s: Wait between events, in seconds.
+        event_delay_s: Time between events, in seconds (kept as a rate: each event is due
+            ``event_delay_s`` after the one before it was due).
         stamp_deltas: Replace :data:`SENT_AT` in each text delta with the time the server
             writes it (Unix seconds, as ``%.6f``): the lag to the reader can be measured.
     """
