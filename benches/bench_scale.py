@@ -25,7 +25,7 @@ Each engine runs with the configuration a user gets by default (codexrs turns co
 per-thread shell snapshot off by default; the official SDK leaves it on). Prints figures and
 codexrs/official ratios; asserts nothing. Needs ``pip install openai-codex==0.163.0``.
 
-Environment: ``BENCH_SCALE_DEBUG=1`` prints, for ``stream``, each second's delta count, lag p50
+Environment: ``BENCH_SCALE_DEBUG=1`` prints, for ``stream`` and after the run, each second's delta count, lag p50
 / p99 and the cores each part used (the Python main thread, the tokio workers, the process's
 other threads, the scripted model server, the reaped children). ``BENCH_SCALE_MODEL_NICE=N``
 runs the scripted model server at nice N: it shares this machine's cores with the engine under
@@ -217,7 +217,7 @@ def _run(kind: str, body: Callable[[Engine, ScriptedModelProcess], Awaitable[dic
 
     with ScriptedModelProcess() as model, _workspace() as (home, cwd):
         if nice := int(os.environ.get("BENCH_SCALE_MODEL_NICE", "0")):
-            # every thread the model has now; its connection threads inherit it from the server's
+            # every thread the model has (its main thread and the serving loop's)
             for task in Path(f"/proc/{model.pid}/task").iterdir():
                 os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
         return asyncio.run(go(model, home, cwd))

@@ -8,7 +8,7 @@ that never waits can still measure tens of ms when the thread is preempted or Py
 garbage, so only their median is held under 20 ms. A 5 ms ticker on the same loop also records how late it wakes; that
 lateness includes waiting for a CPU (2 cores, with codex-core, its commands and the model busy
 on them), which no code in the loop controls, so it is reported, not asserted. The scripted model
-runs in its own process, so its server threads do not compete with the loop for the GIL.
+runs in its own process, so its serving loop does not compete with the loop for the GIL.
 """
 
 from __future__ import annotations

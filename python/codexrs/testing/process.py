@@ -1,7 +1,7 @@
 """The scripted model in a process of its own, and a recorder of the raw event batches.
 
 :class:`ScriptedModelProcess` runs ``python -m codexrs.testing`` and scripts it over HTTP, so
-its server threads never compete with the process under test for the GIL (benchmarks, event
+its serving loop never competes with the process under test for the GIL (benchmarks, event
 loop tests). :func:`record_batches` keeps every batch codex-core's pump hands to Python, as
 the JSON bytes it serialized: golden files, decode benchmarks, cross-language checks.
 """
