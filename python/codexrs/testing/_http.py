@@ -46,6 +46,7 @@ class Serving:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._failed: BaseException | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -54,10 +55,13 @@ class Serving:
         self._thread = threading.Thread(target=self._run, args=(ready,), name="scripted-model", daemon=True)
         self._thread.start()
         ready.wait()
+        if self._failed is not None:
+            self._thread = None
+            raise RuntimeError("the scripted model could not serve (was it stopped?)") from self._failed
 
     def stop(self) -> None:
         """Closes the socket (later connections are refused) and every open connection."""
-        if self._thread is not None and self._loop is not None and self._stop is not None:
+        if self._thread is not None and self._thread.is_alive() and self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join()
             self._thread = None
@@ -68,7 +72,10 @@ class Serving:
         self._loop = loop
         try:
             loop.run_until_complete(self._serve(ready))
+        except Exception as exc:  # start() raises it (e.g. started again after stop: no socket)
+            self._failed = exc
         finally:
+            ready.set()
             loop.close()
 
     async def _serve(self, ready: threading.Event) -> None:
