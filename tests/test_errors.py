@@ -134,6 +134,14 @@ def test_model_server_down(codex_home: Path, workspace: Path) -> None:
     assert error.result.error is not None
 
 
+def test_a_stopped_scripted_model_refuses_to_start_again() -> None:
+    model = ScriptedModel()
+    model.stop()  # its socket is closed: nothing can serve it any more
+    with pytest.raises(RuntimeError, match="could not serve"):
+        model.start()  # raises, rather than waiting forever for a loop that died
+    model.stop()
+
+
 def test_http_500_fails_the_turn_as_retryable(codex: codexrs.Codex, scripted_model: ScriptedModel) -> None:
     scripted_model.enqueue(http_error(500, "boom"))
     error = _failed_turn(codex)
