@@ -25,9 +25,9 @@ Each engine runs with the configuration a user gets by default (codexrs turns co
 per-thread shell snapshot off by default; the official SDK leaves it on). Prints figures and
 codexrs/official ratios; asserts nothing. Needs ``pip install openai-codex==0.163.0``.
 
-Environment: ``BENCH_SCALE_DEBUG=1`` prints, for ``stream`` and after the run, each second's delta count, lag p50
-/ p99 and the cores each part used (the Python main thread, the tokio workers, the process's
-other threads, the scripted model server, the reaped children). ``BENCH_SCALE_MODEL_NICE=N``
+Environment: ``BENCH_SCALE_DEBUG=1`` prints, for ``stream`` (after the run), each second's delta
+count, lag p50 / p99 and the cores each part used (the Python main thread, the tokio workers, the
+process's other threads, the scripted model server, the reaped children). ``BENCH_SCALE_MODEL_NICE=N``
 runs the scripted model server at nice N: it shares this machine's cores with the engine under
 test (a real model does not), and niced it yields them first; its deltas are stamped when
 written, so a model that falls behind lowers the delivered rate, not the lag.
