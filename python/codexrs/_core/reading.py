@@ -101,6 +101,13 @@ class _Reader(Generic[TurnT]):
         must wake. Here: always (a subclass knows which events a turn's end can skip)."""
         return True
 
+    def drops(self, events: list[Envelope]) -> bool:
+        """Called by the dispatcher as it hands this thread ``events`` (while :attr:`skimming`):
+        whether it may drop them instead, because the waiting reader would only drop them
+        too, with nothing read before them; if so, :attr:`skimming`'s ``seen`` has seen each.
+        Here: never (a subclass knows which events a turn's end can skip)."""
+        return False
+
     def _pull(self, fetch: Callable[[], bytes | None]) -> bool:
         before = len(self.inbox)
         self.inbox.extend(islice(iter(fetch, None), 1))  # C from the native call to the append

@@ -27,6 +27,7 @@ from ..events import (
     AgentMessageContentDelta,
     CodexrsPanic,
     DynamicToolCallRequest,
+    Envelope,
     ErrorEvent,
     Event,
     ExecCommandBegin,
@@ -291,19 +292,9 @@ class _ThreadCore(_Reader[_Turn]):
         reader would have done with it; the events behind the first other one stay, in
         order, for the reader."""
         skimming = self.skimming
-        if skimming is None:
+        if skimming is None or not self._skims(skimming):
             return True
-        turn, loop, seen = skimming
-        dispatcher = self._dispatcher
-        if (
-            turn.open_streams != 1  # another stream reads the turn: every event is its own
-            or self.hooks  # hooks see every event before a reader, awaited by it
-            or self.ended
-            or not self.following  # held back: the reader follows it again when it reads
-            or dispatcher is None
-            or dispatcher.loop is not loop
-        ):
-            return True
+        seen = skimming[2]
         self._decode()
         pending = self.pending
         while pending and type(pending[0].msg) in _DELTAS:
@@ -311,6 +302,37 @@ class _ThreadCore(_Reader[_Turn]):
                 seen(pending[0].msg)
             del pending[0]
         return bool(pending) or bool(self.inbox)
+
+    def drops(self, events: list[Envelope]) -> bool:
+        """:meth:`skim` for events not handed over yet: while only the end of a turn is
+        awaited and nothing is read before them, ``events`` that are all streamed deltas are
+        shown to the skim's ``seen`` and dropped by the dispatcher without reaching this
+        reader's inbox (no wake-up, nothing to decode later). Anything else: ``False``, and
+        they are handed over as usual."""
+        skimming = self.skimming
+        if skimming is None or self.inbox or self.pending or not self._skims(skimming):
+            return False
+        for envelope in events:
+            if type(envelope.msg) not in _DELTAS:
+                return False
+        seen = skimming[2]
+        if seen is not None:
+            for envelope in events:
+                seen(envelope.msg)
+        return True
+
+    def _skims(self, skimming: tuple[_Turn, asyncio.AbstractEventLoop, Callable[[Event], object] | None]) -> bool:
+        """Whether the events read now may be skimmed for ``skimming``'s reader (see :meth:`skim`)."""
+        turn, loop, _ = skimming
+        dispatcher = self._dispatcher
+        return not (
+            turn.open_streams != 1  # another stream reads the turn: every event is its own
+            or self.hooks  # hooks see every event before a reader, awaited by it
+            or self.ended
+            or not self.following  # held back: the reader follows it again when it reads
+            or dispatcher is None
+            or dispatcher.loop is not loop
+        )
 
     def _finish(self, turn: _Turn, status: TurnStatus, wait: bool = False) -> None:
         """Ends the turn; with ``wait`` (codex completed it), not before the ends of the calls

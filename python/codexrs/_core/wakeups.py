@@ -13,8 +13,10 @@ watching the descriptor and reads every :data:`POLL_S` on a timer instead, until
 nothing: under load the loop wakes once per interval for every thread's events, not once per
 burst, and an event waits at most that much longer. A reader that only awaits its turn's end
 (``result()``, ``run()``) is not woken for the streamed deltas it would drop: the dispatcher
-drops them for it (:meth:`~codexrs._core.turn._ThreadCore.skim`) and wakes it for the events
-its turn's record takes, so a thousand such turns cost no task wake-up per delta.
+drops them for it, before they reach its inbox when nothing is read ahead of them
+(:meth:`~codexrs._core.turn._ThreadCore.drops`), else from the head of what it read
+(:meth:`~codexrs._core.turn._ThreadCore.skim`), and wakes it for the events its turn's record
+takes, so a thousand such turns cost no task wake-up per delta.
 
 Back-pressure stays per thread: a thread stays armed while its reader keeps up; once the reader
 holds more than ``max_queued_events`` undelivered events the dispatcher disarms the thread (its
@@ -228,7 +230,10 @@ class Dispatcher:
             for i in range(self.cursor, len(entries)):
                 token, _thread_id, lag, events, ended = entries[i]
                 reader = readers[i]
-                if reader is not None:
+                # Deltas a reader awaiting only its turn's end would drop are dropped here
+                # (``drops``), so it neither wakes nor decodes; interrupted in ``drops``, this
+                # entry is handed out again from the cursor (its ``seen`` may see some twice).
+                if reader is not None and (ended or reader.skimming is None or not reader.drops(events)):
                     # No call between the append and the cursor's step (module docs).
                     reader.inbox.append((events, lag))
                     reader.held += len(events)
@@ -250,7 +255,7 @@ class Dispatcher:
                 if reader is not None:
                     if reader.held > reader.limit:
                         reader.unfollow()
-                    if reader.skimming is not None:
+                    if reader.skimming is not None and reader.inbox:  # handed events, not dropped
                         self.skims.append(reader)
         self._wake_readers()
         self._wake_subscriptions()
