@@ -82,7 +82,7 @@ async def test_a_panic_in_the_event_pump_fails_its_turn(
         assert result.final_response == "the pump goes on"
         assert result.status == "completed"
     assert any("inside the event pump" in m for m in core_records.messages())
-    # The panic's record names the pump's thread (no span around the pump: its task-local).
+    # The panic's record names the pump's thread (the span codexrs keeps around each pump).
     panics = [r for r in core_records.records if r.name == "codexrs.core.panic"]
     assert panics and {getattr(r, "thread_id", None) for r in panics} == {thread.id}
     err = capfd.readouterr().err
