@@ -46,7 +46,7 @@ class Serving:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._connections: set[asyncio.Task[None]] = set()
-        self._failed: BaseException | None = None
+        self._failed: Exception | None = None
 
     def start(self) -> None:
         if self._thread is not None:
