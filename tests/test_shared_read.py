@@ -17,7 +17,7 @@ import pytest
 
 import codexrs
 from codexrs import events as ev
-from codexrs._core.wakeups import Dispatcher
+from codexrs._core.wakeups import POLL_MAX_S, POLL_S, Dispatcher
 from codexrs.testing import ScriptedModelProcess, text
 
 from conftest import make_deltas
@@ -115,11 +115,15 @@ async def test_a_busy_engine_reads_on_a_timer_then_wakes_on_its_descriptor_again
     answers = {n: make_deltas(200, seed=400 + n) for n in range(20)}
     lone = make_deltas(3, seed=499)
     polling_seen: list[bool] = []
+    intervals: set[float] = set()
     engine: dict[str, Dispatcher] = {}
 
     def record(seen: codexrs.HookEvent) -> None:
         # Hooks run in the readers, after the engine's read that handed them the event.
-        polling_seen.append(engine["dispatcher"].poll is not None)
+        dispatcher = engine["dispatcher"]
+        polling_seen.append(dispatcher.poll is not None)
+        if dispatcher.poll is not None:
+            intervals.add(dispatcher.interval)
 
     with ScriptedModelProcess() as model:
         for n, deltas in answers.items():
@@ -137,11 +141,39 @@ async def test_a_busy_engine_reads_on_a_timer_then_wakes_on_its_descriptor_again
             # 20 threads at 1,000 deltas/s each: reads came closer than POLL_S, so the engine
             # read on a timer; once a poll found nothing it watches its descriptor again.
             assert any(polling_seen)
+            assert intervals == {POLL_S}  # a thread's events come 1 ms apart: the shortest interval
             await await_until(lambda: dispatcher.poll is None, "the engine's read to go back to its descriptor")
             turn = await threads[0].turn("<lone>")  # its first event comes 0.3 s later
             late = await asyncio.wait_for(turn.result(), DEADLINE_S)
     assert results == list(answers.values())  # every delta of every thread, in order
     assert late.final_response == "".join(lone)
+
+
+async def test_many_slow_streams_are_polled_at_their_pace_and_lose_nothing(codex_home: Path, workspace: Path) -> None:
+    # 100 threads at 10 deltas/s: reads come ~1 ms apart (the engine polls), but each thread's
+    # events 100 ms apart, so the polls space out to the longest interval (a tenth of that is more).
+    answers = {n: make_deltas(60, seed=600 + n) for n in range(100)}
+    intervals: list[float] = []
+    with ScriptedModelProcess() as model:
+        for n, deltas in answers.items():
+            model.route(f"<slow-{n}>", text("".join(deltas), deltas=deltas).delayed(0.0, between_events=0.1))
+        async with codexrs.AsyncCodex(codex_home=codex_home, cwd=workspace, config=model.config()) as codex:
+            dispatcher = codex._dispatcher()
+            threads = await asyncio.gather(*(codex.thread_start() for _ in answers))
+
+            async def read(n: int, thread: codexrs.AsyncThread) -> list[str]:
+                got = []
+                async for event in (await thread.turn(f"<slow-{n}>")).stream():
+                    if isinstance(event, ev.AgentMessageContentDelta):
+                        got.append(event.delta)
+                        if dispatcher.poll is not None:
+                            intervals.append(dispatcher.interval)
+                return got
+
+            results = await asyncio.wait_for(asyncio.gather(*(read(n, t) for n, t in enumerate(threads))), DEADLINE_S)
+    assert results == list(answers.values())  # every delta of every thread, in order
+    assert intervals, "the engine never polled"
+    assert max(intervals) == POLL_MAX_S and min(intervals) >= POLL_S
 
 
 async def test_stream_all_sees_every_event_of_100_concurrent_threads_in_order(codex_home: Path, workspace: Path) -> None:

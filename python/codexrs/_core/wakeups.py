@@ -9,9 +9,10 @@ all-threads consumers (:meth:`Dispatcher.subscribe`, behind ``stream_all()``), a
 readers that wait. So N slow streams cost one loop wake-up, one native call and one decode per
 burst, not per thread or per event, and a reader waits with no descriptor of its own. While reads
 come closer together than :data:`POLL_S` (many streams, or one fast one), the dispatcher stops
-watching the descriptor and reads every :data:`POLL_S` on a timer instead, until a read finds
-nothing: under load the loop wakes once per interval for every thread's events, not once per
-burst, and an event waits at most that much longer. A reader that only awaits its turn's end
+watching the descriptor and reads on a timer instead, until a read finds nothing: under load
+the loop wakes once per interval for every thread's events, not once per burst, and an event
+waits at most that much longer. The interval follows the streams' pace (:data:`POLL_SHARE`):
+:data:`POLL_S` for fast streams, up to :data:`POLL_MAX_S` for many slow ones. A reader that only awaits its turn's end
 (``result()``, ``run()``) is not woken for the streamed deltas it would drop: the dispatcher
 drops them for it, before they reach its inbox when nothing is read ahead of them
 (:meth:`~codexrs._core.turn._ThreadCore.drops`), else from the head of what it read
@@ -55,9 +56,25 @@ _registry: dict[int, Dispatcher] = {}  # by descriptor; an entry keeps its socke
 _registry_lock = threading.Lock()
 
 #: Reads closer together than this (seconds) switch the dispatcher from waking on the
-#: descriptor to polling at this interval until a poll finds nothing: one timer per interval
-#: instead of a wake-up of the thread and a native call per burst, at most this much later.
+#: descriptor to polling until a poll finds nothing: one timer per interval instead of a
+#: wake-up of the thread and a native call per burst. The shortest interval between polls.
 POLL_S = 0.002
+
+#: The longest interval between polls (seconds): what an event may wait at most, once many
+#: slow streams poll at their pace (:data:`POLL_SHARE`).
+POLL_MAX_S = 0.005
+
+#: While polling, a poll comes this share of the mean time between two events of one thread
+#: after the one before (within :data:`POLL_S` and :data:`POLL_MAX_S`): streams at 10 or 20
+#: events/s each are polled every 5 ms, at 50 events/s every 2 ms. An event waits at most a
+#: tenth of its stream's pace longer, and each read carries more events: a read costs the
+#: Python thread much the same whatever it carries.
+POLL_SHARE = 0.1
+
+#: How often (seconds) the interval is set again from the reads since, and the fewest events
+#: those reads must have taken to set it past :data:`POLL_S` (less is no load to pace).
+PACE_WINDOW_S = 0.25
+PACE_MIN_EVENTS = 100
 
 #: Events an all-threads consumer may fall behind before the dispatcher stops taking batches.
 SUBSCRIBER_LIMIT = 65_536
@@ -102,6 +119,12 @@ class Dispatcher:
         self.poll: asyncio.TimerHandle | None = None
         #: When the last read was (``loop.time()``).
         self.last_read = float("-inf")
+        #: The interval between polls (:data:`POLL_SHARE`), and what it is set from: the
+        #: events read since ``pace_start`` and the threads they came from.
+        self.interval = POLL_S
+        self.pace_start = 0.0
+        self.pace_events = 0
+        self.pace_threads: set[int] = set()
         #: Buffers taken from codex-core and not yet handed out to every reader.
         self.inbox: deque[bytes] = deque()
         #: How many entries of ``inbox[0]`` are handed out already, and whether it is journaled.
@@ -206,18 +229,34 @@ class Dispatcher:
             return
         now = loop.time()
         soon, self.last_read = now - self.last_read < POLL_S, now
+        interval = self._pace(now)
         with self.lock:
             if self.paused or self.closed or self.loop is not loop:
                 return  # not listening (paused, closed) or another loop listens
             if self.poll is not None:  # this read was a poll
                 if took:
-                    self.poll = loop.call_at(now + POLL_S, self._ready)
+                    self.poll = loop.call_at(now + interval, self._ready)
                 else:
                     self._listen(loop)
             elif took and soon:
                 # The timer first: interrupted between the two, both fire and a read finds nothing.
-                self.poll = loop.call_at(now + POLL_S, self._ready)
+                self.poll = loop.call_at(now + interval, self._ready)
                 loop.remove_reader(self.fd)
+
+    def _pace(self, now: float) -> float:
+        # The interval between polls: every ``PACE_WINDOW_S``, ``POLL_SHARE`` of one thread's
+        # mean time between events in the reads since, polls or not (a window with fewer than
+        # ``PACE_MIN_EVENTS`` or a quiet spell in it says nothing of a pace: ``POLL_S``).
+        span = now - self.pace_start
+        if span >= PACE_WINDOW_S:
+            if span < 2 * PACE_WINDOW_S and self.pace_events >= PACE_MIN_EVENTS:
+                gap = span * len(self.pace_threads) / self.pace_events
+                self.interval = min(POLL_MAX_S, max(POLL_S, POLL_SHARE * gap))
+            else:
+                self.interval = POLL_S
+            self.pace_start, self.pace_events = now, 0
+            self.pace_threads.clear()
+        return self.interval
 
     def _hand_out(self) -> None:
         while self.inbox:
@@ -227,9 +266,12 @@ class Dispatcher:
                 found = [refs.get(entry[0]) for entry in entries]
                 watched = bool(self.subscriptions)
             readers = [None if ref is None else ref() for ref in found]
+            paced, counted = self.pace_threads.add, 0
             for i in range(self.cursor, len(entries)):
                 token, _thread_id, lag, events, ended = entries[i]
                 reader = readers[i]
+                paced(token)
+                counted += len(events)
                 # Deltas a reader awaiting only its turn's end would drop are dropped here
                 # (``drops``), so it neither wakes nor decodes; interrupted in ``drops``, this
                 # entry is handed out again from the cursor (its ``seen`` may see some twice).
@@ -240,6 +282,7 @@ class Dispatcher:
                     reader.ended = reader.ended or ended
                     self.woken.append(token)
                 self.cursor = i + 1
+            self.pace_events += counted
             if watched and not self.journaled:
                 batch = [HookEvent(thread_id, e.id, e.msg, lag) for _, thread_id, lag, events, _ in entries for e in events]
                 with self.lock:
