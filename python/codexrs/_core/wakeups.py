@@ -12,12 +12,12 @@ come closer together than :data:`POLL_S` (many streams, or one fast one), the di
 watching the descriptor and reads on a timer instead, until a read finds nothing: under load
 the loop wakes once per interval for every thread's events, not once per burst, and an event
 waits at most that much longer. The interval follows the streams' pace (:data:`POLL_SHARE`):
-:data:`POLL_S` for fast streams, up to :data:`POLL_MAX_S` for many slow ones. A reader that only awaits its turn's end
-(``result()``, ``run()``) is not woken for the streamed deltas it would drop: the dispatcher
-drops them for it, before they reach its inbox when nothing is read ahead of them
-(:meth:`~codexrs._core.turn._ThreadCore.drops`), else from the head of what it read
-(:meth:`~codexrs._core.turn._ThreadCore.skim`), and wakes it for the events its turn's record
-takes, so a thousand such turns cost no task wake-up per delta.
+:data:`POLL_S` for fast streams, up to :data:`POLL_MAX_S` for many slow ones. A reader that
+only awaits its turn's end (``result()``, ``run()``) is not woken for the streamed deltas it
+would drop: the dispatcher drops them for it, before they reach its inbox when nothing is read
+ahead of them (:meth:`~codexrs._core.turn._ThreadCore.drops`), else from the head of what it
+read (:meth:`~codexrs._core.turn._ThreadCore.skim`), and wakes it for the events its turn's
+record takes, so a thousand such turns cost no task wake-up per delta.
 
 Back-pressure stays per thread: a thread stays armed while its reader keeps up; once the reader
 holds more than ``max_queued_events`` undelivered events the dispatcher disarms the thread (its
