@@ -112,10 +112,12 @@ async def test_a_reader_cancelled_mid_batch_loses_nothing(codex_home: Path, work
 
 
 async def test_a_busy_engine_reads_on_a_timer_then_wakes_on_its_descriptor_again(codex_home: Path, workspace: Path) -> None:
-    answers = {n: make_deltas(200, seed=400 + n) for n in range(20)}
+    # Long enough for the interval (set from the last 250 ms of reads) to follow the streams'
+    # pace after their threads' starts, which look like slow streams (a few events each).
+    answers = {n: make_deltas(1000, seed=400 + n) for n in range(20)}
     lone = make_deltas(3, seed=499)
     polling_seen: list[bool] = []
-    intervals: set[float] = set()
+    intervals: list[float] = []
     engine: dict[str, Dispatcher] = {}
 
     def record(seen: codexrs.HookEvent) -> None:
@@ -123,7 +125,7 @@ async def test_a_busy_engine_reads_on_a_timer_then_wakes_on_its_descriptor_again
         dispatcher = engine["dispatcher"]
         polling_seen.append(dispatcher.poll is not None)
         if dispatcher.poll is not None:
-            intervals.add(dispatcher.interval)
+            intervals.append(dispatcher.interval)
 
     with ScriptedModelProcess() as model:
         for n, deltas in answers.items():
@@ -141,7 +143,8 @@ async def test_a_busy_engine_reads_on_a_timer_then_wakes_on_its_descriptor_again
             # 20 threads at 1,000 deltas/s each: reads came closer than POLL_S, so the engine
             # read on a timer; once a poll found nothing it watches its descriptor again.
             assert any(polling_seen)
-            assert intervals == {POLL_S}  # a thread's events come 1 ms apart: the shortest interval
+            # A thread's events come 1 ms apart: mostly the shortest interval.
+            assert intervals.count(POLL_S) > len(intervals) / 2 and max(intervals) <= POLL_MAX_S
             await await_until(lambda: dispatcher.poll is None, "the engine's read to go back to its descriptor")
             turn = await threads[0].turn("<lone>")  # its first event comes 0.3 s later
             late = await asyncio.wait_for(turn.result(), DEADLINE_S)

@@ -66,13 +66,15 @@ POLL_MAX_S = 0.005
 
 #: While polling, a poll comes this share of the mean time between two events of one thread
 #: after the one before (within :data:`POLL_S` and :data:`POLL_MAX_S`): streams at 10 or 20
-#: events/s each are polled every 5 ms, at 50 events/s every 2 ms. An event waits at most a
-#: tenth of its stream's pace longer, and each read carries more events: a read costs the
-#: Python thread much the same whatever it carries.
+#: events/s each are polled every 5 ms, at 50 events/s every 2 ms (the mean is weighted by
+#: events: the faster streams count most). An event waits at most that much longer, and each
+#: read carries more events: much of what a read costs the Python thread is the same whatever
+#: it carries.
 POLL_SHARE = 0.1
 
-#: How often (seconds) the interval is set again from the reads since, and the fewest events
-#: those reads must have taken to set it past :data:`POLL_S` (less is no load to pace).
+#: How often (seconds) the interval is set again from the reads since (so it follows a change
+#: of pace that much later), and the fewest events those reads must have taken to set it past
+#: :data:`POLL_S` (less is no load to pace).
 PACE_WINDOW_S = 0.25
 PACE_MIN_EVENTS = 100
 
