@@ -154,7 +154,7 @@ async def test_a_busy_engine_reads_on_a_timer_then_wakes_on_its_descriptor_again
 
 async def test_many_slow_streams_are_polled_at_their_pace_and_lose_nothing(codex_home: Path, workspace: Path) -> None:
     # 100 threads at 10 deltas/s: reads come ~1 ms apart (the engine polls), but each thread's
-    # events 100 ms apart, so the polls space out to the longest interval (a tenth of that is more).
+    # events 100 ms apart, so the polls space out to the longest interval (a tenth of 100 ms is past it).
     answers = {n: make_deltas(60, seed=600 + n) for n in range(100)}
     intervals: list[float] = []
     with ScriptedModelProcess() as model:
