@@ -31,6 +31,9 @@ process's other threads, the scripted model server, the reaped children). ``BENC
 runs the scripted model server at nice N: it shares this machine's cores with the engine under
 test (a real model does not), and niced it yields them first; its deltas are stamped when
 written, so a model that falls behind lowers the delivered rate, not the lag.
+``BENCH_SCALE_WORKSPACE=plain`` runs the conversations in a plain directory instead of a fresh git
+repository: codex-core then skips its ``git`` probes at each turn start (``turn_metadata.rs``
+runs them only inside a repository), which shows what those probes cost the start burst.
 """
 
 from __future__ import annotations
@@ -116,7 +119,8 @@ def _workspace() -> Iterator[tuple[Path, Path]]:
         home, cwd = Path(tmp) / "home", Path(tmp) / "work"
         home.mkdir()
         cwd.mkdir()
-        subprocess.run(["git", "init", "-q", str(cwd)], check=True)
+        if os.environ.get("BENCH_SCALE_WORKSPACE", "git") == "git":
+            subprocess.run(["git", "init", "-q", str(cwd)], check=True)
         yield home, cwd
 
 

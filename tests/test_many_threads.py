@@ -126,3 +126,30 @@ def test_an_engine_read_from_one_loop_then_another_wakes_its_readers(
     thread, answer = asyncio.run(first())
     assert answer == "from the first loop"
     assert asyncio.run(second(thread)) == "from the second loop"
+
+
+def test_the_runtime_has_spare_workers_and_takes_tokio_worker_threads(
+    scripted_model: ScriptedModel, codex_home: Path, workspace: Path
+) -> None:
+    # codex-core blocks a worker for the child processes of each model request (os_info's
+    # `lsb_release -a` and `getconf LONG_BIT`): twice the cores, at least 8, keep streams going
+    # through a burst of turn starts. TOKIO_WORKER_THREADS chooses; a bad value is ignored, not
+    # a panic (tokio's own reading of it panics).
+    script = textwrap.dedent(
+        f"""
+        import codexrs
+        from codexrs import _native
+        with codexrs.Codex(codex_home={str(codex_home)!r}, cwd={str(workspace)!r}, config={scripted_model.config()!r}) as codex:
+            print(codex.thread_start().run("hi").final_response, _native.runtime_workers())
+        """
+    )
+    default = max(8, 2 * len(os.sched_getaffinity(0)))
+    for value, workers in [(None, default), ("3", 3), ("two", default)]:
+        scripted_model.enqueue(text("ok"))
+        env = {k: v for k, v in os.environ.items() if k != "TOKIO_WORKER_THREADS"}
+        if value is not None:
+            env["TOKIO_WORKER_THREADS"] = value
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert run.stdout.split() == ["ok", str(workers)], value
+        assert "panicked" not in run.stderr

@@ -48,6 +48,13 @@ fn shutdown_runtime(py: Python<'_>, timeout: f64) -> bool {
     py.detach(|| runtime::shutdown(errors::seconds(timeout)))
 }
 
+/// How many worker threads the codexrs runtime has (starting it if it is not running yet; see
+/// `runtime::worker_threads`). Raises `EngineClosedError` after `fork()` or a shutdown.
+#[pyfunction]
+fn runtime_workers() -> PyResult<usize> {
+    Ok(runtime::handle().map_err(errors::CoreError::into_pyerr)?.metrics().num_workers())
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -58,6 +65,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wakeups::EngineWakeups>()?;
     m.add_class::<login::Login>()?;
     m.add_function(wrap_pyfunction!(shutdown_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_workers, m)?)?;
     m.add_function(wrap_pyfunction!(logs::install_log_bridge, m)?)?;
     m.add_function(wrap_pyfunction!(logs::set_log_levels, m)?)?;
     m.add_function(wrap_pyfunction!(logs::set_log_directives, m)?)?;

@@ -5,6 +5,12 @@
 //! do not survive `fork()`, so a child that inherited the runtime gets a clear error instead of a
 //! hang. Blocking waits release the GIL and wake every [`SLICE`] to let Python deliver signals
 //! (Ctrl-C); no tokio worker ever takes the GIL.
+//!
+//! It has more worker threads than cores ([`worker_threads`]): codex-core blocks a worker in
+//! places. Each model request builds an HTTP client whose `User-Agent` comes from `os_info::get`
+//! (codex-login's `default_headers`), which runs `lsb_release -a` (a shell script of six more
+//! processes) and `getconf LONG_BIT` and waits for them on the worker; a runtime of one worker per
+//! core is then held by a burst of turn starts and the turns already streaming stall behind it.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -22,6 +28,20 @@ use crate::errors::CoreResult;
 pub const SLICE: Duration = Duration::from_millis(50);
 /// codex-core runs deep async stacks; its own binaries give workers 16 MiB.
 const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+/// The fewest worker threads (see [`worker_threads`]).
+const MIN_WORKERS: usize = 8;
+/// tokio's own setting for the number of workers; codexrs reads it itself (tokio panics on a
+/// value that is not a positive integer; codexrs ignores such a value).
+const WORKERS_ENV: &str = "TOKIO_WORKER_THREADS";
+
+/// How many worker threads the runtime has: `TOKIO_WORKER_THREADS` if it is a positive integer,
+/// else twice the cores and at least [`MIN_WORKERS`], so that workers codex-core blocks in a burst
+/// of turn starts (see the module docs) leave others to the streams.
+fn worker_threads(env: Option<&str>, cores: usize) -> usize {
+    env.and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| (2 * cores).max(MIN_WORKERS))
+}
 
 struct State {
     runtime: Option<Runtime>,
@@ -48,8 +68,11 @@ pub fn handle() -> CoreResult<Handle> {
     if let Some(rt) = &state.runtime {
         return Ok(rt.handle().clone());
     }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = worker_threads(std::env::var(WORKERS_ENV).ok().as_deref(), cores);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(workers)
         .thread_name("codexrs-worker")
         .thread_stack_size(WORKER_STACK_BYTES)
         .build()
@@ -117,5 +140,22 @@ pub fn shutdown(timeout: Duration) -> bool {
             true
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_are_twice_the_cores_at_least_eight_unless_tokio_worker_threads_says() {
+        assert_eq!(worker_threads(None, 2), 8);
+        assert_eq!(worker_threads(None, 16), 32);
+        assert_eq!(worker_threads(Some("3"), 2), 3);
+        assert_eq!(worker_threads(Some(" 12 "), 2), 12);
+        // tokio panics on these; codexrs falls back to its own count
+        for bad in ["", "0", "-1", "two", "1e3"] {
+            assert_eq!(worker_threads(Some(bad), 2), 8, "{bad:?}");
+        }
     }
 }
