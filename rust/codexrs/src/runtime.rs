@@ -8,9 +8,10 @@
 //!
 //! It has more worker threads than cores ([`worker_threads`]): codex-core blocks a worker in
 //! places. Each model request builds an HTTP client whose `User-Agent` comes from `os_info::get`
-//! (codex-login's `default_headers`), which runs `lsb_release -a` (a shell script of six more
-//! processes) and `getconf LONG_BIT` and waits for them on the worker; a runtime of one worker per
-//! core is then held by a burst of turn starts and the turns already streaming stall behind it.
+//! (codex-login's `default_headers`), which runs `lsb_release -a` (on Debian a shell script that
+//! starts six more) and `getconf LONG_BIT` and waits for them on the worker; a runtime of one
+//! worker per core is then held by a burst of turn starts and the turns already streaming stall
+//! behind it.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -28,19 +29,20 @@ use crate::errors::CoreResult;
 pub const SLICE: Duration = Duration::from_millis(50);
 /// codex-core runs deep async stacks; its own binaries give workers 16 MiB.
 const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
-/// The fewest worker threads (see [`worker_threads`]).
+/// The fewest and the most worker threads (see [`worker_threads`]).
 const MIN_WORKERS: usize = 8;
+const MAX_WORKERS: usize = 1024;
 /// tokio's own setting for the number of workers; codexrs reads it itself (tokio panics on a
 /// value that is not a positive integer; codexrs ignores such a value).
 const WORKERS_ENV: &str = "TOKIO_WORKER_THREADS";
 
-/// How many worker threads the runtime has: `TOKIO_WORKER_THREADS` if it is a positive integer,
-/// else twice the cores and at least [`MIN_WORKERS`], so that workers codex-core blocks in a burst
-/// of turn starts (see the module docs) leave others to the streams.
+/// How many worker threads the runtime has: `TOKIO_WORKER_THREADS` if it is a positive integer
+/// (at most [`MAX_WORKERS`]), else twice the cores and at least [`MIN_WORKERS`], so that workers
+/// codex-core blocks in a burst of turn starts (see the module docs) leave others to the streams.
 fn worker_threads(env: Option<&str>, cores: usize) -> usize {
     env.and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or_else(|| (2 * cores).max(MIN_WORKERS))
+        .map_or_else(|| (2 * cores).max(MIN_WORKERS), |n| n.min(MAX_WORKERS))
 }
 
 struct State {
@@ -153,6 +155,7 @@ mod tests {
         assert_eq!(worker_threads(None, 16), 32);
         assert_eq!(worker_threads(Some("3"), 2), 3);
         assert_eq!(worker_threads(Some(" 12 "), 2), 12);
+        assert_eq!(worker_threads(Some("100000"), 2), MAX_WORKERS);
         // tokio panics on these; codexrs falls back to its own count
         for bad in ["", "0", "-1", "two", "1e3"] {
             assert_eq!(worker_threads(Some(bad), 2), 8, "{bad:?}");
